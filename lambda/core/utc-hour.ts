@@ -1,0 +1,18 @@
+/** UTC hours: AWS Marketplace de-duplicates and bills usage per customer x dimension x UTC hour. */
+
+const HOUR_MS = 3_600_000;
+
+/** The start of the UTC hour that contains `time`. */
+export function utcHourStart(time: Date): Date {
+  return new Date(Math.floor(time.getTime() / HOUR_MS) * HOUR_MS);
+}
+
+/** The start of the UTC hour after the one that contains `time`. */
+export function utcHourEnd(time: Date): Date {
+  return new Date(utcHourStart(time).getTime() + HOUR_MS);
+}
+
+/** `2026-11-02T10:00:00.000Z` style key of the UTC hour that contains `time`. */
+export function utcHourKey(time: Date): string {
+  return utcHourStart(time).toISOString();
+}

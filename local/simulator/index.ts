@@ -1,0 +1,70 @@
+import { AddressInfo } from 'node:net';
+import { addCustomer, addProduct, seedSchema } from './admin-api';
+import { SimulatorClock } from './clock';
+import { SimulatorConfig } from './config';
+import { createSimulatorServer } from './server';
+import { MarketplaceState } from './state';
+
+export { SimulatorClock } from './clock';
+export type { SimulatorClockOptions } from './clock';
+export type { SimulatorConfig } from './config';
+export { DEFAULT_SIMULATOR_CONFIG } from './config';
+
+export interface StartSimulatorOptions {
+  /** TCP port; 0 picks a free one. @default 0 */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** The simulator's clock; keep a reference to move it from a test. @default a clock running in real time */
+  readonly clock?: SimulatorClock;
+  /** Behaviour switches. @default DEFAULT_SIMULATOR_CONFIG */
+  readonly config?: Partial<SimulatorConfig>;
+  /** Products and customers to create at start, in the admin API's shapes. @default none */
+  readonly seed?: { readonly products?: unknown[]; readonly customers?: unknown[] };
+}
+
+export interface SeededCustomer {
+  readonly productCode: string;
+  readonly customerAWSAccountId: string;
+  readonly licenseArn: string;
+  readonly customerIdentifier?: string;
+  readonly registrationToken: string;
+}
+
+export interface RunningSimulator {
+  /** `http://HOST:PORT`: the endpoint for the SDK clients and the admin API. */
+  readonly url: string;
+  readonly port: number;
+  readonly clock: SimulatorClock;
+  /** The customers created from `seed`, with their registration tokens. */
+  readonly seededCustomers: readonly SeededCustomer[];
+  stop(): Promise<void>;
+}
+
+/** Starts the AWS Marketplace simulator in this process. */
+export async function startMarketplaceSimulator(options: StartSimulatorOptions = {}): Promise<RunningSimulator> {
+  const clock = options.clock ?? new SimulatorClock();
+  const state = new MarketplaceState(clock, options.config);
+  const seed = seedSchema.parse(options.seed ?? {});
+  seed.products.forEach((p) => addProduct(state, p));
+  const seededCustomers = seed.customers.map((c) => addCustomer(state, c));
+
+  const server = createSimulatorServer(state);
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    clock,
+    seededCustomers,
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
