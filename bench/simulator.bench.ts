@@ -23,7 +23,7 @@ export async function benchSimulator(): Promise<void> {
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-    const customers = [];
+    const customers: { licenseArn: string; customerAWSAccountId: string }[] = [];
     for (let i = 0; i < CUSTOMERS; i++) {
       const res = await fetch(`${simulator.url}/_admin/customers`, {
         method: 'POST',

@@ -1,0 +1,32 @@
+import { startLocalEnvironment } from './local-environment';
+
+/**
+ * `npm start`: the whole flow on this machine, no AWS account. Prints one line per endpoint and
+ * stops every child process on Ctrl-C.
+ */
+async function main(): Promise<void> {
+  const simulatorPort = Number(process.env.SIMULATOR_PORT ?? 3001);
+  console.log('Starting the local AWS Marketplace SaaS integration…');
+  const env = await startLocalEnvironment({ simulatorPort, persistData: process.env.PERSIST_DATA === 'true' });
+
+  console.log(`Marketplace simulator: ${env.simulator.url}/`);
+  console.log(`DynamoDB Local: ${env.dynamoDb.endpoint}`);
+  console.log(`Local SQS endpoint: ${env.sqs.endpoint}`);
+  console.log('Ready. Press Ctrl-C to stop.');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping…`);
+    await env.stop().catch((error) => console.error('Some local services did not stop cleanly:', error));
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error) => {
+  console.error(`npm start failed: ${error instanceof Error ? error.message : error}`);
+  process.exit(1);
+});
