@@ -1,0 +1,93 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { readFormOrJsonBody } from '../core/registration/request-body';
+import { RegistrationService } from '../core/registration/registration-service';
+import {
+  badRequest,
+  detailsResponse,
+  HttpResponse,
+  prefersJson,
+  problemResponse,
+  registrationResponse,
+  ResponseContext,
+  unavailable,
+} from '../core/registration/responses';
+
+/** What the registration routes log: identifiers and outcomes, never tokens or contact details. */
+export interface RegistrationLog {
+  info(message: string, attributes: Record<string, unknown>): void;
+  error(message: string, attributes: Record<string, unknown>): void;
+}
+
+export interface RegistrationHttpOptions {
+  readonly maxBodyBytes: number;
+}
+
+/** API Gateway proxy event in, response out: routing, body decoding and logging around the service. */
+export async function handleRegistrationRequest(
+  event: APIGatewayProxyEvent,
+  service: RegistrationService,
+  log: RegistrationLog,
+  options: RegistrationHttpOptions,
+): Promise<APIGatewayProxyResult> {
+  const header = (name: string) =>
+    Object.entries(event.headers ?? {}).find(([key]) => key.toLowerCase() === name)?.[1] ?? undefined;
+  const route = `${event.httpMethod} ${event.resource ?? event.path}`;
+  const isDetails = (event.resource ?? event.path).endsWith('/details');
+  // The path the browser sees (stage or custom-domain base path included), so the form posts back to us.
+  const pagePath = event.requestContext?.path ?? event.path;
+  const context: ResponseContext = {
+    wantsJson: prefersJson(header('accept')),
+    detailsAction: isDetails ? pagePath : `${pagePath.replace(/\/+$/, '')}/details`,
+  };
+
+  try {
+    if (event.httpMethod === 'GET' && !isDetails) return toResult(problemResponse('noToken', context), 200);
+    if (event.httpMethod !== 'POST') return toResult(problemResponse('methodNotAllowed', context));
+
+    const body = readFormOrJsonBody(
+      { body: event.body, isBase64Encoded: event.isBase64Encoded, contentType: header('content-type') },
+      options.maxBodyBytes,
+    );
+    if (!body.ok) {
+      log.info('bad request', { route, status: body.status });
+      return toResult(badRequest(body.status, body.message, context));
+    }
+
+    if (isDetails) {
+      const outcome = await service.submitDetails(body.fields);
+      log.info('contact details', {
+        route,
+        outcome: outcome.kind,
+        ...('customerKey' in outcome ? { customerKey: outcome.customerKey } : {}),
+        ...(outcome.kind === 'details-invalid' ? { invalidFields: Object.keys(outcome.errors) } : {}),
+      });
+      return toResult(detailsResponse(outcome, context));
+    }
+
+    const outcome = await service.register(body.fields);
+    if (outcome.kind === 'registered') {
+      log.info('registered', {
+        customerKey: outcome.identity.customerKey,
+        productCode: outcome.identity.productCode,
+        firstRegistration: outcome.firstRegistration,
+        freeTrial: outcome.freeTrial,
+      });
+    } else if (outcome.kind === 'configuration-error' || outcome.kind === 'unavailable') {
+      log.error(outcome.kind === 'configuration-error' ? 'registration misconfigured' : 'registration unavailable', {
+        outcome: outcome.kind,
+        cause: outcome.cause,
+      });
+    } else {
+      log.info('registration refused', { outcome: outcome.kind, ...('reason' in outcome ? { reason: outcome.reason } : {}), ...('productCode' in outcome ? { productCode: outcome.productCode } : {}) });
+    }
+    return toResult(registrationResponse(outcome, context));
+  } catch (error) {
+    // Storage or EventBridge failed: the upsert is idempotent, so the buyer can safely retry.
+    log.error('registration request failed', { route, errorName: error instanceof Error ? error.name : 'unknown', errorMessage: error instanceof Error ? error.message : String(error) });
+    return toResult(unavailable(context));
+  }
+}
+
+function toResult(response: HttpResponse, statusOverride?: number): APIGatewayProxyResult {
+  return { statusCode: statusOverride ?? response.statusCode, headers: response.headers, body: response.body };
+}
