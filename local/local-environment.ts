@@ -1,38 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { ProductConfig } from '../lambda/core/product-config';
+import { ProvisioningEvent } from '../lambda/core/registration/registration-service';
+import { RegistrationLog } from '../lambda/registration/http';
+import { LocalApiServer, startLocalApiServer } from './api-gateway-server';
+import { createLocalRegistration, LocalRegistration } from './local-registration';
 import { LocalDynamoDb, LocalSqs, startDynamoDbLocal, startLocalSqs } from './services';
 import { RunningSimulator, startMarketplaceSimulator } from './simulator';
 
 /**
  * Everything the local flow runs on, started together and stopped together: the AWS Marketplace
- * simulator, DynamoDB Local and a local SQS. Used by `npm start` and by end-to-end tests.
+ * simulator, DynamoDB Local, a local SQS, and our handlers behind a local API Gateway. Used by
+ * `npm start` and by end-to-end and browser tests.
  */
 
 export interface LocalEnvironmentOptions {
+  /** Local API port. @default 3000 (0: a free port) */
+  readonly apiPort?: number;
   /** Simulator port. @default 3001 (0: a free port) */
   readonly simulatorPort?: number;
-  /** The product the simulator offers at start. @default DEMO_PRODUCT */
-  readonly product?: typeof DEMO_PRODUCT;
+  /** The product the simulator offers and the stack serves. @default DEMO_PRODUCT */
+  readonly product?: ProductConfig;
   /** Keep DynamoDB Local's data in `.local-data/` between runs. @default false */
   readonly persistData?: boolean;
+  /** @default a random secret for this run */
+  readonly referenceSecret?: string;
+  /** @default silent */
+  readonly log?: RegistrationLog;
+  readonly onEvent?: (event: ProvisioningEvent) => void;
 }
 
 export interface LocalEnvironment {
   readonly simulator: RunningSimulator;
   readonly dynamoDb: LocalDynamoDb;
   readonly sqs: LocalSqs;
+  readonly api: LocalApiServer;
+  readonly registration: LocalRegistration;
+  readonly product: ProductConfig;
+  /** The fulfillment URL AWS Marketplace (the simulator) posts buyers to. */
+  readonly registrationUrl: string;
+  readonly referenceSecret: string;
   stop(): Promise<void>;
 }
 
 /** The product `npm start` lists on the simulator's buyer page. */
-export const DEMO_PRODUCT = {
+export const DEMO_PRODUCT: ProductConfig = {
   productCode: 'demo-saas-product',
-  title: 'Demo SaaS product',
-  identityMode: 'license' as 'license' | 'legacy',
+  displayName: 'Demo SaaS product',
+  identityMode: 'license',
   dimensions: ['requests', 'storage_gb'],
-  fulfillmentUrl: undefined as string | undefined,
 };
 
 export async function startLocalEnvironment(options: LocalEnvironmentOptions = {}): Promise<LocalEnvironment> {
   const started: { stop(): Promise<void> }[] = [];
+  const keep = <T extends { stop(): Promise<void> }>(service: T) => (started.push(service), service);
   const stopAll = async () => {
     // Reverse order, and every one of them even if one fails.
     const results = await Promise.allSettled(started.reverse().map((s) => s.stop()));
@@ -40,19 +60,43 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
     if (failed) throw failed.reason;
   };
   try {
-    const [dynamoDb, sqs] = await Promise.all([
-      startDynamoDbLocal({ inMemory: !options.persistData }).then((s) => (started.push(s), s)),
-      startLocalSqs().then((s) => (started.push(s), s)),
-    ]);
     const product = options.product ?? DEMO_PRODUCT;
-    const simulator = await startMarketplaceSimulator({
-      port: options.simulatorPort ?? 3001,
-      seed: { products: [product] },
+    const referenceSecret = options.referenceSecret ?? randomBytes(32).toString('hex');
+    const [dynamoDb, sqs, simulator] = await Promise.all([
+      startDynamoDbLocal({ inMemory: !options.persistData }).then(keep),
+      startLocalSqs().then(keep),
+      startMarketplaceSimulator({ port: options.simulatorPort ?? 3001 }).then(keep),
+    ]);
+    const registration = await createLocalRegistration({
+      simulatorUrl: simulator.url,
+      dynamoDbEndpoint: dynamoDb.endpoint,
+      products: [product],
+      referenceSecret,
+      log: options.log,
+      onEvent: options.onEvent,
     });
-    started.push(simulator);
-    return { simulator, dynamoDb, sqs, stop: stopAll };
+    const api = keep(await startLocalApiServer({ routes: registration.routes, port: options.apiPort ?? 3000 }));
+    const registrationUrl = `${api.url}/register`;
+    await offerOnSimulator(simulator.url, product, registrationUrl);
+    return { simulator, dynamoDb, sqs, api, registration, product, registrationUrl, referenceSecret, stop: stopAll };
   } catch (error) {
     await stopAll().catch(() => undefined);
     throw error;
   }
+}
+
+/** Lists the product on the simulator with our registration endpoint as its fulfillment URL. */
+async function offerOnSimulator(simulatorUrl: string, product: ProductConfig, fulfillmentUrl: string): Promise<void> {
+  const response = await fetch(`${simulatorUrl}/_admin/products`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      productCode: product.productCode,
+      title: product.displayName ?? product.productCode,
+      identityMode: product.identityMode,
+      dimensions: product.dimensions,
+      fulfillmentUrl,
+    }),
+  });
+  if (!response.ok) throw new Error(`The simulator refused the product: ${response.status} ${await response.text()}`);
 }

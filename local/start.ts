@@ -5,14 +5,23 @@ import { startLocalEnvironment } from './local-environment';
  * stops every child process on Ctrl-C.
  */
 async function main(): Promise<void> {
-  const simulatorPort = Number(process.env.SIMULATOR_PORT ?? 3001);
   console.log('Starting the local AWS Marketplace SaaS integration…');
-  const env = await startLocalEnvironment({ simulatorPort, persistData: process.env.PERSIST_DATA === 'true' });
+  const env = await startLocalEnvironment({
+    apiPort: Number(process.env.PORT ?? 3000),
+    simulatorPort: Number(process.env.SIMULATOR_PORT ?? 3001),
+    persistData: process.env.PERSIST_DATA === 'true',
+    log: {
+      info: (message, attributes) => console.log(`[registration] ${message} ${JSON.stringify(attributes)}`),
+      error: (message, attributes) => console.error(`[registration] ${message} ${JSON.stringify(attributes)}`),
+    },
+    onEvent: (event) => console.log(`[eventbridge] ${event.detailType} ${JSON.stringify(event.detail)}`),
+  });
 
+  console.log(`Registration URL: ${env.registrationUrl}`);
   console.log(`Marketplace simulator: ${env.simulator.url}/`);
-  console.log(`DynamoDB Local: ${env.dynamoDb.endpoint}`);
+  console.log(`DynamoDB Local: ${env.dynamoDb.endpoint} (table ${env.registration.tableName})`);
   console.log(`Local SQS endpoint: ${env.sqs.endpoint}`);
-  console.log('Ready. Press Ctrl-C to stop.');
+  console.log(`Open ${env.simulator.url}/ and choose Subscribe to register as a buyer. Ctrl-C stops everything.`);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -29,7 +29,7 @@ const logger = new Logger({ serviceName: 'marketplace-registration' });
 const products = parseProductList(process.env.PRODUCTS);
 const ports = registrationPorts({
   metering: meteringClient({ endpoint: process.env.MARKETPLACE_ENDPOINT || undefined }),
-  documents: DynamoDBDocumentClient.from(new DynamoDBClient({})),
+  documents: DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
   tableName: env('CUSTOMERS_TABLE'),
   events: new EventBridgeClient({}),
   eventBusName: process.env.EVENT_BUS_NAME || 'default',
