@@ -189,6 +189,11 @@ const rejectCases: Record<string, RejectCase[]> = {
     { name: 'key with "?"', expected: 'InvalidTagException', request: (w) => license(licenseRecord(w.alice, { Quantity: 1, UsageAllocations: [allocation(1, tags(['what?', 'v']))] })) },
     { name: 'value with "é"', expected: 'InvalidTagException', request: (w) => license(licenseRecord(w.alice, { Quantity: 1, UsageAllocations: [allocation(1, tags(['k', 'café']))] })) },
     { name: 'value with "~"', expected: 'InvalidTagException', request: (w) => license(licenseRecord(w.alice, { Quantity: 1, UsageAllocations: [allocation(1, tags(['k', 'a~b']))] })) },
+    // '#', ',' and '!' lie between ' ' and '=': refused only if "+ -=" in the README's class is the literal list
+    // (marketplace-facts.md writes it escaped, "+ \-="), not a range.
+    { name: 'value with "#"', expected: 'InvalidTagException', request: (w) => license(licenseRecord(w.alice, { Quantity: 1, UsageAllocations: [allocation(1, tags(['k', 'a#b']))] })) },
+    { name: 'key with ","', expected: 'InvalidTagException', request: (w) => license(licenseRecord(w.alice, { Quantity: 1, UsageAllocations: [allocation(1, tags(['a,b', 'v']))] })) },
+    { name: 'value with "!"', expected: 'InvalidTagException', request: (w) => license(licenseRecord(w.alice, { Quantity: 1, UsageAllocations: [allocation(1, tags(['k', 'hi!']))] })) },
     { name: 'a repeated key in one allocation', expected: 'InvalidTagException', request: (w) => license(licenseRecord(w.alice, { Quantity: 1, UsageAllocations: [allocation(1, tags(['team', 'a'], ['team', 'b']))] })) },
     {
       name: 'two allocations with the same tag set (in another order)',

@@ -95,8 +95,9 @@ describe('faults and throttling', () => {
       await expect(resolve()).resolves.toMatchObject({ LicenseArn: world.alice.licenseArn });
     });
 
-    test('GET /_admin/faults lists a pending fault until it is used', async () => {
-      await ctx.admin.addFault({ operation: 'BatchMeterUsage', error: 'ThrottlingException', count: 1 });
+    test('POST /_admin/faults answers 201; GET /_admin/faults lists a pending fault until it is used', async () => {
+      const created = await ctx.admin.raw('POST', '/_admin/faults', { operation: 'BatchMeterUsage', error: 'ThrottlingException', count: 1 });
+      expect(created.status).toBe(201);
       const pending = faultList(await ctx.admin.faults());
       expect(pending).toHaveLength(1);
       expect(pending[0]).toMatchObject({ operation: 'BatchMeterUsage', error: 'ThrottlingException' });

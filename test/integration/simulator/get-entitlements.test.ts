@@ -186,7 +186,10 @@ describe('GetEntitlements', () => {
 
     test('POST /_admin/entitlements replaces the customer\'s entitlements', async () => {
       const w = await seedContracts();
-      await ctx.admin.setEntitlements({ licenseArn: w.alice.licenseArn }, [{ dimension: 'storage', doubleValue: 0.5 }]);
+      const answer = await ctx.admin.setEntitlements({ licenseArn: w.alice.licenseArn }, [{ dimension: 'storage', doubleValue: 0.5 }]);
+      // README: the answer is "the customer's entitlements (replaced)": a list, or an object holding it.
+      const answered = Array.isArray(answer) ? answer : (answer as { entitlements?: unknown[] }).entitlements;
+      expect(answered).toEqual([expect.objectContaining({ dimension: 'storage', doubleValue: 0.5 })]);
       const out = await get({ ProductCode: 'prod-contract', Filter: { LICENSE_ARN: [w.alice.licenseArn] } });
       expect(out.Entitlements?.map((e) => [e.Dimension, e.Value])).toEqual([['storage', { DoubleValue: 0.5 }]]);
     });
