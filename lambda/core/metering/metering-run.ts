@@ -1,0 +1,203 @@
+import { isBillableHour } from '../usage/usage-rules';
+import { HourBucket, MeteringRecord, meteringRecordOf } from './hour-bucket';
+import { ApiResult, matchOutcomes, requestErrorAction } from './outcomes';
+import { backoffDelayMs, BackoffPolicy, CallRateLimiter, Clock, DEFAULT_BACKOFF } from './pacing';
+import { MeteringRequest, PlannedRecord, planRequests } from './request-plan';
+
+/**
+ * One metering run: seal the hours that are over, send every sealed bucket through BatchMeterUsage,
+ * and store each outcome. A sealed bucket's quantity never changes, so sending it again after a crash
+ * or a lost answer is an idempotent repeat for AWS: no usage lost, none billed twice.
+ */
+
+/** The Metering ledger: hour buckets and their audit trail. */
+export interface MeteringLedger {
+  /** Seals open buckets of hours that ended at or before `cutoff`; returns how many. */
+  sealHoursEndedBy(cutoff: Date, now: Date): Promise<number>;
+  /** Sealed buckets waiting to be metered, oldest hour first. */
+  bucketsToMeter(limit: number): Promise<HourBucket[]>;
+  /** Counts an attempt on each bucket before it is sent (the audit trail survives a crash mid-call). */
+  recordAttempt(bucketKeys: readonly string[], at: Date): Promise<void>;
+  recordMetered(bucketKey: string, meteringRecordId: string, at: Date): Promise<void>;
+  /** Final: the bucket will never be billed; `reason` says why. */
+  recordFailed(bucketKey: string, reason: string, message: string, at: Date): Promise<void>;
+}
+
+export interface DeadLetter {
+  readonly reason: string;
+  readonly message: string;
+  readonly bucket: HourBucket;
+  readonly record?: MeteringRecord;
+}
+
+export interface MeteringDeadLetters {
+  send(letters: readonly DeadLetter[]): Promise<void>;
+}
+
+export interface BatchMeterUsageCall {
+  readonly productCode?: string;
+  readonly records: readonly MeteringRecord[];
+}
+
+export interface BatchMeterUsageAnswer {
+  readonly results: readonly ApiResult[];
+  readonly unprocessed: readonly Partial<MeteringRecord>[];
+}
+
+/** A whole-request failure of BatchMeterUsage, by its AWS error name. */
+export class MeteringApiError extends Error {
+  constructor(
+    readonly errorName: string,
+    message: string,
+    readonly httpStatus?: number,
+  ) {
+    super(message);
+    this.name = 'MeteringApiError';
+  }
+}
+
+export interface MeteringApi {
+  /** Throws MeteringApiError when the whole request fails. */
+  batchMeterUsage(call: BatchMeterUsageCall): Promise<BatchMeterUsageAnswer>;
+}
+
+export interface MeteringSettings {
+  /** Buckets are sealed this long after their hour ends (late events still land in their hour). @default 600 */
+  readonly gracePeriodSeconds: number;
+  /** BatchMeterUsage calls per second at most. @default 10 */
+  readonly callsPerSecond: number;
+  /** Attempts per request before its records are left for the next run. @default 6 */
+  readonly maxAttempts: number;
+  /** Buckets read per run. @default 5000 */
+  readonly maxBucketsPerRun: number;
+  readonly backoff: BackoffPolicy;
+}
+
+export const DEFAULT_METERING_SETTINGS: MeteringSettings = {
+  gracePeriodSeconds: 600,
+  callsPerSecond: 10,
+  maxAttempts: 6,
+  maxBucketsPerRun: 5000,
+  backoff: DEFAULT_BACKOFF,
+};
+
+export interface MeteringPorts {
+  readonly ledger: MeteringLedger;
+  readonly deadLetters: MeteringDeadLetters;
+  readonly api: MeteringApi;
+  readonly clock: Clock;
+  readonly random?: () => number;
+}
+
+export interface MeteringReport {
+  sealed: number;
+  metered: number;
+  deadLettered: number;
+  /** Left sealed for the next run: still failing after retries, or out of time. */
+  deferred: number;
+  calls: number;
+  /** Set when the run stopped early because nothing could succeed (API disabled, no permission). */
+  stoppedBy?: string;
+}
+
+export async function runMetering(
+  ports: MeteringPorts,
+  options: { now: Date; deadline: Date; settings?: Partial<MeteringSettings> },
+): Promise<MeteringReport> {
+  const settings = { ...DEFAULT_METERING_SETTINGS, ...options.settings };
+  const { ledger, clock } = ports;
+  const at = () => new Date(clock.now());
+  const report: MeteringReport = { sealed: 0, metered: 0, deadLettered: 0, deferred: 0, calls: 0 };
+
+  const cutoff = new Date(options.now.getTime() - settings.gracePeriodSeconds * 1000);
+  report.sealed = await ledger.sealHoursEndedBy(cutoff, options.now);
+
+  const buckets = await ledger.bucketsToMeter(settings.maxBucketsPerRun);
+  const byKey = new Map(buckets.map((b) => [b.bucketKey, b]));
+  const deadLetter = async (bucket: HourBucket, reason: string, message: string, record?: MeteringRecord) => {
+    await ports.deadLetters.send([{ reason, message, bucket, record }]);
+    await ledger.recordFailed(bucket.bucketKey, reason, message, at());
+    report.deadLettered += 1;
+  };
+
+  // Records AWS would refuse outright are dead-lettered without a call.
+  const sendable = [];
+  for (const bucket of buckets) {
+    if (!isBillableHour(new Date(bucket.hourStart), options.now)) {
+      await deadLetter(bucket, 'TimestampOutOfBounds', `the hour ${bucket.hourStart} is outside AWS Marketplace's billing window`);
+      continue;
+    }
+    const built = meteringRecordOf(bucket);
+    if (!built.ok) {
+      await deadLetter(bucket, 'InvalidRecord', built.message);
+      continue;
+    }
+    sendable.push({ bucketKey: bucket.bucketKey, record: built.record, productCode: bucket.productCode, identityMode: bucket.identityMode });
+  }
+
+  const limiter = new CallRateLimiter(settings.callsPerSecond, clock);
+  const work: MeteringRequest[] = planRequests(sendable);
+  while (work.length > 0) {
+    const request = work.shift()!;
+    if (report.stoppedBy || clock.now() >= options.deadline.getTime()) {
+      report.deferred += request.records.length;
+      continue;
+    }
+    await sendRequest(request);
+  }
+  return report;
+
+  /** Sends one request until every record has a final outcome or the attempts run out. */
+  async function sendRequest(request: MeteringRequest): Promise<void> {
+    let pending: readonly PlannedRecord[] = request.records;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt >= settings.maxAttempts || clock.now() >= options.deadline.getTime()) {
+        report.deferred += pending.length;
+        return;
+      }
+      if (attempt > 0) await clock.sleep(backoffDelayMs(attempt - 1, settings.backoff, ports.random));
+      await limiter.acquire();
+      await ledger.recordAttempt(pending.map((p) => p.bucketKey), at());
+      let answer: BatchMeterUsageAnswer;
+      try {
+        report.calls += 1;
+        answer = await ports.api.batchMeterUsage({
+          productCode: request.identityMode === 'legacy' ? request.productCode : undefined,
+          records: pending.map((p) => p.record),
+        });
+      } catch (error) {
+        if (!(error instanceof MeteringApiError)) throw error;
+        const action = requestErrorAction(error.errorName, error.httpStatus);
+        if (action === 'retry') continue;
+        if (action === 'stop') {
+          report.stoppedBy = error.errorName;
+          report.deferred += pending.length;
+          return;
+        }
+        // A record in this request is at fault: bill the others, find the culprit by halving.
+        if (pending.length === 1) {
+          await deadLetter(byKey.get(pending[0].bucketKey)!, error.errorName, error.message, pending[0].record);
+          return;
+        }
+        const half = Math.ceil(pending.length / 2);
+        await sendRequest({ ...request, records: pending.slice(0, half) });
+        await sendRequest({ ...request, records: pending.slice(half) });
+        return;
+      }
+      const outcomes = matchOutcomes(pending, answer.results, answer.unprocessed);
+      const retry: PlannedRecord[] = [];
+      for (const planned of pending) {
+        const outcome = outcomes.get(planned.bucketKey)!;
+        if (outcome.kind === 'metered') {
+          await ledger.recordMetered(planned.bucketKey, outcome.meteringRecordId, at());
+          report.metered += 1;
+        } else if (outcome.kind === 'rejected') {
+          await deadLetter(byKey.get(planned.bucketKey)!, outcome.reason, `BatchMeterUsage answered ${outcome.reason}`, planned.record);
+        } else {
+          retry.push(planned);
+        }
+      }
+      pending = retry;
+    }
+  }
+}

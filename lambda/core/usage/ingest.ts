@@ -1,0 +1,127 @@
+import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../customer';
+import { BucketIdentity, bucketKeyOf } from '../metering/hour-bucket';
+import { ProductConfig } from '../product-config';
+import { utcHourStart } from '../utc-hour';
+import { eventTime, parseUsageMessage, Rejection, UsageEvent } from './usage-event';
+import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
+
+/**
+ * Usage ingestion, free of AWS: a queue message's events are validated, matched to a registered
+ * customer, and added to their hour bucket together with a de-duplication marker, so a redelivered
+ * message adds nothing.
+ */
+
+export interface UsageAddition {
+  readonly bucket: BucketIdentity & { readonly bucketKey: string };
+  /** De-duplication marker: the same key is counted once. */
+  readonly eventKey: string;
+  readonly quantity: number;
+  /** Quantity per allocation tag set. */
+  readonly allocations: Readonly<Record<string, number>>;
+  readonly at: Date;
+}
+
+export interface UsageLedger {
+  /**
+   * Adds the usage to its bucket and writes the marker, both or neither: `duplicate` when the marker
+   * exists, `sealed` when the bucket is sealed (nothing written).
+   */
+  addUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed'>;
+}
+
+/** Registered customers, from the Customers table. */
+export interface CustomerDirectory {
+  find(customerKey: string): Promise<CustomerIdentity | undefined>;
+}
+
+export interface IngestPorts {
+  readonly ledger: UsageLedger;
+  readonly customers: CustomerDirectory;
+  readonly products: readonly ProductConfig[];
+  readonly now: () => Date;
+  readonly window?: UsageWindow;
+}
+
+export type EventResult =
+  | { readonly status: 'counted'; readonly bucketKey: string; readonly rolledOver: boolean }
+  | { readonly status: 'duplicate'; readonly eventKey: string }
+  | { readonly status: 'rejected'; readonly rejection: Rejection; readonly event: unknown; readonly position: number };
+
+export type MessageResult = { readonly rejectedMessage: Rejection } | { readonly events: readonly EventResult[] };
+
+/** Ingests one queue message. Infrastructure errors propagate: the caller reports the message as failed. */
+export async function ingestMessage(ports: IngestPorts, message: { messageId: string; body: string }): Promise<MessageResult> {
+  const parsed = parseUsageMessage(message.body);
+  if (!Array.isArray(parsed)) return { rejectedMessage: parsed };
+  const results: EventResult[] = [];
+  for (const item of parsed) {
+    if (!item.ok) {
+      results.push({ status: 'rejected', rejection: item.rejection, event: item.raw, position: item.position });
+      continue;
+    }
+    results.push(await ingestEvent(ports, item.event, item.event.eventId ?? `${message.messageId}#${item.position}`, item.position));
+  }
+  return { events: results };
+}
+
+async function ingestEvent(ports: IngestPorts, event: UsageEvent, eventId: string, position: number): Promise<EventResult> {
+  const reject = (rejection: Rejection): EventResult => ({ status: 'rejected', rejection, event, position });
+  const customerKey = customerKeyOf(event);
+  if (!customerKey) return reject({ reason: 'invalid-event', message: 'the licence ARN has no licence id' });
+  const customer = await ports.customers.find(customerKey);
+  if (!customer) return reject({ reason: 'unknown-customer', message: `no registered customer ${customerKey}` });
+  const product = ports.products.find((p) => p.productCode === customer.productCode);
+  if (!product) return reject({ reason: 'unknown-product', message: `${customer.productCode} is not a product of this stack` });
+  if (event.productCode !== undefined && event.productCode !== customer.productCode) {
+    return reject({ reason: 'identity-mismatch', message: `the licence is for ${customer.productCode}, not ${event.productCode}` });
+  }
+  if (event.customerAWSAccountId !== undefined && event.customerAWSAccountId !== customer.customerAWSAccountId) {
+    return reject({ reason: 'identity-mismatch', message: 'customerAWSAccountId does not match the customer' });
+  }
+  const now = ports.now();
+  const rejection = checkUsageEvent(event, product, now, ports.window);
+  if (rejection) return reject(rejection);
+
+  const allocations: Record<string, number> = {};
+  for (const a of event.allocations ?? []) allocations[tagSetKey(a.tags)] = a.quantity;
+  const addTo = (hourStart: Date) => {
+    const hour = hourStart.toISOString();
+    const bucket = {
+      bucketKey: bucketKeyOf(customer.customerKey, event.dimension, hour),
+      customerKey: customer.customerKey,
+      productCode: customer.productCode,
+      identityMode: customer.identityMode,
+      customerAWSAccountId: customer.customerAWSAccountId,
+      licenseArn: customer.licenseArn,
+      customerIdentifier: customer.customerIdentifier,
+      dimension: event.dimension,
+      hourStart: hour,
+    };
+    const eventKey = `${customer.customerKey}|${eventId}`;
+    return { bucket, result: ports.ledger.addUsage({ bucket, eventKey, quantity: event.quantity, allocations, at: now }) };
+  };
+
+  let attempt = addTo(utcHourStart(eventTime(event)));
+  let rolledOver = false;
+  if ((await attempt.result) === 'sealed') {
+    // The event's hour was already sealed (and maybe billed): its usage counts in the current hour.
+    attempt = addTo(utcHourStart(now));
+    rolledOver = true;
+  }
+  const outcome = await attempt.result;
+  if (outcome === 'duplicate') return { status: 'duplicate', eventKey: `${customer.customerKey}|${eventId}` };
+  if (outcome === 'sealed') throw new Error(`the current hour ${attempt.bucket.hourStart} is sealed: the ledger's clock is ahead of ours`);
+  return { status: 'counted', bucketKey: attempt.bucket.bucketKey, rolledOver };
+}
+
+/** The Customers table key an event names: its licence, or its legacy product + customer. */
+export function customerKeyOf(event: UsageEvent): string | undefined {
+  if (event.licenseArn !== undefined) {
+    try {
+      return licenseCustomerKey(event.licenseArn);
+    } catch {
+      return undefined;
+    }
+  }
+  return legacyCustomerKey(event.productCode!, event.customerIdentifier!);
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { AWS_ACCOUNT_ID, MarketplaceLimits as Limits, TAG_CHARACTERS } from '../marketplace-limits';
+
+/**
+ * Usage message format, version 1: what the seller's services put on the usage queue. A message body
+ * is one event or a JSON array of up to MAX_EVENTS_PER_MESSAGE events. The JSON Schema in
+ * schema/usage-message.v1.json is generated from these definitions (see test/unit/usage).
+ */
+
+export const MAX_EVENTS_PER_MESSAGE = 100;
+
+const tagText = (max: number) =>
+  z.string().min(1).max(max).regex(TAG_CHARACTERS, 'use only letters, digits, spaces and + - = . _ : / @');
+
+export const usageAllocationSchema = z.strictObject({
+  quantity: z.number().int().min(0).max(Limits.maxQuantity),
+  tags: z
+    .record(tagText(Limits.maxTagKeyLength), tagText(Limits.maxTagValueLength))
+    .refine((tags) => {
+      const count = Object.keys(tags).length;
+      return count >= 1 && count <= Limits.maxTagsPerAllocation;
+    }, `1 to ${Limits.maxTagsPerAllocation} tags per allocation`),
+});
+
+export const usageEventSchema = z
+  .strictObject({
+    /** The de-duplication key: the same eventId is counted once. @default SQS message id + position */
+    eventId: z.string().min(1).max(256).optional(),
+    /** License-mode products (Concurrent Agreements): the buyer's licence. */
+    licenseArn: z.string().min(1).max(Limits.maxIdentifierLength).optional(),
+    /** Optional with licenseArn (filled from the Customers table); must match it when given. */
+    customerAWSAccountId: z.string().regex(AWS_ACCOUNT_ID, 'a 12-digit AWS account id').optional(),
+    /** Legacy products: the CustomerIdentifier from ResolveCustomer, with productCode. */
+    customerIdentifier: z.string().min(1).max(Limits.maxIdentifierLength).optional(),
+    productCode: z.string().min(1).max(Limits.maxIdentifierLength).optional(),
+    dimension: z.string().min(1).max(Limits.maxIdentifierLength),
+    quantity: z.number().int().min(0).max(Limits.maxQuantity),
+    /** When the usage happened: ISO 8601 with a time zone, or epoch milliseconds. */
+    timestamp: z.union([z.iso.datetime({ offset: true }), z.number().int().min(0)]),
+    allocations: z.array(usageAllocationSchema).min(1).max(Limits.maxAllocationsPerRecord).optional(),
+  })
+  .refine((e) => e.licenseArn !== undefined || (e.productCode !== undefined && e.customerIdentifier !== undefined), {
+    message: 'identify the customer with licenseArn (license-mode products) or productCode + customerIdentifier (legacy products)',
+  });
+
+export type UsageEvent = z.infer<typeof usageEventSchema>;
+
+/** Why an event cannot be billed. Machine-readable: it travels with the event to the dead-letter queue. */
+export type RejectionReason =
+  | 'invalid-json'
+  | 'too-many-events'
+  | 'invalid-event'
+  | 'unknown-customer'
+  | 'unknown-product'
+  | 'identity-mismatch'
+  | 'unknown-dimension'
+  | 'allocation-sum-mismatch'
+  | 'duplicate-tag-set'
+  | 'timestamp-in-future'
+  | 'timestamp-out-of-window';
+
+export interface Rejection {
+  readonly reason: RejectionReason;
+  readonly message: string;
+}
+
+export type ParsedEvent =
+  | { readonly ok: true; readonly position: number; readonly event: UsageEvent }
+  | { readonly ok: false; readonly position: number; readonly raw: unknown; readonly rejection: Rejection };
+
+/** Splits a message body into its events, each checked against the schema. */
+export function parseUsageMessage(body: string): ParsedEvent[] | Rejection {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return { reason: 'invalid-json', message: 'The message body is not JSON' };
+  }
+  const items = Array.isArray(parsed) ? parsed : [parsed];
+  if (items.length === 0) return { reason: 'invalid-event', message: 'The message holds an empty array' };
+  if (items.length > MAX_EVENTS_PER_MESSAGE) {
+    return { reason: 'too-many-events', message: `A message holds at most ${MAX_EVENTS_PER_MESSAGE} events, this one ${items.length}` };
+  }
+  return items.map((raw, position) => {
+    const result = usageEventSchema.safeParse(raw);
+    if (result.success) return { ok: true, position, event: result.data };
+    return { ok: false, position, raw, rejection: { reason: 'invalid-event', message: z.prettifyError(result.error) } };
+  });
+}
+
+/** The event's time as a Date. */
+export function eventTime(event: UsageEvent): Date {
+  return new Date(event.timestamp);
+}
