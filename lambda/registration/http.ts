@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { CONTACT_FIELDS } from '../core/registration/contact-details';
 import { readFormOrJsonBody } from '../core/registration/request-body';
-import { RegistrationService } from '../core/registration/registration-service';
+import { RegistrationService, TOKEN_FIELD } from '../core/registration/registration-service';
 import {
   badRequest,
   detailsResponse,
@@ -40,6 +41,9 @@ export async function handleRegistrationRequest(
     detailsAction: isDetails ? pagePath : `${pagePath.replace(/\/+$/, '')}/details`,
   };
 
+  // Error messages come from ports (SDK clients) and may echo what they were sent: the token and
+  // the contact details of this request are cut out of anything logged from them.
+  let secrets: readonly string[] = [];
   try {
     if (event.httpMethod === 'GET' && !isDetails) return toResult(problemResponse('noToken', context), 200);
     if (event.httpMethod !== 'POST') return toResult(problemResponse('methodNotAllowed', context));
@@ -52,6 +56,7 @@ export async function handleRegistrationRequest(
       log.info('bad request', { route, status: body.status });
       return toResult(badRequest(body.status, body.message, context));
     }
+    secrets = sensitiveValues(body.fields);
 
     if (isDetails) {
       const outcome = await service.submitDetails(body.fields);
@@ -75,7 +80,7 @@ export async function handleRegistrationRequest(
     } else if (outcome.kind === 'configuration-error' || outcome.kind === 'unavailable') {
       log.error(outcome.kind === 'configuration-error' ? 'registration misconfigured' : 'registration unavailable', {
         outcome: outcome.kind,
-        cause: outcome.cause,
+        cause: redact(outcome.cause, secrets),
       });
     } else {
       log.info('registration refused', { outcome: outcome.kind, ...('reason' in outcome ? { reason: outcome.reason } : {}), ...('productCode' in outcome ? { productCode: outcome.productCode } : {}) });
@@ -83,9 +88,23 @@ export async function handleRegistrationRequest(
     return toResult(registrationResponse(outcome, context));
   } catch (error) {
     // Storage or EventBridge failed: the upsert is idempotent, so the buyer can safely retry.
-    log.error('registration request failed', { route, errorName: error instanceof Error ? error.name : 'unknown', errorMessage: error instanceof Error ? error.message : String(error) });
+    log.error('registration request failed', {
+      route,
+      errorName: redact(error instanceof Error ? error.name : 'unknown', secrets),
+      errorMessage: redact(error instanceof Error ? error.message : String(error), secrets),
+    });
     return toResult(unavailable(context));
   }
+}
+
+/** The request's values that must never reach a log: the registration token and the contact details. */
+function sensitiveValues(fields: Readonly<Record<string, string>>): string[] {
+  const values = [TOKEN_FIELD, ...CONTACT_FIELDS].flatMap((name) => [fields[name], fields[name]?.trim()]);
+  return [...new Set(values.flatMap((v) => (v ? [v, encodeURIComponent(v)] : [])))].sort((a, b) => b.length - a.length);
+}
+
+function redact(text: string, secrets: readonly string[]): string {
+  return secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
 }
 
 function toResult(response: HttpResponse, statusOverride?: number): APIGatewayProxyResult {

@@ -20,13 +20,20 @@ export interface ResponseContext {
   readonly detailsAction: string;
 }
 
-/** Whether an Accept header prefers JSON over HTML. */
+/** Whether an Accept header prefers JSON over HTML: by quality (`q`), then by the order listed. */
 export function prefersJson(accept: string | undefined): boolean {
   if (!accept) return false;
-  const types = accept.split(',').map((part) => part.split(';')[0].trim().toLowerCase());
-  const json = types.indexOf('application/json');
-  const htmlIndex = types.findIndex((t) => t === 'text/html' || t === 'application/xhtml+xml');
-  return json !== -1 && (htmlIndex === -1 || json < htmlIndex);
+  const ranges = accept.split(',').map((part) => {
+    const [type, ...params] = part.split(';');
+    const q = params.map((p) => /^\s*q\s*=\s*([0-9.]+)\s*$/i.exec(p)?.[1]).find((v) => v !== undefined);
+    return { type: type.trim().toLowerCase(), q: q === undefined ? 1 : Number(q) };
+  });
+  const json = ranges.findIndex((r) => r.type === 'application/json');
+  const htmlIndex = ranges.findIndex((r) => r.type === 'text/html' || r.type === 'application/xhtml+xml');
+  if (json === -1 || !(ranges[json].q > 0)) return false;
+  if (htmlIndex === -1) return true;
+  const htmlQ = Math.max(...ranges.filter((r) => r.type === 'text/html' || r.type === 'application/xhtml+xml').map((r) => r.q));
+  return ranges[json].q > htmlQ || (ranges[json].q === htmlQ && json < htmlIndex);
 }
 
 const productName = (p: ProductConfig) => p.displayName ?? p.productCode;
