@@ -1,0 +1,39 @@
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { CustomerIdentity } from '../core/customer';
+import { CustomerDirectory } from '../core/usage/ingest';
+
+/**
+ * Registered customers from the Customers table, cached for a short while: every usage event needs
+ * its customer, and identities never change once written.
+ */
+export class CachedCustomerDirectory implements CustomerDirectory {
+  private readonly cache = new Map<string, { identity: CustomerIdentity | undefined; until: number }>();
+
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    /** Unknown customers are looked up again after this long (they may register meanwhile). @default 60000 */
+    private readonly ttlMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async find(customerKey: string): Promise<CustomerIdentity | undefined> {
+    const cached = this.cache.get(customerKey);
+    if (cached && cached.until > this.now()) return cached.identity;
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { customerKey }, ConsistentRead: true }));
+    const identity =
+      Item && Item.productCode && Item.customerAWSAccountId
+        ? {
+            customerKey,
+            productCode: String(Item.productCode),
+            identityMode: Item.identityMode === 'legacy' ? ('legacy' as const) : ('license' as const),
+            customerAWSAccountId: String(Item.customerAWSAccountId),
+            licenseArn: Item.licenseArn as string | undefined,
+            customerIdentifier: Item.customerIdentifier as string | undefined,
+          }
+        : undefined;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(customerKey, { identity, until: this.now() + this.ttlMs });
+    return identity;
+  }
+}

@@ -1,0 +1,53 @@
+import {
+  BatchMeterUsageCommand,
+  MarketplaceMeteringClient,
+  MarketplaceMeteringServiceException,
+} from '@aws-sdk/client-marketplace-metering';
+import { MeteringRecord } from '../core/metering/hour-bucket';
+import { BatchMeterUsageAnswer, BatchMeterUsageCall, MeteringApi, MeteringApiError } from '../core/metering/metering-run';
+
+/**
+ * BatchMeterUsage through the AWS SDK. The client must be built with `maxAttempts: 1`: the metering
+ * run does its own retries, paced under the API's 10 calls per second, and stores each attempt.
+ */
+export function sdkMeteringApi(client: MarketplaceMeteringClient): MeteringApi {
+  return {
+    async batchMeterUsage(call: BatchMeterUsageCall): Promise<BatchMeterUsageAnswer> {
+      try {
+        const output = await client.send(
+          new BatchMeterUsageCommand({
+            ProductCode: call.productCode,
+            UsageRecords: call.records.map((r) => ({
+              ...r,
+              UsageAllocations: r.UsageAllocations?.map((a) => ({ ...a, Tags: a.Tags ? [...a.Tags] : undefined })),
+            })),
+          }),
+        );
+        return {
+          results: (output.Results ?? []).map((r) => ({
+            record: r.UsageRecord as Partial<MeteringRecord> | undefined,
+            status: r.Status,
+            meteringRecordId: r.MeteringRecordId,
+          })),
+          unprocessed: (output.UnprocessedRecords ?? []) as Partial<MeteringRecord>[],
+        };
+      } catch (error) {
+        if (error instanceof MarketplaceMeteringServiceException) {
+          throw new MeteringApiError(error.name, error.message, error.$metadata?.httpStatusCode);
+        }
+        // Timeouts, connection resets: no answer at all; retryable.
+        throw new MeteringApiError(error instanceof Error ? error.name : 'UnknownError', String((error as Error)?.message ?? error));
+      }
+    },
+  };
+}
+
+/** The client the metering engine uses: us-east-1, no SDK retries (the engine retries), optional local endpoint. */
+export function meteringEngineClient(options: { endpoint?: string; region?: string; credentials?: { accessKeyId: string; secretAccessKey: string } } = {}): MarketplaceMeteringClient {
+  return new MarketplaceMeteringClient({
+    region: options.region ?? 'us-east-1',
+    maxAttempts: 1,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
+  });
+}

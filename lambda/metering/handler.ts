@@ -1,0 +1,41 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { DeadLetterQueue } from '../adapters/dead-letter-queue';
+import { meteringEngineClient, sdkMeteringApi } from '../adapters/metering-api';
+import { DynamoDbMeteringLedger } from '../adapters/metering-ledger';
+import { MeteringReport } from '../core/metering/metering-run';
+import { meteringDeadLetters, meterNow } from './metering-job';
+
+/** The scheduled metering Lambda (one run at a time: reserved concurrency 1). */
+
+const env = (name: string): string => {
+  const value = process.env[name];
+  if (!value) throw new Error(`Environment variable ${name} is not set`);
+  return value;
+};
+
+/** Time kept back from the Lambda timeout to store the last outcomes. */
+const SAFETY_MARGIN_MS = 30_000;
+
+const logger = new Logger({ serviceName: 'marketplace-metering' });
+const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+const ports = {
+  ledger: new DynamoDbMeteringLedger(documents, env('METERING_TABLE')),
+  deadLetters: meteringDeadLetters(new DeadLetterQueue(new SQSClient({}), env('METERING_DEAD_LETTER_QUEUE_URL'))),
+  api: sdkMeteringApi(meteringEngineClient({ endpoint: process.env.MARKETPLACE_ENDPOINT || undefined })),
+  clock: { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) },
+};
+const gracePeriodSeconds = Number(process.env.GRACE_PERIOD_SECONDS || 600);
+
+async function metering(_event: unknown, context: Context): Promise<MeteringReport> {
+  const now = new Date();
+  const deadline = new Date(now.getTime() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS);
+  return meterNow(ports, logger, { now, deadline, settings: { gracePeriodSeconds } });
+}
+
+export const handler = middy(metering).use(injectLambdaContext(logger));

@@ -1,0 +1,40 @@
+import { MeteringPorts, MeteringReport, MeteringSettings, runMetering } from '../core/metering/metering-run';
+import { HourBucket } from '../core/metering/hour-bucket';
+import { DeadLetterQueue } from '../adapters/dead-letter-queue';
+
+/**
+ * One scheduled metering run, shared by the Lambda handler and the local schedule: dead letters go
+ * to the metering dead-letter queue with the bucket's audit trail and the reason.
+ */
+export function meteringDeadLetters(queue: Pick<DeadLetterQueue, 'send'>): MeteringPorts['deadLetters'] {
+  return {
+    send: (letters) =>
+      queue.send(
+        letters.map((letter) => ({
+          reason: letter.reason,
+          body: { reason: letter.reason, message: letter.message, bucket: auditOf(letter.bucket), record: letter.record },
+        })),
+      ),
+  };
+}
+
+function auditOf(bucket: HourBucket) {
+  const { allocations, ...rest } = bucket;
+  return { ...rest, allocatedTagSets: Object.keys(allocations).length };
+}
+
+export interface MeteringLog {
+  info(message: string, attributes: Record<string, unknown>): void;
+  error(message: string, attributes: Record<string, unknown>): void;
+}
+
+export async function meterNow(
+  ports: MeteringPorts,
+  log: MeteringLog,
+  options: { now: Date; deadline: Date; settings?: Partial<MeteringSettings> },
+): Promise<MeteringReport> {
+  const report = await runMetering(ports, options);
+  if (report.stoppedBy) log.error('metering stopped: nothing can be billed until this is fixed', { ...report });
+  else log.info('metering run', { ...report });
+  return report;
+}
