@@ -4,6 +4,10 @@ import { ProvisioningEvent } from '../lambda/core/registration/registration-serv
 import { RegistrationLog } from '../lambda/registration/http';
 import { LocalApiServer, startLocalApiServer } from './api-gateway-server';
 import { createLocalRegistration, LocalRegistration } from './local-registration';
+import { createLocalUsage, LocalUsage } from './local-usage';
+import { IngestLog } from '../lambda/ingest/ingest-batch';
+import { MeteringLog } from '../lambda/metering/metering-job';
+import { MeteringSettings } from '../lambda/core/metering/metering-run';
 import { LocalDynamoDb, LocalSqs, startDynamoDbLocal, startLocalSqs } from './services';
 import { RunningSimulator, startMarketplaceSimulator } from './simulator';
 
@@ -27,6 +31,11 @@ export interface LocalEnvironmentOptions {
   /** @default silent */
   readonly log?: RegistrationLog;
   readonly onEvent?: (event: ProvisioningEvent) => void;
+  /** Seconds between scheduled metering runs; 0: only on `POST /_local/metering/run`. @default 0 */
+  readonly meteringIntervalSeconds?: number;
+  readonly meteringSettings?: Partial<MeteringSettings>;
+  /** @default silent */
+  readonly usageLog?: IngestLog & MeteringLog;
 }
 
 export interface LocalEnvironment {
@@ -35,6 +44,7 @@ export interface LocalEnvironment {
   readonly sqs: LocalSqs;
   readonly api: LocalApiServer;
   readonly registration: LocalRegistration;
+  readonly usage: LocalUsage;
   readonly product: ProductConfig;
   /** The fulfillment URL AWS Marketplace (the simulator) posts buyers to. */
   readonly registrationUrl: string;
@@ -75,10 +85,24 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       log: options.log,
       onEvent: options.onEvent,
     });
-    const api = keep(await startLocalApiServer({ routes: registration.routes, port: options.apiPort ?? 3000 }));
+    const usage = keep(
+      await createLocalUsage({
+        sqsEndpoint: sqs.endpoint,
+        dynamoDbEndpoint: dynamoDb.endpoint,
+        simulatorUrl: simulator.url,
+        products: [product],
+        customersTableName: registration.tableName,
+        meteringIntervalSeconds: options.meteringIntervalSeconds,
+        meteringSettings: options.meteringSettings,
+        log: options.usageLog,
+      }),
+    );
+    const api = keep(
+      await startLocalApiServer({ routes: [...registration.routes, ...usage.routes], port: options.apiPort ?? 3000 }),
+    );
     const registrationUrl = `${api.url}/register`;
     await offerOnSimulator(simulator.url, product, registrationUrl);
-    return { simulator, dynamoDb, sqs, api, registration, product, registrationUrl, referenceSecret, stop: stopAll };
+    return { simulator, dynamoDb, sqs, api, registration, usage, product, registrationUrl, referenceSecret, stop: stopAll };
   } catch (error) {
     await stopAll().catch(() => undefined);
     throw error;

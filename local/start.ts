@@ -15,12 +15,22 @@ async function main(): Promise<void> {
       error: (message, attributes) => console.error(`[registration] ${message} ${JSON.stringify(attributes)}`),
     },
     onEvent: (event) => console.log(`[eventbridge] ${event.detailType} ${JSON.stringify(event.detail)}`),
+    meteringIntervalSeconds: Number(process.env.METERING_INTERVAL_SECONDS ?? 10),
+    usageLog: {
+      info: (message, attributes) => console.log(`[usage] ${message} ${JSON.stringify(attributes)}`),
+      warn: (message, attributes) => console.warn(`[usage] ${message} ${JSON.stringify(attributes)}`),
+      error: (message, attributes) => console.error(`[usage] ${message} ${JSON.stringify(attributes)}`),
+    },
   });
 
   console.log(`Registration URL: ${env.registrationUrl}`);
   console.log(`Marketplace simulator: ${env.simulator.url}/`);
   console.log(`DynamoDB Local: ${env.dynamoDb.endpoint} (table ${env.registration.tableName})`);
   console.log(`Local SQS endpoint: ${env.sqs.endpoint}`);
+  console.log(`Usage queue URL: ${env.usage.usageQueueUrl}`);
+  console.log(`Usage dead-letter queue URL: ${env.usage.usageDeadLetterQueueUrl}`);
+  console.log(`Metering dead-letter queue URL: ${env.usage.meteringDeadLetterQueueUrl}`);
+  console.log(`Run metering now: POST ${env.api.url}/_local/metering/run (body {"now": ISO} to run as if at that time)`);
   console.log(`Open ${env.simulator.url}/ and choose Subscribe to register as a buyer. Ctrl-C stops everything.`);
 
   let stopping = false;

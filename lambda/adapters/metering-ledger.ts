@@ -96,14 +96,15 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
     }
   }
 
-  async sealHoursEndedBy(cutoff: Date, now: Date): Promise<number> {
+  async sealHoursEndedBy(cutoff: Date, now: Date): Promise<HourBucket[]> {
     // An hour has ended by `cutoff` when it starts at least an hour before it.
     const lastHourStart = new Date(cutoff.getTime() - 3_600_000).toISOString();
-    let sealed = 0;
+    const sealed: HourBucket[] = [];
     for (let shard = 0; shard < Schema.workShards; shard++) {
       for await (const bucket of this.queryWork(`open#${shard}`, lastHourStart)) {
         try {
-          await this.client.send(
+          // ALL_NEW: the quantity as frozen by this very update, not as the index last saw it.
+          const { Attributes } = await this.client.send(
             new UpdateCommand({
               TableName: this.tableName,
               Key: { [Schema.partitionKey]: `${BUCKET}${bucket.bucketKey}` },
@@ -111,9 +112,10 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
               ConditionExpression: '#status = :open',
               ExpressionAttributeNames: { '#status': 'status', '#state': 'meteringState' },
               ExpressionAttributeValues: { ':sealed': 'sealed', ':open': 'open', ':state': `sealed#${shard}`, ':now': now.toISOString() },
+              ReturnValues: 'ALL_NEW',
             }),
           );
-          sealed += 1;
+          sealed.push(toBucket(Attributes!));
         } catch (error) {
           // Sealed meanwhile by an overlapping run: nothing to do.
           if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;

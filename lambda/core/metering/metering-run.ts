@@ -12,8 +12,11 @@ import { MeteringRequest, PlannedRecord, planRequests } from './request-plan';
 
 /** The Metering ledger: hour buckets and their audit trail. */
 export interface MeteringLedger {
-  /** Seals open buckets of hours that ended at or before `cutoff`; returns how many. */
-  sealHoursEndedBy(cutoff: Date, now: Date): Promise<number>;
+  /**
+   * Seals open buckets of hours that ended at or before `cutoff` and returns them, sealed (an index
+   * read right after may not show them yet).
+   */
+  sealHoursEndedBy(cutoff: Date, now: Date): Promise<HourBucket[]>;
   /** Sealed buckets waiting to be metered, oldest hour first. */
   bucketsToMeter(limit: number): Promise<HourBucket[]>;
   /** Counts an attempt on each bucket before it is sent (the audit trail survives a crash mid-call). */
@@ -110,10 +113,12 @@ export async function runMetering(
   const report: MeteringReport = { sealed: 0, metered: 0, deadLettered: 0, deferred: 0, calls: 0 };
 
   const cutoff = new Date(options.now.getTime() - settings.gracePeriodSeconds * 1000);
-  report.sealed = await ledger.sealHoursEndedBy(cutoff, options.now);
+  const justSealed = await ledger.sealHoursEndedBy(cutoff, options.now);
+  report.sealed = justSealed.length;
 
-  const buckets = await ledger.bucketsToMeter(settings.maxBucketsPerRun);
-  const byKey = new Map(buckets.map((b) => [b.bucketKey, b]));
+  const byKey = new Map<string, HourBucket>();
+  for (const bucket of [...(await ledger.bucketsToMeter(settings.maxBucketsPerRun)), ...justSealed]) byKey.set(bucket.bucketKey, bucket);
+  const buckets = [...byKey.values()].sort((a, b) => a.hourStart.localeCompare(b.hourStart));
   const deadLetter = async (bucket: HourBucket, reason: string, message: string, record?: MeteringRecord) => {
     await ports.deadLetters.send([{ reason, message, bucket, record }]);
     await ledger.recordFailed(bucket.bucketKey, reason, message, at());

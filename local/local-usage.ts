@@ -1,0 +1,237 @@
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SQSEvent } from 'aws-lambda';
+import { CachedCustomerDirectory } from '../lambda/adapters/customer-directory';
+import { DeadLetterQueue } from '../lambda/adapters/dead-letter-queue';
+import { sdkMeteringApi } from '../lambda/adapters/metering-api';
+import { DynamoDbMeteringLedger } from '../lambda/adapters/metering-ledger';
+import { MeteringPorts, MeteringReport, MeteringSettings } from '../lambda/core/metering/metering-run';
+import { MeteringTableSchema } from '../lambda/core/metering-table-schema';
+import { ProductConfig } from '../lambda/core/product-config';
+import { createIngestHandler, IngestLog } from '../lambda/ingest/ingest-batch';
+import { meteringDeadLetters, MeteringLog, meterNow } from '../lambda/metering/metering-job';
+import { LocalRoute } from './api-gateway-server';
+import { localClientConfig } from './services';
+
+/**
+ * The usage pipeline and metering on local services: queues in the local SQS, the Metering ledger
+ * in DynamoDB Local, an ingest poller standing in for Lambda's SQS event source, and the metering
+ * schedule as a timer. `POST /_local/metering/run` runs metering now (optionally as if at `now`).
+ */
+
+export interface LocalUsageOptions {
+  readonly sqsEndpoint: string;
+  readonly dynamoDbEndpoint: string;
+  readonly simulatorUrl: string;
+  readonly products: readonly ProductConfig[];
+  readonly customersTableName: string;
+  /** @default 'MeteringLedger' */
+  readonly meteringTableName?: string;
+  /** Receives before a message goes to the usage dead-letter queue. @default 5 */
+  readonly maxReceiveCount?: number;
+  /** Seconds between scheduled metering runs; 0: no schedule. @default 0 */
+  readonly meteringIntervalSeconds?: number;
+  readonly meteringSettings?: Partial<MeteringSettings>;
+  readonly log?: IngestLog & MeteringLog;
+}
+
+export interface LocalUsage {
+  readonly usageQueueUrl: string;
+  readonly usageDeadLetterQueueUrl: string;
+  readonly meteringDeadLetterQueueUrl: string;
+  readonly meteringTableName: string;
+  readonly documents: DynamoDBDocumentClient;
+  readonly sqs: SQSClient;
+  readonly routes: readonly LocalRoute[];
+  /** Runs metering now, or as if at `now`. */
+  meter(now?: Date): Promise<MeteringReport>;
+  /** Receives and ingests until the queue looks empty; returns how many messages were handled. */
+  drainUsageQueue(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const SILENT = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export async function createLocalUsage(options: LocalUsageOptions): Promise<LocalUsage> {
+  const meteringTableName = options.meteringTableName ?? 'MeteringLedger';
+  const dynamoDb = new DynamoDBClient(localClientConfig(options.dynamoDbEndpoint));
+  await createMeteringTable(dynamoDb, meteringTableName);
+  const documents = DynamoDBDocumentClient.from(dynamoDb, { marshallOptions: { removeUndefinedValues: true } });
+  const sqs = new SQSClient(localClientConfig(options.sqsEndpoint));
+  const log = options.log ?? SILENT;
+
+  const queueUrl = async (name: string, attributes: Record<string, string> = {}) =>
+    (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
+  const usageDeadLetterQueueUrl = await queueUrl('usage-dead-letters');
+  const meteringDeadLetterQueueUrl = await queueUrl('metering-dead-letters');
+  const dlqArn = (
+    await sqs.send(new GetQueueAttributesCommand({ QueueUrl: usageDeadLetterQueueUrl, AttributeNames: ['QueueArn'] }))
+  ).Attributes!.QueueArn;
+  const usageQueueUrl = await queueUrl('usage', {
+    VisibilityTimeout: '30',
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: options.maxReceiveCount ?? 5 }),
+  });
+
+  const ledger = new DynamoDbMeteringLedger(documents, meteringTableName);
+  const ingest = createIngestHandler({
+    ports: {
+      ledger,
+      customers: new CachedCustomerDirectory(documents, options.customersTableName, 1000),
+      products: options.products,
+      now: () => new Date(),
+    },
+    deadLetters: new DeadLetterQueue(sqs, usageDeadLetterQueueUrl),
+    log,
+  });
+  const meteringPorts: MeteringPorts = {
+    ledger,
+    deadLetters: meteringDeadLetters(new DeadLetterQueue(sqs, meteringDeadLetterQueueUrl)),
+    api: sdkMeteringApi(new MarketplaceMeteringClient({ ...localClientConfig(options.simulatorUrl), maxAttempts: 1 })),
+    clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
+  };
+
+  // One metering run at a time, as the stack's reserved concurrency of 1 guarantees.
+  let running: Promise<MeteringReport> | undefined;
+  const meter = async (now = new Date()): Promise<MeteringReport> => {
+    while (running) await running.catch(() => undefined);
+    running = meterNow(meteringPorts, log, { now, deadline: new Date(Date.now() + 60_000), settings: options.meteringSettings });
+    try {
+      return await running;
+    } finally {
+      running = undefined;
+    }
+  };
+
+  /** One receive and ingest round, as Lambda's event source does it. */
+  const pollOnce = async (waitSeconds: number): Promise<number> => {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: usageQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: waitSeconds,
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    if (Messages.length === 0) return 0;
+    const event: SQSEvent = {
+      Records: Messages.map((m) => ({
+        messageId: m.MessageId!,
+        receiptHandle: m.ReceiptHandle!,
+        body: m.Body ?? '',
+        attributes: (m.Attributes ?? {}) as SQSEvent['Records'][number]['attributes'],
+        messageAttributes: {},
+        md5OfBody: m.MD5OfBody ?? '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:usage',
+        awsRegion: 'us-east-1',
+      })),
+    };
+    const { batchItemFailures } = await ingest(event);
+    const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier));
+    const done = Messages.filter((m) => !failed.has(m.MessageId!));
+    if (done.length > 0) {
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: usageQueueUrl,
+          Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
+    }
+    return Messages.length;
+  };
+
+  let stopped = false;
+  const poller = (async () => {
+    while (!stopped) {
+      try {
+        await pollOnce(1);
+      } catch (error) {
+        if (!stopped) log.error('local ingest poll failed', { error: String(error) });
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  })();
+  const interval = options.meteringIntervalSeconds ?? 0;
+  const timer =
+    interval > 0
+      ? setInterval(() => void meter().catch((error) => log.error('scheduled metering failed', { error: String(error) })), interval * 1000)
+      : undefined;
+
+  const routes: LocalRoute[] = [
+    {
+      method: 'POST',
+      resource: '/_local/metering/run',
+      handler: async (event) => {
+        let now = new Date();
+        if (event.body) {
+          const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+          const requested = (JSON.parse(text) as { now?: string }).now;
+          if (requested) now = new Date(requested);
+          if (Number.isNaN(now.getTime())) return { statusCode: 400, body: JSON.stringify({ error: 'now must be an ISO 8601 time' }) };
+        }
+        return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(await meter(now)) };
+      },
+    },
+  ];
+
+  return {
+    usageQueueUrl,
+    usageDeadLetterQueueUrl,
+    meteringDeadLetterQueueUrl,
+    meteringTableName,
+    documents,
+    sqs,
+    routes,
+    meter,
+    drainUsageQueue: async () => {
+      let handled = 0;
+      for (let n = await pollOnce(0); n > 0; n = await pollOnce(0)) handled += n;
+      return handled;
+    },
+    stop: async () => {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      await poller;
+      while (running) await running.catch(() => undefined);
+    },
+  };
+}
+
+/** The Metering ledger table as the stack defines it (see lib/metering-ledger-table.ts). */
+export async function createMeteringTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { partitionKey, workIndex } = MeteringTableSchema;
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: partitionKey, AttributeType: 'S' },
+          { AttributeName: workIndex.partitionKey, AttributeType: 'S' },
+          { AttributeName: workIndex.sortKey, AttributeType: 'S' },
+        ],
+        KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: workIndex.name,
+            KeySchema: [
+              { AttributeName: workIndex.partitionKey, KeyType: 'HASH' },
+              { AttributeName: workIndex.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+}
