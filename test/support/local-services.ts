@@ -1,0 +1,172 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import {
+  checkJava,
+  JAVA_INSTALL_HINT,
+  JavaUnavailableError,
+  localClientConfig,
+  startDynamoDbLocal,
+  startLocalSqs,
+  type DynamoDbLocalOptions,
+  type LocalDynamoDb,
+  type LocalSqs,
+  type LocalSqsOptions,
+} from '../../local/services';
+
+/**
+ * Jest helpers for suites that need real local services or machine components.
+ *
+ * A missing component fails the suite with a message saying how to install it; it is never
+ * skipped, in CI or not, so a green run always means the tests really ran.
+ */
+
+/** Starting a cold JVM on a busy CI machine can take a while. */
+const START_TIMEOUT_MS = 120_000;
+
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+export const CHROMIUM_INSTALL_HINT =
+  'Install Debian\'s Chromium: `apt-get install -y --no-install-recommends chromium` (or run `.ci/run` as root, which does it).';
+
+/**
+ * Checks that a component is present; throws an Error naming it and saying how to install it when
+ * it is not. `check` returns false, or throws (its message is kept), when the component is missing.
+ */
+export async function assertComponent(
+  name: string,
+  check: () => boolean | Promise<boolean>,
+  installHint: string,
+): Promise<void> {
+  let detail = '';
+  let present: boolean;
+  try {
+    present = await check();
+  } catch (error) {
+    present = false;
+    detail = ` (${error instanceof Error ? error.message : String(error)})`;
+  }
+  if (!present) {
+    throw new Error(`${name} is required by these tests but is not available${detail}.\nHow to install it: ${installHint}`);
+  }
+}
+
+/**
+ * Declares that the tests of the enclosing `describe` (or file) need a component: when it is
+ * missing, each of them fails with the install hint. Call at describe level, not inside a test.
+ */
+export function requireComponent(name: string, check: () => boolean | Promise<boolean>, installHint: string): void {
+  beforeAll(() => assertComponent(name, check, installHint));
+}
+
+/** Java 17+ on PATH, for DynamoDB Local. */
+export function requireJava(): void {
+  requireComponent(
+    'Java 17+',
+    async () => {
+      try {
+        await checkJava();
+        return true;
+      } catch (error) {
+        // Keep the reason (missing, too old); the hint is added once by assertComponent.
+        throw error instanceof JavaUnavailableError ? new Error(error.reason) : error;
+      }
+    },
+    JAVA_INSTALL_HINT,
+  );
+}
+
+/** Debian's Chromium at /usr/bin/chromium, for the browser tests. */
+export function requireChromium(): void {
+  requireComponent(
+    `Chromium at ${CHROMIUM_PATH}`,
+    () => access(CHROMIUM_PATH, constants.X_OK).then(
+      () => true,
+      () => false,
+    ),
+    CHROMIUM_INSTALL_HINT,
+  );
+}
+
+export interface DynamoDbLocalFixture {
+  readonly endpoint: string;
+  readonly port: number;
+  /** A client for the running DynamoDB Local, with the local credentials and region. */
+  readonly client: DynamoDBClient;
+  readonly service: LocalDynamoDb;
+}
+
+/**
+ * Starts DynamoDB Local (in memory) before the suite's tests and stops it after. Read the returned
+ * object's properties inside tests or hooks, not at describe time: they exist only once it runs.
+ */
+export function useDynamoDbLocal(options: DynamoDbLocalOptions = {}): DynamoDbLocalFixture {
+  let running: { service: LocalDynamoDb; client: DynamoDBClient } | undefined;
+  beforeAll(async () => {
+    const service = await startDynamoDbLocal(options);
+    running = { service, client: new DynamoDBClient(localClientConfig(service.endpoint)) };
+  }, START_TIMEOUT_MS);
+  afterAll(async () => {
+    running?.client.destroy();
+    await running?.service.stop();
+    running = undefined;
+  }, START_TIMEOUT_MS);
+  const current = (): NonNullable<typeof running> => {
+    if (running === undefined) throw new Error('DynamoDB Local is not running: its beforeAll failed or has not run yet');
+    return running;
+  };
+  return {
+    get endpoint() {
+      return current().service.endpoint;
+    },
+    get port() {
+      return current().service.port;
+    },
+    get client() {
+      return current().client;
+    },
+    get service() {
+      return current().service;
+    },
+  };
+}
+
+export interface LocalSqsFixture {
+  readonly endpoint: string;
+  readonly port: number;
+  /** A client for the running local SQS, with the local credentials and region. */
+  readonly client: SQSClient;
+  readonly service: LocalSqs;
+}
+
+/** Starts the local SQS (fauxqs) before the suite's tests and stops it after. */
+export function useLocalSqs(options: LocalSqsOptions = {}): LocalSqsFixture {
+  let running: { service: LocalSqs; client: SQSClient } | undefined;
+  beforeAll(async () => {
+    const service = await startLocalSqs(options);
+    running = { service, client: new SQSClient(localClientConfig(service.endpoint)) };
+  }, START_TIMEOUT_MS);
+  afterAll(async () => {
+    running?.client.destroy();
+    await running?.service.stop();
+    running = undefined;
+  }, START_TIMEOUT_MS);
+  const current = (): NonNullable<typeof running> => {
+    if (running === undefined) throw new Error('The local SQS is not running: its beforeAll failed or has not run yet');
+    return running;
+  };
+  return {
+    get endpoint() {
+      return current().service.endpoint;
+    },
+    get port() {
+      return current().service.port;
+    },
+    get client() {
+      return current().client;
+    },
+    get service() {
+      return current().service;
+    },
+  };
+}
