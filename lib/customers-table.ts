@@ -49,6 +49,11 @@ export class CustomersTable extends Construct {
     return this.table.grantReadData(grantee);
   }
 
+  /** GetItem by customer key, nothing else: what ingestion needs to find an event's customer. */
+  public grantLookup(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:GetItem'], resourceArns: [this.table.tableArn] });
+  }
+
   /**
    * What registration needs: UpdateItem on the table only (the upsert and the contact details),
    * nothing else.

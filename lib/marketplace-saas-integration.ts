@@ -1,10 +1,14 @@
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { ProductConfig } from './config';
 import { CustomersTable, CustomersTableProps } from './customers-table';
+import { MeteringEngine, MeteringEngineProps } from './metering';
+import { MeteringLedgerTable, MeteringLedgerTableProps } from './metering-ledger-table';
 import { RegistrationEndpoint, RegistrationEndpointProps } from './registration';
+import { UsagePipeline, UsagePipelineProps } from './usage-pipeline';
 
 export interface MarketplaceSaasIntegrationProps {
   /** The products this integration sells: product code, identity mode, dimensions, onboarding URL. */
@@ -20,6 +24,12 @@ export interface MarketplaceSaasIntegrationProps {
     RegistrationEndpointProps,
     'throttlingRateLimit' | 'throttlingBurstLimit' | 'maxBodyBytes' | 'logRetention'
   >;
+  /** Settings of the Metering ledger table. @default MeteringLedgerTableProps defaults (retained, PITR, encrypted) */
+  readonly meteringLedger?: MeteringLedgerTableProps;
+  /** Settings of the usage queue and ingestion. @default UsagePipelineProps defaults */
+  readonly usage?: Pick<UsagePipelineProps, 'maxReceiveCount' | 'batchSize' | 'maxBatchingWindow' | 'logRetention'>;
+  /** Settings of the metering schedule. @default MeteringEngineProps defaults (every 5 minutes, 10 minutes' grace) */
+  readonly metering?: Pick<MeteringEngineProps, 'schedule' | 'gracePeriod' | 'timeout' | 'logRetention'>;
 }
 
 /**
@@ -29,6 +39,9 @@ export interface MarketplaceSaasIntegrationProps {
 export class MarketplaceSaasIntegration extends Construct {
   public readonly customers: CustomersTable;
   public readonly registration: RegistrationEndpoint;
+  public readonly meteringLedger: MeteringLedgerTable;
+  public readonly usage: UsagePipeline;
+  public readonly metering: MeteringEngine;
   /** The topic the admin e-mail is subscribed to, when `adminEmail` is given. */
   public readonly adminTopic?: sns.Topic;
 
@@ -46,5 +59,18 @@ export class MarketplaceSaasIntegration extends Construct {
       eventBus: props.eventBus,
       adminTopic: this.adminTopic,
     });
+    this.meteringLedger = new MeteringLedgerTable(this, 'MeteringLedger', props.meteringLedger);
+    this.usage = new UsagePipeline(this, 'Usage', {
+      ...props.usage,
+      products: props.products,
+      customers: this.customers,
+      ledger: this.meteringLedger,
+    });
+    this.metering = new MeteringEngine(this, 'Metering', { ...props.metering, ledger: this.meteringLedger });
+  }
+
+  /** Lets the seller's services (their roles) send usage events to the usage queue. */
+  public grantSendUsage(grantee: iam.IGrantable): iam.Grant {
+    return this.usage.grantSendUsage(grantee);
   }
 }

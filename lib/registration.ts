@@ -1,16 +1,15 @@
-import * as path from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { ProductConfig } from './config';
 import { CustomersTable } from './customers-table';
+import { handlerFunction } from './handler-function';
 
 export interface RegistrationEndpointProps {
   /** Where registered customers are stored. */
@@ -57,16 +56,11 @@ export class RegistrationEndpoint extends Construct {
       reason: 'An HMAC key, not a credential: rotating it only invalidates references issued in the last hour; rotate by hand when needed.',
     });
 
-    this.handler = new NodejsFunction(this, 'Handler', {
+    this.handler = handlerFunction(this, 'Handler', {
+      handlerFolder: 'registration',
       description: 'AWS Marketplace buyer registration (fulfillment URL)',
-      entry: path.join(__dirname, '..', 'lambda', 'registration', 'handler.ts'),
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 512,
       timeout: Duration.seconds(20),
-      tracing: lambda.Tracing.ACTIVE,
-      logGroup: new logs.LogGroup(this, 'HandlerLogs', { retention, removalPolicy: RemovalPolicy.RETAIN }),
+      logRetention: retention,
       environment: {
         PRODUCTS: JSON.stringify(props.products),
         CUSTOMERS_TABLE: props.customers.table.tableName,
@@ -75,9 +69,7 @@ export class RegistrationEndpoint extends Construct {
         ...(props.adminTopic ? { ADMIN_TOPIC_ARN: props.adminTopic.topicArn } : {}),
         MAX_BODY_BYTES: String(props.maxBodyBytes ?? 16384),
         POWERTOOLS_SERVICE_NAME: 'marketplace-registration',
-        NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: { format: OutputFormat.CJS, target: 'node22', minify: true, sourceMap: true },
     });
     this.handler.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['aws-marketplace:ResolveCustomer'], resources: ['*'] }),
@@ -137,19 +129,6 @@ export class RegistrationEndpoint extends Construct {
     api.acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
       reason: 'API Gateway account role: the AWS managed AmazonAPIGatewayPushToCloudWatchLogs policy is the documented way to let API Gateway write logs.',
-    });
-    const fn = Validations.of(this.handler);
-    fn.acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      reason: 'AWSLambdaBasicExecutionRole only allows writing the function\'s own logs.',
-    });
-    fn.acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'aws-marketplace:ResolveCustomer and X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions: the resource must be *.',
-    });
-    fn.acknowledge({
-      id: 'AwsSolutions-L1',
-      reason: 'Node.js 22 is the runtime this project builds and tests for.',
     });
   }
 }

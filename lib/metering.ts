@@ -1,0 +1,88 @@
+import { CfnOutput, Duration, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { handlerFunction } from './handler-function';
+import { MeteringLedgerTable } from './metering-ledger-table';
+
+export interface MeteringEngineProps {
+  readonly ledger: MeteringLedgerTable;
+  /** How often metering runs. @default Duration.minutes(5) */
+  readonly schedule?: Duration;
+  /** Hour buckets are sealed this long after their hour ends. @default Duration.minutes(10) */
+  readonly gracePeriod?: Duration;
+  /** @default Duration.minutes(5) */
+  readonly timeout?: Duration;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The scheduled metering function (one run at a time) that seals hour buckets and bills them through
+ * BatchMeterUsage, and the dead-letter queue for records AWS will not bill, each with its reason.
+ */
+export class MeteringEngine extends Construct {
+  public readonly meteringFunction: NodejsFunction;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly schedule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: MeteringEngineProps) {
+    super(scope, id);
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This is the dead-letter queue for records AWS Marketplace will not bill.',
+    });
+
+    this.meteringFunction = handlerFunction(this, 'Metering', {
+      handlerFolder: 'metering',
+      description: 'Seals hour buckets and bills them through BatchMeterUsage',
+      timeout: props.timeout ?? Duration.minutes(5),
+      logRetention: props.logRetention,
+      // One run at a time: two runs would send the same sealed buckets concurrently.
+      reservedConcurrentExecutions: 1,
+      environment: {
+        METERING_TABLE: props.ledger.table.tableName,
+        METERING_DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
+        GRACE_PERIOD_SECONDS: String((props.gracePeriod ?? Duration.minutes(10)).toSeconds()),
+        POWERTOOLS_SERVICE_NAME: 'marketplace-metering',
+      },
+    });
+    this.meteringFunction.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['aws-marketplace:BatchMeterUsage'], resources: ['*'] }),
+    );
+    props.ledger.grantMetering(this.meteringFunction);
+    this.deadLetterQueue.grantSendMessages(this.meteringFunction);
+
+    this.schedule = new events.Rule(this, 'Schedule', {
+      description: 'Runs AWS Marketplace metering',
+      schedule: events.Schedule.rate(props.schedule ?? Duration.minutes(5)),
+      // A missed run is harmless (the next one catches up): do not pile retries onto the next run.
+      targets: [new targets.LambdaFunction(this.meteringFunction, { retryAttempts: 0 })],
+    });
+
+    new CfnOutput(this, 'MeteringDeadLetterQueueUrl', {
+      value: this.deadLetterQueue.queueUrl,
+      description: 'Usage AWS Marketplace will not bill, each message with a reason attribute',
+    });
+  }
+
+  /** Records waiting in the metering dead-letter queue: each one is revenue that was not billed. */
+  public metricDeadLetters(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible(props);
+  }
+
+  /** Failed metering runs (the function threw). */
+  public metricFailedRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.meteringFunction.metricErrors(props);
+  }
+}
