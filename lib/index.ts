@@ -6,6 +6,9 @@ export { MarketplaceSaasIntegration, type MarketplaceSaasIntegrationProps } from
 export { MarketplaceSaasStack, type MarketplaceSaasStackProps } from './marketplace-saas-stack';
 export { CustomersTable, type CustomersTableProps } from './customers-table';
 export { RegistrationEndpoint, type RegistrationEndpointProps } from './registration';
+export { UsagePipeline, type UsagePipelineProps } from './usage-pipeline';
+export { MeteringEngine, type MeteringEngineProps } from './metering';
+export { MeteringLedgerTable, type MeteringLedgerTableProps } from './metering-ledger-table';
 export { parseStackConfig, ConfigError, type StackConfig, type ProductConfig } from './config';
 // Run time, for the seller's onboarding page: check the `reference` query parameter it receives.
 export {
@@ -13,3 +16,6 @@ export {
   type RegistrationReference,
   type ReferenceCheck,
 } from '../lambda/core/registration/registration-reference';
+// Run time, for the seller's services: report usage to the usage queue.
+export { UsageProducer, type UsageProducerOptions, type SendUsageResult, type UnsentUsage } from '../lambda/adapters/usage-producer';
+export { usageEventSchema, type UsageEvent, MAX_EVENTS_PER_MESSAGE } from '../lambda/core/usage/usage-event';
