@@ -35,6 +35,6 @@ export async function meterNow(
 ): Promise<MeteringReport> {
   const report = await runMetering(ports, options);
   if (report.stoppedBy) log.error('metering stopped: nothing can be billed until this is fixed', { ...report });
-  else log.info('metering run', { ...report });
+  else if (report.sealed + report.metered + report.deadLettered + report.deferred > 0) log.info('metering run', { ...report });
   return report;
 }
