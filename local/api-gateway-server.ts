@@ -1,6 +1,6 @@
 import { createServer, IncomingMessage, Server } from 'node:http';
-import { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { listen, ListeningServer } from './services/http-listen';
 
 /**
  * A local stand-in for API Gateway's REST proxy integration: each HTTP request becomes an
@@ -15,11 +15,7 @@ export interface LocalRoute {
   readonly handler: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 }
 
-export interface LocalApiServer {
-  readonly url: string;
-  readonly port: number;
-  stop(): Promise<void>;
-}
+export type LocalApiServer = ListeningServer;
 
 /** API Gateway's payload limit is 10 MB; the handlers enforce their own, smaller ones. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -52,21 +48,7 @@ export async function startLocalApiServer(options: {
         res.end(JSON.stringify({ message: tooLarge ? 'Request Too Long' : 'Internal server error' }));
       });
   });
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host}:${port}`,
-    port,
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  return listen(server, options.port, options.host);
 }
 
 class BodyTooLargeError extends Error {}

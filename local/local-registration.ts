@@ -1,13 +1,13 @@
-import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
-import { CustomersTableSchema } from '../lambda/core/customers-table-schema';
 import { ProductConfig } from '../lambda/core/product-config';
 import { ProvisioningEvent, RegistrationService } from '../lambda/core/registration/registration-service';
 import { DEFAULT_MAX_BODY_BYTES } from '../lambda/core/registration/request-body';
 import { handleRegistrationRequest, RegistrationLog } from '../lambda/registration/http';
 import { registrationPorts } from '../lambda/registration/ports';
 import { LocalRoute } from './api-gateway-server';
+import { createCustomersTable } from './local-tables';
 import { localClientConfig } from './services';
 
 /**
@@ -69,33 +69,3 @@ export async function createLocalRegistration(options: LocalRegistrationOptions)
   };
 }
 
-/** The Customers table as the stack defines it (see lib/customers-table.ts). */
-export async function createCustomersTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  const { partitionKey, accountIndex } = CustomersTableSchema;
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: partitionKey, AttributeType: 'S' },
-          { AttributeName: accountIndex.partitionKey, AttributeType: 'S' },
-        ],
-        KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: accountIndex.name,
-            KeySchema: [
-              { AttributeName: accountIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: accountIndex.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    // Kept data from an earlier run (PERSIST_DATA=true): the table is already there.
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-}

@@ -1,4 +1,4 @@
-import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
 import {
   CreateQueueCommand,
@@ -14,11 +14,11 @@ import { DeadLetterQueue } from '../lambda/adapters/dead-letter-queue';
 import { sdkMeteringApi } from '../lambda/adapters/metering-api';
 import { DynamoDbMeteringLedger } from '../lambda/adapters/metering-ledger';
 import { MeteringPorts, MeteringReport, MeteringSettings } from '../lambda/core/metering/metering-run';
-import { MeteringTableSchema } from '../lambda/core/metering-table-schema';
 import { ProductConfig } from '../lambda/core/product-config';
 import { createIngestHandler, IngestLog } from '../lambda/ingest/ingest-batch';
 import { meteringDeadLetters, MeteringLog, meterNow } from '../lambda/metering/metering-job';
 import { LocalRoute } from './api-gateway-server';
+import { createMeteringTable } from './local-tables';
 import { localClientConfig } from './services';
 
 /**
@@ -205,33 +205,3 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
   };
 }
 
-/** The Metering ledger table as the stack defines it (see lib/metering-ledger-table.ts). */
-export async function createMeteringTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  const { partitionKey, workIndex } = MeteringTableSchema;
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: partitionKey, AttributeType: 'S' },
-          { AttributeName: workIndex.partitionKey, AttributeType: 'S' },
-          { AttributeName: workIndex.sortKey, AttributeType: 'S' },
-        ],
-        KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: workIndex.name,
-            KeySchema: [
-              { AttributeName: workIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: workIndex.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-}

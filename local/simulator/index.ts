@@ -1,9 +1,9 @@
-import { AddressInfo } from 'node:net';
 import { addCustomer, addProduct, seedSchema } from './admin-api';
 import { SimulatorClock } from './clock';
 import { SimulatorConfig } from './config';
 import { createSimulatorServer } from './server';
 import { MarketplaceState } from './state';
+import { listen } from '../services/http-listen';
 
 export { SimulatorClock } from './clock';
 export type { SimulatorClockOptions } from './clock';
@@ -49,22 +49,6 @@ export async function startMarketplaceSimulator(options: StartSimulatorOptions =
   seed.products.forEach((p) => addProduct(state, p));
   const seededCustomers = seed.customers.map((c) => addCustomer(state, c));
 
-  const server = createSimulatorServer(state);
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://${host}:${port}`,
-    port,
-    clock,
-    seededCustomers,
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  const listening = await listen(createSimulatorServer(state), options.port, options.host);
+  return { ...listening, clock, seededCustomers };
 }
