@@ -13,7 +13,13 @@ const dimensionName = z
   .max(255)
   .regex(/^[A-Za-z0-9_.-]+$/, 'dimension API names use letters, digits, "_", "." and "-"');
 
-const httpsUrl = z.url({ protocol: /^https?$/ });
+/** Buyers' browsers go there: https, except http on the local machine for development. */
+const httpsUrl = z
+  .url({ protocol: /^https?$/ })
+  .refine((url) => {
+    const { protocol, hostname } = new URL(url);
+    return protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(hostname);
+  }, 'must be an https URL (http only for localhost)');
 
 export const productConfigSchema = z.object({
   /** The product code AWS Marketplace assigned to the listing. */
