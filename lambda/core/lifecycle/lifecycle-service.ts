@@ -1,0 +1,140 @@
+import { CustomerIdentity } from '../customer';
+import { ProductConfig } from '../product-config';
+import { AgreementSignal, LifecycleSignal } from './lifecycle-signal';
+import { endsAccess, refreshesEntitlements, StatusChange, statusChangeOf } from './subscription-state';
+
+/**
+ * Applies lifecycle signals to customers, free of AWS. Agreement events name no licence: they are
+ * matched to a customer through the agreement id seen on a licence event (or, when the buyer's
+ * account has exactly one customer, that account); until then they are kept and applied when the
+ * customer appears.
+ */
+
+export interface Entitlement {
+  readonly dimension: string;
+  readonly value: { IntegerValue?: number; DoubleValue?: number; BooleanValue?: boolean; StringValue?: string };
+  readonly expirationDate?: string;
+}
+
+export const LIFECYCLE_EVENTS = {
+  subscribed: 'Marketplace Customer Subscribed',
+  'unsubscribe-pending': 'Marketplace Customer Unsubscribe Pending',
+  unsubscribed: 'Marketplace Customer Unsubscribed',
+  failed: 'Marketplace Customer Subscription Failed',
+  entitlements: 'Marketplace Customer Entitlements Updated',
+} as const;
+
+export interface LifecyclePorts {
+  /** Stores the change if it is newer than the stored one; true when it was applied. */
+  applyStatus(customerKey: string, change: StatusChange, identity: Partial<CustomerIdentity>): Promise<boolean>;
+  customer(customerKey: string): Promise<Partial<CustomerIdentity> | undefined>;
+  customerKeyForAgreement(agreementId: string): Promise<string | undefined>;
+  /** Customers of an AWS account (all licences), to match an agreement when there is only one. */
+  customerKeysOfAccount(accountId: string): Promise<string[]>;
+  rememberAgreement(agreementId: string, customerKey: string): Promise<void>;
+  keepForLater(signal: AgreementSignal): Promise<void>;
+  takeKeptSignals(agreementId: string): Promise<AgreementSignal[]>;
+  getEntitlements(customer: Partial<CustomerIdentity> & { productCode: string }): Promise<Entitlement[]>;
+  /** Stores entitlements if `version` is newer than the stored one; true when applied. */
+  saveEntitlements(customerKey: string, entitlements: readonly Entitlement[], version: string): Promise<boolean>;
+  publish(detailType: string, detail: Record<string, unknown>): Promise<void>;
+  /** Seals the customer's open usage and has it metered now. */
+  flushUsage(customerKey: string): Promise<void>;
+}
+
+export type SignalOutcome =
+  | { readonly result: 'applied'; readonly customerKey: string; readonly status?: string; readonly entitlements?: number }
+  | { readonly result: 'stale'; readonly customerKey: string }
+  | { readonly result: 'kept-for-later'; readonly agreementId: string }
+  | { readonly result: 'ignored'; readonly reason: string };
+
+export class LifecycleService {
+  constructor(
+    private readonly ports: LifecyclePorts,
+    private readonly products: readonly ProductConfig[],
+  ) {}
+
+  async handle(signal: LifecycleSignal): Promise<SignalOutcome> {
+    if (signal.kind === 'agreement') return this.handleAgreement(signal);
+    if (!this.products.some((p) => p.productCode === signal.productCode)) {
+      return { result: 'ignored', reason: `product ${signal.productCode} is not served by this stack` };
+    }
+    const identity: Partial<CustomerIdentity> =
+      signal.kind === 'license'
+        ? {
+            productCode: signal.productCode,
+            identityMode: 'license',
+            licenseArn: signal.licenseArn,
+            ...(signal.acceptorAccountId ? { customerAWSAccountId: signal.acceptorAccountId } : {}),
+          }
+        : { productCode: signal.productCode, identityMode: 'legacy', customerIdentifier: signal.customerIdentifier };
+    const outcome = await this.apply(signal.customerKey, signal, identity);
+    if (signal.kind === 'license' && signal.agreementId) {
+      await this.ports.rememberAgreement(signal.agreementId, signal.customerKey);
+      for (const kept of await this.ports.takeKeptSignals(signal.agreementId)) {
+        await this.apply(signal.customerKey, kept, {});
+      }
+    }
+    return outcome;
+  }
+
+  private async handleAgreement(signal: AgreementSignal): Promise<SignalOutcome> {
+    let customerKey = await this.ports.customerKeyForAgreement(signal.agreementId);
+    if (!customerKey && signal.acceptorAccountId) {
+      const keys = await this.ports.customerKeysOfAccount(signal.acceptorAccountId);
+      if (keys.length === 1) {
+        customerKey = keys[0];
+        await this.ports.rememberAgreement(signal.agreementId, customerKey);
+      }
+    }
+    if (!customerKey) {
+      await this.ports.keepForLater(signal);
+      return { result: 'kept-for-later', agreementId: signal.agreementId };
+    }
+    return this.apply(customerKey, signal, {});
+  }
+
+  private async apply(customerKey: string, signal: LifecycleSignal, identity: Partial<CustomerIdentity>): Promise<SignalOutcome> {
+    const change = statusChangeOf(signal);
+    let applied = false;
+    if (change) {
+      applied = await this.ports.applyStatus(customerKey, change, identity);
+      if (applied) {
+        const customer = await this.ports.customer(customerKey);
+        await this.ports.publish(LIFECYCLE_EVENTS[change.status as keyof typeof LIFECYCLE_EVENTS], {
+          customerKey,
+          ...detailOf(customer ?? identity),
+          status: change.status,
+          eventTime: change.eventTime,
+          finalUsageUntil: change.finalUsageUntil,
+          freeTrial: change.freeTrial,
+        });
+        if (endsAccess(change)) await this.ports.flushUsage(customerKey);
+      }
+    }
+    let entitlements: number | undefined;
+    if (refreshesEntitlements(signal)) {
+      const customer = { ...identity, ...(await this.ports.customer(customerKey)) };
+      if (customer.productCode) {
+        const list = await this.ports.getEntitlements({ ...customer, productCode: customer.productCode });
+        const version = `${signal.eventTime}|${signal.eventId}`;
+        if (await this.ports.saveEntitlements(customerKey, list, version)) {
+          entitlements = list.length;
+          applied = true;
+          await this.ports.publish(LIFECYCLE_EVENTS.entitlements, { customerKey, ...detailOf(customer), entitlements: list });
+        }
+      }
+    }
+    if (!applied) return { result: 'stale', customerKey };
+    return { result: 'applied', customerKey, status: change?.status, entitlements };
+  }
+}
+
+function detailOf(customer: Partial<CustomerIdentity>): Record<string, unknown> {
+  return {
+    productCode: customer.productCode,
+    customerAWSAccountId: customer.customerAWSAccountId,
+    licenseArn: customer.licenseArn,
+    customerIdentifier: customer.customerIdentifier,
+  };
+}

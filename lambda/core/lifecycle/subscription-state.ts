@@ -1,0 +1,116 @@
+import { MarketplaceLimits } from '../marketplace-limits';
+import { LifecycleSignal, SubscriptionStatus } from './lifecycle-signal';
+
+/**
+ * A customer's subscription state as a last-writer-wins register ordered by event time: each status
+ * change carries a version (event time, then a rank, then the event id) and is applied only when it
+ * is newer than the stored one. Applying the same changes in any order, any number of times, ends in
+ * the same state, so duplicates and out-of-order deliveries are harmless, and registration (which
+ * never writes status) may come before or after.
+ */
+
+export interface StatusChange {
+  readonly status: SubscriptionStatus;
+  /** Sortable: `eventTime|rank|eventId`. */
+  readonly version: string;
+  readonly eventTime: string;
+  /** Until when usage may still be metered (unsubscribe-pending, unsubscribed). */
+  readonly finalUsageUntil?: string;
+  readonly freeTrial?: boolean;
+}
+
+/** Between two changes at the same instant, the one further along the lifecycle wins. */
+const RANK: Record<SubscriptionStatus, number> = {
+  pending: 0,
+  subscribed: 1,
+  failed: 2,
+  'unsubscribe-pending': 3,
+  unsubscribed: 4,
+};
+
+export function statusVersion(eventTime: string, status: SubscriptionStatus, eventId: string): string {
+  return `${new Date(eventTime).toISOString()}|${RANK[status]}|${eventId}`;
+}
+
+function after(eventTime: string, seconds: number): string {
+  return new Date(new Date(eventTime).getTime() + seconds * 1000).toISOString();
+}
+
+/** The status a signal sets, if any (licence updates and entitlement updates change entitlements only). */
+export function statusChangeOf(signal: LifecycleSignal): StatusChange | null {
+  const finalWindow = MarketplaceLimits.finalUsageWindowSeconds;
+  const change = (status: SubscriptionStatus, extra: Partial<StatusChange> = {}): StatusChange => ({
+    status,
+    version: statusVersion(signal.eventTime, status, signal.eventId),
+    eventTime: signal.eventTime,
+    ...extra,
+  });
+  switch (signal.kind) {
+    case 'agreement':
+      return signal.change === 'ended'
+        ? change('unsubscribe-pending', { finalUsageUntil: after(signal.eventTime, finalWindow) })
+        : change('subscribed');
+    case 'license':
+      return signal.change === 'deprovisioned'
+        ? change('unsubscribed', { finalUsageUntil: after(signal.eventTime, finalWindow) })
+        : null;
+    case 'legacy':
+      switch (signal.action) {
+        case 'subscribe-success':
+          return change('subscribed', { freeTrial: signal.freeTrial });
+        case 'subscribe-fail':
+          return change('failed');
+        case 'unsubscribe-pending':
+          return change('unsubscribe-pending', { finalUsageUntil: after(signal.eventTime, finalWindow) });
+        case 'unsubscribe-success':
+          return change('unsubscribed', { finalUsageUntil: signal.eventTime });
+        default:
+          return null;
+      }
+  }
+}
+
+/** Whether a signal asks for the customer's entitlements to be read again. */
+export function refreshesEntitlements(signal: LifecycleSignal): boolean {
+  return (
+    (signal.kind === 'license' && signal.change === 'updated') ||
+    (signal.kind === 'legacy' && signal.action === 'entitlement-updated') ||
+    (signal.kind === 'agreement' && signal.change === 'amended')
+  );
+}
+
+/** Whether the customer's last usage must be sealed and metered now (access is ending). */
+export function endsAccess(change: StatusChange | null): boolean {
+  return change?.status === 'unsubscribe-pending' || change?.status === 'unsubscribed';
+}
+
+/** What metering may do with a customer's usage for an hour, given the stored state. */
+export type BillingDecision = 'bill' | 'hold' | 'closed';
+
+export interface StoredSubscription {
+  readonly status?: SubscriptionStatus;
+  readonly finalUsageUntil?: string;
+}
+
+/**
+ * - No status yet (registered, no lifecycle news) or subscribed: bill.
+ * - Pending: hold; AWS would not bill it yet.
+ * - Unsubscribing: bill hours that started before the final window closed, while it is open.
+ * - Failed, or the final window closed: closed (dead-letter as CustomerNotSubscribed).
+ */
+export function billingDecision(state: StoredSubscription | undefined, hourStart: Date, now: Date): BillingDecision {
+  switch (state?.status) {
+    case undefined:
+    case 'subscribed':
+      return 'bill';
+    case 'pending':
+      return 'hold';
+    case 'failed':
+      return 'closed';
+    case 'unsubscribe-pending':
+    case 'unsubscribed': {
+      const until = state.finalUsageUntil ? new Date(state.finalUsageUntil) : now;
+      return now <= until && hourStart < until ? 'bill' : 'closed';
+    }
+  }
+}
