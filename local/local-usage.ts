@@ -149,11 +149,18 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
   };
 
   let stopped = false;
+  /** The background poller's receive-and-ingest round in progress, if any: a drain waits for it. */
+  let backgroundRound: Promise<number> | undefined;
   const poller = (async () => {
     while (!stopped) {
       try {
-        await pollOnce(1);
+        // Short polls with a pause, not a long poll: a drain then waits for a round trip, not a second.
+        backgroundRound = pollOnce(0);
+        const received = await backgroundRound;
+        backgroundRound = undefined;
+        if (received === 0) await new Promise((r) => setTimeout(r, 200));
       } catch (error) {
+        backgroundRound = undefined;
         if (!stopped) log.error('local ingest poll failed', { error: String(error) });
         await new Promise((r) => setTimeout(r, 1000));
       }
@@ -193,8 +200,17 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
     meter,
     drainUsageQueue: async () => {
       let handled = 0;
-      for (let n = await pollOnce(0); n > 0; n = await pollOnce(0)) handled += n;
-      return handled;
+      for (;;) {
+        const n = await pollOnce(0);
+        handled += n;
+        if (n > 0) continue;
+        // The queue looks empty, but the background poller may still be ingesting messages it
+        // received before: wait for its round, then look again.
+        const round = backgroundRound;
+        const inBackground = round ? await round.catch(() => 0) : 0;
+        if (inBackground === 0) return handled;
+        handled += inBackground;
+      }
     },
     stop: async () => {
       stopped = true;
