@@ -95,6 +95,7 @@ const configSchema = z.strictObject({
   timestampWindow: z.enum(['24h', '6h']).optional(),
   resultOrder: z.enum(['shuffled', 'request']).optional(),
   rateLimitPerSecond: z.number().int().min(0).optional(),
+  notificationUrl: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 export const seedSchema = z.strictObject({
@@ -172,6 +173,7 @@ const routes: Record<string, Route> = {
         : { StringValue: e.stringValue },
       expirationDate: e.expirationDate ? new Date(e.expirationDate) : undefined,
     }));
+    s.notify('entitlements-updated', customer);
     return ok({ entitlements: customer.entitlements.map(entitlementView) });
   },
   'GET /_admin/metering-records': (s) =>
@@ -196,6 +198,7 @@ const routes: Record<string, Route> = {
     s.faults = [];
     return ok({ faults: [] });
   },
+  'GET /_admin/notifications': (s) => ok({ notifications: s.notifications }),
   'GET /_admin/config': (s) => ok(s.config),
   'POST /_admin/config': (s, b) => {
     s.config = { ...s.config, ...parse(configSchema, b) };

@@ -10,6 +10,8 @@ export interface SimulatorConfig {
   readonly resultOrder: 'shuffled' | 'request';
   /** BatchMeterUsage calls allowed per second of wall time before ThrottlingException; 0 turns the limit off. @default 10 */
   readonly rateLimitPerSecond: number;
+  /** Where lifecycle notifications are POSTed (`{channel: "eventbridge", event}` or `{channel: "sns", topic, envelope}`). @default none */
+  readonly notificationUrl?: string;
 }
 
 export const DEFAULT_SIMULATOR_CONFIG: SimulatorConfig = {

@@ -49,6 +49,7 @@ export async function startMarketplaceSimulator(options: StartSimulatorOptions =
   seed.products.forEach((p) => addProduct(state, p));
   const seededCustomers = seed.customers.map((c) => addCustomer(state, c));
 
+  await state.deliverNotifications();
   const listening = await listen(createSimulatorServer(state), options.port, options.host);
   return { ...listening, clock, seededCustomers };
 }

@@ -78,7 +78,7 @@ export function createSimulatorServer(state: MarketplaceState): Server {
     rateWindow.push(now);
   }
 
-  function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): void {
+  async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<void> {
     let parsed: unknown;
     try {
       parsed = body.length ? JSON.parse(body.toString('utf8')) : {};
@@ -87,15 +87,18 @@ export function createSimulatorServer(state: MarketplaceState): Server {
     }
     const response = handleAdminRequest(state, req.method ?? 'GET', url.pathname.replace(/\/+$/, ''), url.searchParams, parsed);
     if (url.pathname === '/_admin/reset') rateWindow.length = 0;
+    // The seller has heard of a change by the time the admin call that made it returns.
+    await state.deliverNotifications();
     sendJson(res, response.status, response.body);
   }
 
-  function handleSubscribe(res: ServerResponse, body: Buffer): void {
+  async function handleSubscribe(res: ServerResponse, body: Buffer): Promise<void> {
     const form = new URLSearchParams(body.toString('utf8'));
     const product = state.products.get(form.get('productCode') ?? '');
     if (!product) return sendHtml(res, 404, '<!doctype html><title>Not found</title><p>No such product.</p>');
     const freeTrial = form.get('offerType') === 'free-trial';
     const { customer, token } = state.addCustomer({ productCode: product.productCode, freeTrial });
+    await state.deliverNotifications();
     sendHtml(
       res,
       200,

@@ -2,6 +2,7 @@ import { licenseIdOf } from '../../lambda/core/marketplace-limits';
 import { SimulatorClock } from './clock';
 import { DEFAULT_SIMULATOR_CONFIG, SimulatorConfig } from './config';
 import { OperationName } from './errors';
+import { deliver, LifecycleChange, Notification, notificationsFor } from './notifications';
 import {
   newAccountId,
   newAgreementId,
@@ -109,6 +110,8 @@ export class MarketplaceState {
   readonly billedByKey = new Map<string, BilledRecord>();
   readonly calls: ApiCall[] = [];
   faults: Fault[] = [];
+  /** Every lifecycle notification emitted, with how its delivery went. */
+  readonly notifications: { notification: Notification; emittedAt: Date; delivery: 'pending' | 'delivered' | 'not-configured' | string }[] = [];
   config: SimulatorConfig;
   private nextFaultId = 1;
 
@@ -127,7 +130,30 @@ export class MarketplaceState {
     this.billedByKey.clear();
     this.calls.length = 0;
     this.faults = [];
+    this.notifications.length = 0;
     this.config = { ...DEFAULT_SIMULATOR_CONFIG, ...this.initialConfig };
+  }
+
+  /** Queues the notifications AWS Marketplace would send for a change of this customer. */
+  notify(change: LifecycleChange, customer: SimulatedCustomer): void {
+    const product = this.products.get(customer.productCode);
+    if (!product) return;
+    for (const notification of notificationsFor(change, customer, product, this.clock.now())) {
+      this.notifications.push({ notification, emittedAt: this.clock.now(), delivery: 'pending' });
+    }
+  }
+
+  /** Sends queued notifications to `notificationUrl`, in order; called before an admin answer returns. */
+  async deliverNotifications(): Promise<void> {
+    for (const entry of this.notifications.filter((n) => n.delivery === 'pending')) {
+      const url = this.config.notificationUrl;
+      if (!url) {
+        entry.delivery = 'not-configured';
+        continue;
+      }
+      const errors = await deliver(url, [entry.notification]);
+      entry.delivery = errors.length ? errors.join('; ') : 'delivered';
+    }
   }
 
   putProduct(product: SimulatedProduct): SimulatedProduct {
@@ -161,6 +187,7 @@ export class MarketplaceState {
       entitlements: [],
     };
     this.customers.set(customer.licenseId, customer);
+    if (subscribed) this.notify('subscribed', customer);
     return { customer, token: this.issueToken(customer, input.registrationToken) };
   }
 
@@ -206,7 +233,9 @@ export class MarketplaceState {
     } else if (state === 'unsubscribed') {
       customer.unsubscribedAt = now;
     }
+    const changed = customer.state !== state;
     customer.state = state;
+    if (changed) this.notify(state, customer);
     return customer;
   }
 
