@@ -102,24 +102,24 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
     const sealed: HourBucket[] = [];
     for (let shard = 0; shard < Schema.workShards; shard++) {
       for await (const bucket of this.queryWork(`open#${shard}`, lastHourStart)) {
-        try {
-          // ALL_NEW: the quantity as frozen by this very update, not as the index last saw it.
-          const { Attributes } = await this.client.send(
-            new UpdateCommand({
-              TableName: this.tableName,
-              Key: { [Schema.partitionKey]: `${BUCKET}${bucket.bucketKey}` },
-              UpdateExpression: 'SET #status = :sealed, #state = :state, sealedAt = :now',
-              ConditionExpression: '#status = :open',
-              ExpressionAttributeNames: { '#status': 'status', '#state': 'meteringState' },
-              ExpressionAttributeValues: { ':sealed': 'sealed', ':open': 'open', ':state': `sealed#${shard}`, ':now': now.toISOString() },
-              ReturnValues: 'ALL_NEW',
-            }),
-          );
-          sealed.push(toBucket(Attributes!));
-        } catch (error) {
-          // Sealed meanwhile by an overlapping run: nothing to do.
-          if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-        }
+        const done = await this.seal(bucket.bucketKey, shard, now);
+        if (done) sealed.push(done);
+      }
+    }
+    return sealed;
+  }
+
+  /**
+   * Seals a customer's open buckets now, whatever their hour (their access is ending: the final
+   * usage is metered at once). Returns them, sealed.
+   */
+  async sealCustomerBuckets(customerKey: string, now: Date): Promise<HourBucket[]> {
+    const sealed: HourBucket[] = [];
+    for (let shard = 0; shard < Schema.workShards; shard++) {
+      for await (const bucket of this.queryWork(`open#${shard}`)) {
+        if (bucket.customerKey !== customerKey) continue;
+        const done = await this.seal(bucket.bucketKey, shard, now);
+        if (done) sealed.push(done);
       }
     }
     return sealed;
@@ -133,6 +133,28 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
       }
     }
     return buckets.sort((a, b) => a.hourStart.localeCompare(b.hourStart)).slice(0, limit);
+  }
+
+  /** Seals one open bucket; undefined when it was no longer open (sealed meanwhile by another run). */
+  private async seal(bucketKey: string, shard: number, now: Date): Promise<HourBucket | undefined> {
+    try {
+      // ALL_NEW: the quantity as frozen by this very update, not as the index last saw it.
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [Schema.partitionKey]: `${BUCKET}${bucketKey}` },
+          UpdateExpression: 'SET #status = :sealed, #state = :state, sealedAt = :now',
+          ConditionExpression: '#status = :open',
+          ExpressionAttributeNames: { '#status': 'status', '#state': 'meteringState' },
+          ExpressionAttributeValues: { ':sealed': 'sealed', ':open': 'open', ':state': `sealed#${shard}`, ':now': now.toISOString() },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return toBucket(Attributes!);
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
+      throw error;
+    }
   }
 
   async recordAttempt(bucketKeys: readonly string[], at: Date): Promise<void> {

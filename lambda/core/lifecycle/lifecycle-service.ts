@@ -91,7 +91,9 @@ export class LifecycleService {
       await this.ports.keepForLater(signal);
       return { result: 'kept-for-later', agreementId: signal.agreementId };
     }
-    return this.apply(customerKey, signal, {});
+    const outcome = await this.apply(customerKey, signal, {});
+    for (const kept of await this.ports.takeKeptSignals(signal.agreementId)) await this.apply(customerKey, kept, {});
+    return outcome;
   }
 
   private async apply(customerKey: string, signal: LifecycleSignal, identity: Partial<CustomerIdentity>): Promise<SignalOutcome> {
