@@ -155,13 +155,20 @@ export async function runMetering(
   /** Sends one request until every record has a final outcome or the attempts run out. */
   async function sendRequest(request: MeteringRequest): Promise<void> {
     let pending: readonly PlannedRecord[] = request.records;
+    const outOfTime = () => clock.now() >= options.deadline.getTime();
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt >= settings.maxAttempts || clock.now() >= options.deadline.getTime()) {
+      // Stopped meanwhile (e.g. in the other half of a split request): no further call.
+      if (report.stoppedBy || attempt >= settings.maxAttempts || outOfTime()) {
         report.deferred += pending.length;
         return;
       }
       if (attempt > 0) await clock.sleep(backoffDelayMs(attempt - 1, settings.backoff, ports.random));
       await limiter.acquire();
+      // The backoff or the rate limit may have used up the time left.
+      if (outOfTime()) {
+        report.deferred += pending.length;
+        return;
+      }
       await ledger.recordAttempt(pending.map((p) => p.bucketKey), at());
       let answer: BatchMeterUsageAnswer;
       try {

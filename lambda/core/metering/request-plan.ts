@@ -36,7 +36,7 @@ const SIZE_MARGIN_BYTES = 1024;
 
 export function planRequests(
   records: readonly PlanInput[],
-  limits = { maxRecords: Limits.maxRecordsPerBatch, maxBytes: Limits.maxRequestBytes - SIZE_MARGIN_BYTES },
+  limits: { readonly maxRecords: number; readonly maxBytes: number } = { maxRecords: Limits.maxRecordsPerBatch, maxBytes: Limits.maxRequestBytes - SIZE_MARGIN_BYTES },
 ): MeteringRequest[] {
   const groups = new Map<string, PlanInput[]>();
   for (const r of records) {

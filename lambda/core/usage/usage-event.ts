@@ -9,6 +9,9 @@ import { AWS_ACCOUNT_ID, MarketplaceLimits as Limits, TAG_CHARACTERS } from '../
 
 export const MAX_EVENTS_PER_MESSAGE = 100;
 
+/** The last instant a JavaScript Date can hold (epoch ms): a larger number would become an Invalid Date. */
+const MAX_EPOCH_MS = 8_640_000_000_000_000;
+
 const tagText = (max: number) =>
   z.string().min(1).max(max).regex(TAG_CHARACTERS, 'use only letters, digits, spaces and + - = . _ : / @');
 
@@ -19,7 +22,9 @@ export const usageAllocationSchema = z.strictObject({
     .refine((tags) => {
       const count = Object.keys(tags).length;
       return count >= 1 && count <= Limits.maxTagsPerAllocation;
-    }, `1 to ${Limits.maxTagsPerAllocation} tags per allocation`),
+    }, `1 to ${Limits.maxTagsPerAllocation} tags per allocation`)
+    // The refinement does not reach the JSON Schema; this states the same rule there.
+    .meta({ minProperties: 1, maxProperties: Limits.maxTagsPerAllocation }),
 });
 
 export const usageEventSchema = z
@@ -36,7 +41,7 @@ export const usageEventSchema = z
     dimension: z.string().min(1).max(Limits.maxIdentifierLength),
     quantity: z.number().int().min(0).max(Limits.maxQuantity),
     /** When the usage happened: ISO 8601 with a time zone, or epoch milliseconds. */
-    timestamp: z.union([z.iso.datetime({ offset: true }), z.number().int().min(0)]),
+    timestamp: z.union([z.iso.datetime({ offset: true }), z.number().int().min(0).max(MAX_EPOCH_MS)]),
     allocations: z.array(usageAllocationSchema).min(1).max(Limits.maxAllocationsPerRecord).optional(),
   })
   .refine((e) => e.licenseArn !== undefined || (e.productCode !== undefined && e.customerIdentifier !== undefined), {

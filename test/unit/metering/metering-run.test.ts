@@ -1,0 +1,351 @@
+import { HourBucket, meteringRecordOf } from '../../../lambda/core/metering/hour-bucket';
+import { MeteringApiError, MeteringSettings, runMetering } from '../../../lambda/core/metering/metering-run';
+import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
+import { FakeClock, FakeDeadLetters, FakeMarketplace, FakeMeteringLedger } from './fake-metering-ports';
+import { legacyBucket, licenseBucket, nthLicenseBucket } from './fixtures';
+
+const NOW = new Date('2026-11-02T10:20:00Z');
+const LAST_HOUR = '2026-11-02T09:00:00.000Z';
+const CURRENT_HOUR = '2026-11-02T10:00:00.000Z';
+
+const throttling = () => new MeteringApiError('ThrottlingException', 'Rate exceeded', 400);
+const serverError = () => new MeteringApiError('InternalServiceErrorException', 'internal error', 500);
+const disabled = () => new MeteringApiError('DisabledApiException', 'the API is disabled', 400);
+const unknownDimension = () => new MeteringApiError('InvalidUsageDimensionException', 'unknown dimension', 400);
+
+function setup(now: Date = NOW) {
+  const clock = new FakeClock(now.getTime());
+  const ledger = new FakeMeteringLedger();
+  const deadLetters = new FakeDeadLetters();
+  const api = new FakeMarketplace(clock).product('prod-license', 'license', ['requests', 'storage']).product('prod-legacy', 'legacy', ['requests']);
+  /** Sealed buckets, known to AWS. */
+  const sealed = (...buckets: HourBucket[]) => {
+    for (const b of buckets) api.customer(b);
+    ledger.put(...buckets);
+    return buckets;
+  };
+  const run = (options: { now?: Date; deadline?: Date; settings?: Partial<MeteringSettings>; random?: () => number } = {}) => {
+    const runNow = options.now ?? new Date(clock.now());
+    return runMetering(
+      { ledger, deadLetters, api, clock, random: options.random ?? (() => 0.5) },
+      { now: runNow, deadline: options.deadline ?? new Date(runNow.getTime() + 600_000), settings: options.settings },
+    );
+  };
+  return { clock, ledger, deadLetters, api, sealed, run };
+}
+
+describe('runMetering', () => {
+  describe('sealing', () => {
+    it('seals and meters the hours that ended more than the grace period ago, and leaves the current hour open', async () => {
+      const { ledger, api, run } = setup();
+      const lastHour = [licenseBucket({ status: 'open', quantity: 4 }), legacyBucket({ status: 'open', quantity: 6 })];
+      const current = licenseBucket({ status: 'open', hourStart: CURRENT_HOUR });
+      for (const b of [...lastHour, current]) api.customer(b);
+      ledger.put(...lastHour, current);
+
+      const report = await run();
+
+      expect(report).toEqual({ sealed: 2, metered: 2, deadLettered: 0, deferred: 0, calls: 2 });
+      expect(ledger.get(current.bucketKey).status).toBe('open');
+      for (const b of lastHour) {
+        const stored = ledger.get(b.bucketKey);
+        expect(stored.status).toBe('metered');
+        expect(stored.meteringRecordId).toMatch(/^mrid-/);
+      }
+      expect(api.billedQuantity()).toBe(10);
+      // Each sealed bucket sent once, though it is both "just sealed" and "waiting to be metered".
+      expect(api.sentRecords()).toHaveLength(2);
+    });
+
+    it.each([
+      ['2026-11-02T10:09:59.999Z', 0],
+      ['2026-11-02T10:10:00.000Z', 1],
+    ])('with the default 10-minute grace period, at %s seals %d bucket(s) of the 09:00 hour', async (now, count) => {
+      const { ledger, api, run } = setup(new Date(now));
+      const bucket = licenseBucket({ status: 'open' });
+      api.customer(bucket);
+      ledger.put(bucket);
+      const report = await run();
+      expect(report.sealed).toBe(count);
+      expect(report.metered).toBe(count);
+    });
+  });
+
+  it('sends license-mode records without ProductCode and legacy ones with it, stamped at the hour start', async () => {
+    const { api, sealed, run } = setup();
+    sealed(licenseBucket({ quantity: 4 }), legacyBucket({ quantity: 6 }));
+
+    await run();
+
+    const license = api.calls.find((c) => c.call.productCode === undefined)!;
+    const legacy = api.calls.find((c) => c.call.productCode === 'prod-legacy')!;
+    expect(license.call.records).toEqual([
+      { Timestamp: new Date(LAST_HOUR), Dimension: 'requests', Quantity: 4, CustomerAWSAccountId: '111122223333', LicenseArn: expect.stringContaining('l-0123') },
+    ]);
+    expect(legacy.call.records).toEqual([{ Timestamp: new Date(LAST_HOUR), Dimension: 'requests', Quantity: 6, CustomerIdentifier: 'cust-legacy-1' }]);
+  });
+
+  it('bills exactly once across a crash between AWS answering and the outcome being stored', async () => {
+    const { clock, ledger, api, sealed, run } = setup();
+    const buckets = sealed(nthLicenseBucket(1, { quantity: 5 }), nthLicenseBucket(2, { quantity: 7 }), nthLicenseBucket(3, { quantity: 11 }));
+    ledger.crashOnRecordMetered = 1;
+
+    await expect(run()).rejects.toThrow(/timed out/);
+    // AWS billed all three in the one call; nothing was stored as metered: every bucket is still sealed.
+    expect(api.calls).toHaveLength(1);
+    expect(api.billed.size).toBe(3);
+    const firstIds = new Map([...api.billed.values()].map((b) => [b.quantity, b.meteringRecordId]));
+    expect(ledger.withStatus('sealed')).toHaveLength(3);
+
+    clock.time += 5 * 60_000;
+    const report = await run();
+
+    expect(report.metered).toBe(3);
+    // AWS saw every record twice, identical, and answered the same MeteringRecordId.
+    const sent = api.sentRecords();
+    expect(sent).toHaveLength(6);
+    for (const b of buckets) {
+      const copies = sent.filter((r) => r.Quantity === b.quantity);
+      expect(copies).toHaveLength(2);
+      expect(copies[0]).toEqual(copies[1]);
+      expect(ledger.get(b.bucketKey).meteringRecordId).toBe(firstIds.get(b.quantity));
+    }
+    expect(api.billed.size).toBe(3);
+    expect(api.billedQuantity()).toBe(5 + 7 + 11);
+    expect(api.calls).toHaveLength(2);
+  });
+
+  describe('a request-level error is isolated to the record at fault', () => {
+    it.each([0, 12, 24])('25 records, the one at %d with an unknown dimension: 24 metered, 1 dead-lettered, few calls', async (poisonAt) => {
+      const { ledger, deadLetters, api, sealed, run } = setup();
+      const buckets = sealed(...Array.from({ length: 25 }, (_, i) => nthLicenseBucket(i + 1, { dimension: i === poisonAt ? 'not-a-dimension' : 'requests', quantity: i + 1 })));
+      const poison = buckets[poisonAt];
+
+      const report = await run();
+
+      expect(report).toMatchObject({ metered: 24, deadLettered: 1, deferred: 0 });
+      expect(api.billed.size).toBe(24);
+      expect(deadLetters.letters).toHaveLength(1);
+      expect(deadLetters.letters[0]).toMatchObject({ reason: 'InvalidUsageDimensionException', bucket: { bucketKey: poison.bucketKey }, record: { Dimension: 'not-a-dimension' } });
+      expect(ledger.get(poison.bucketKey)).toMatchObject({ status: 'failed', failure: { reason: 'InvalidUsageDimensionException' } });
+      expect(ledger.withStatus('metered')).toHaveLength(24);
+      // Halving: about 2 log2(25) + 1 calls, not one per record.
+      expect(report.calls).toBe(api.calls.length);
+      expect(report.calls).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(25)) + 1);
+      expect(report.calls).toBeGreaterThan(1);
+    });
+
+    it('isolates two bad records in different halves', async () => {
+      const { deadLetters, api, sealed, run } = setup();
+      sealed(...Array.from({ length: 25 }, (_, i) => nthLicenseBucket(i + 1, { dimension: i === 3 || i === 20 ? 'bad' : 'requests' })));
+      const report = await run();
+      expect(report).toMatchObject({ metered: 23, deadLettered: 2 });
+      expect(deadLetters.letters.map((l) => l.reason)).toEqual(['InvalidUsageDimensionException', 'InvalidUsageDimensionException']);
+      expect(api.billed.size).toBe(23);
+    });
+
+    it('dead-letters a record whose licence AWS refuses, and bills the others', async () => {
+      const { deadLetters, api, ledger, run } = setup();
+      const good = [nthLicenseBucket(1), nthLicenseBucket(2), nthLicenseBucket(3)];
+      const stranger = nthLicenseBucket(4);
+      for (const b of good) api.customer(b);
+      ledger.put(...good, stranger);
+      const report = await run();
+      expect(report).toMatchObject({ metered: 3, deadLettered: 1 });
+      expect(deadLetters.letters[0]).toMatchObject({ reason: 'InvalidLicenseException', bucket: { bucketKey: stranger.bucketKey } });
+    });
+  });
+
+  describe('retries', () => {
+    it('backs off after throttling, then succeeds', async () => {
+      const { clock, api, sealed, run } = setup();
+      sealed(nthLicenseBucket(1), nthLicenseBucket(2));
+      api.failNext = [throttling(), throttling()];
+
+      const report = await run();
+
+      expect(report).toMatchObject({ metered: 2, deferred: 0, calls: 3 });
+      // Full jitter with the injected draw 0.5: half of 100 ms, then half of 200 ms.
+      expect(clock.sleeps).toEqual([50, 100]);
+      expect(api.calls[2].at - api.calls[0].at).toBe(150);
+    });
+
+    it('retries a 5xx', async () => {
+      const { api, sealed, run } = setup();
+      sealed(nthLicenseBucket(1));
+      api.failNext = [serverError()];
+      expect(await run()).toMatchObject({ metered: 1, calls: 2 });
+    });
+
+    it('resends unprocessed records, and only them, unchanged', async () => {
+      const { ledger, api, sealed, run } = setup();
+      const buckets = sealed(nthLicenseBucket(1, { quantity: 1 }), nthLicenseBucket(2, { quantity: 2 }), nthLicenseBucket(3, { quantity: 3 }));
+      api.unprocessed = [(r) => r.Quantity === 2];
+
+      const report = await run();
+
+      expect(report).toMatchObject({ metered: 3, deferred: 0, calls: 2 });
+      expect(api.calls[1].call.records).toEqual([api.calls[0].call.records.find((r) => r.Quantity === 2)]);
+      expect(ledger.get(buckets[1].bucketKey).status).toBe('metered');
+      expect(ledger.get(buckets[1].bucketKey).attempts).toBe(2);
+      expect(ledger.get(buckets[0].bucketKey).attempts).toBe(1);
+    });
+
+    it('leaves the records for the next run when the attempts run out', async () => {
+      const { ledger, deadLetters, api, sealed, run } = setup();
+      const buckets = sealed(nthLicenseBucket(1), nthLicenseBucket(2));
+      api.failAlways = throttling();
+
+      const report = await run({ settings: { maxAttempts: 3 } });
+
+      expect(report).toMatchObject({ metered: 0, deadLettered: 0, deferred: 2, calls: 3 });
+      expect(deadLetters.letters).toEqual([]);
+      for (const b of buckets) expect(ledger.get(b.bucketKey)).toMatchObject({ status: 'sealed', attempts: 3 });
+
+      api.failAlways = undefined;
+      expect(await run()).toMatchObject({ metered: 2, deferred: 0 });
+    });
+  });
+
+  describe('deadline', () => {
+    it('makes no call at or after the deadline, even when a backoff crosses it, and defers the rest', async () => {
+      const { clock, ledger, api, sealed, run } = setup();
+      // Two requests: 25 + 5 records.
+      sealed(...Array.from({ length: 30 }, (_, i) => nthLicenseBucket(i + 1)));
+      api.failAlways = throttling();
+      const deadline = new Date(clock.now() + 1000);
+
+      const report = await run({ deadline, random: () => 0.999, settings: { maxAttempts: 10 } });
+
+      expect(api.calls.length).toBeGreaterThan(1);
+      for (const call of api.calls) expect(call.at).toBeLessThan(deadline.getTime());
+      expect(report).toMatchObject({ metered: 0, deferred: 30 });
+      expect(ledger.withStatus('sealed')).toHaveLength(30);
+    });
+
+    it('takes no new work once the deadline has passed, but still seals', async () => {
+      const { ledger, api, run } = setup();
+      const bucket = licenseBucket({ status: 'open' });
+      api.customer(bucket);
+      ledger.put(bucket);
+
+      const report = await run({ deadline: new Date(NOW.getTime() - 1) });
+
+      expect(report).toEqual({ sealed: 1, metered: 0, deadLettered: 0, deferred: 1, calls: 0 });
+      expect(api.calls).toEqual([]);
+      expect(ledger.get(bucket.bucketKey).status).toBe('sealed');
+    });
+  });
+
+  describe('stopping', () => {
+    it('stops at DisabledApiException and defers everything, without dead-lettering', async () => {
+      const { ledger, deadLetters, api, sealed, run } = setup();
+      sealed(nthLicenseBucket(1), nthLicenseBucket(2), legacyBucket());
+      api.failAlways = disabled();
+
+      const report = await run();
+
+      expect(report).toEqual({ sealed: 0, metered: 0, deadLettered: 0, deferred: 3, calls: 1, stoppedBy: 'DisabledApiException' });
+      expect(deadLetters.letters).toEqual([]);
+      expect(ledger.withStatus('sealed')).toHaveLength(3);
+    });
+
+    it('makes no further call once stopped, also halfway through isolating a bad record', async () => {
+      const { api, sealed, run } = setup();
+      sealed(...Array.from({ length: 4 }, (_, i) => nthLicenseBucket(i + 1)));
+      api.failNext = [unknownDimension()];
+      api.failAlways = disabled();
+
+      const report = await run();
+
+      expect(api.calls.map((c) => c.outcome)).toEqual(['InvalidUsageDimensionException', 'DisabledApiException']);
+      expect(report).toMatchObject({ stoppedBy: 'DisabledApiException', calls: 2, deferred: 4, deadLettered: 0 });
+    });
+  });
+
+  describe('dead letters without a call', () => {
+    it('dead-letters a bucket outside the 24-hour billing window', async () => {
+      const { ledger, deadLetters, api, sealed, run } = setup();
+      const [old, fresh] = sealed(licenseBucket({ hourStart: '2026-11-01T09:00:00.000Z' }), nthLicenseBucket(2));
+
+      const report = await run();
+
+      expect(report).toMatchObject({ metered: 1, deadLettered: 1, calls: 1 });
+      expect(api.sentRecords()).toHaveLength(1);
+      expect(api.sentRecords()[0].LicenseArn).toBe(fresh.licenseArn);
+      expect(deadLetters.letters).toEqual([{ reason: 'TimestampOutOfBounds', message: expect.stringContaining('2026-11-01T09:00'), bucket: expect.objectContaining({ bucketKey: old.bucketKey }), record: undefined }]);
+      expect(ledger.get(old.bucketKey)).toMatchObject({ status: 'failed', failure: { reason: 'TimestampOutOfBounds' } });
+    });
+
+    it('dead-letters last month\'s bucket after 06:00 UTC on the 1st, though it is less than 24 h old', async () => {
+      const { deadLetters, api, sealed, run } = setup(new Date('2026-12-01T06:20:00Z'));
+      sealed(licenseBucket({ hourStart: '2026-11-30T23:00:00.000Z' }));
+      expect(await run()).toMatchObject({ deadLettered: 1, calls: 0 });
+      expect(api.calls).toEqual([]);
+      expect(deadLetters.letters[0].reason).toBe('TimestampOutOfBounds');
+    });
+
+    it('dead-letters a bucket whose allocations exceed its quantity', async () => {
+      const { deadLetters, api, sealed, run } = setup();
+      sealed(licenseBucket({ quantity: 3, allocations: { [tagSetKey({ team: 'a' })]: 5 } }));
+      expect(await run()).toMatchObject({ deadLettered: 1, calls: 0 });
+      expect(api.calls).toEqual([]);
+      expect(deadLetters.letters[0]).toMatchObject({ reason: 'InvalidRecord', message: expect.stringMatching(/exceed/) });
+    });
+  });
+
+  describe('final record statuses', () => {
+    it('dead-letters CustomerNotSubscribed and DuplicateRecord with their reason, and meters the others', async () => {
+      const { ledger, deadLetters, api, sealed, run } = setup();
+      const [ok] = sealed(nthLicenseBucket(1, { quantity: 3 }));
+      const gone = nthLicenseBucket(2, { quantity: 4 });
+      api.customer(gone, false);
+      ledger.put(gone);
+      const [dup] = sealed(nthLicenseBucket(3, { quantity: 9 }));
+      // AWS already holds another quantity for that customer's hour.
+      const built = meteringRecordOf(dup);
+      if (!built.ok) throw new Error(built.message);
+      api.preBill({ ...built.record, Quantity: 8 });
+
+      const report = await run();
+
+      expect(report).toMatchObject({ metered: 1, deadLettered: 2, deferred: 0, calls: 1 });
+      expect(ledger.get(ok.bucketKey).status).toBe('metered');
+      expect(ledger.get(gone.bucketKey)).toMatchObject({ status: 'failed', failure: { reason: 'CustomerNotSubscribed' } });
+      expect(ledger.get(dup.bucketKey)).toMatchObject({ status: 'failed', failure: { reason: 'DuplicateRecord' } });
+      const reasons = Object.fromEntries(deadLetters.letters.map((l) => [l.bucket.bucketKey, l.reason]));
+      expect(reasons).toEqual({ [gone.bucketKey]: 'CustomerNotSubscribed', [dup.bucketKey]: 'DuplicateRecord' });
+      expect(deadLetters.letters.every((l) => l.record !== undefined)).toBe(true);
+      // The first quantity stays billed.
+      expect(api.billedQuantity()).toBe(3 + 8);
+    });
+  });
+
+  describe('pace', () => {
+    const maxCallsInAnySecond = (times: number[]) =>
+      Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
+
+    it('keeps to 10 calls per second over 20 requests', async () => {
+      const { api, sealed, run } = setup();
+      sealed(...Array.from({ length: 500 }, (_, i) => nthLicenseBucket(i + 1)));
+
+      const report = await run();
+
+      expect(report).toMatchObject({ metered: 500, calls: 20 });
+      const times = api.calls.map((c) => c.at);
+      expect(maxCallsInAnySecond(times)).toBe(10);
+      for (let i = 0; i + 10 < times.length; i++) expect(times[i + 10] - times[i]).toBeGreaterThanOrEqual(1000);
+    });
+
+    it('counts retries against the same budget', async () => {
+      const { api, sealed, run } = setup();
+      sealed(...Array.from({ length: 100 }, (_, i) => nthLicenseBucket(i + 1)));
+      api.failNext = [throttling(), throttling(), throttling(), serverError(), throttling()];
+
+      const report = await run({ settings: { callsPerSecond: 2 }, random: () => 0 });
+
+      expect(report).toMatchObject({ metered: 100, calls: 9 });
+      expect(maxCallsInAnySecond(api.calls.map((c) => c.at))).toBeLessThanOrEqual(2);
+    });
+  });
+});
