@@ -1,13 +1,13 @@
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { CustomerIdentity } from '../core/customer';
-import { CustomerDirectory } from '../core/usage/ingest';
+import { CustomerDirectory, KnownCustomer } from '../core/usage/ingest';
+import { StoredSubscription } from '../core/lifecycle/subscription-state';
 
 /**
  * Registered customers from the Customers table, cached for a short while: every usage event needs
  * its customer, and identities never change once written.
  */
 export class CachedCustomerDirectory implements CustomerDirectory {
-  private readonly cache = new Map<string, { identity: CustomerIdentity | undefined; until: number }>();
+  private readonly cache = new Map<string, { identity: KnownCustomer | undefined; until: number }>();
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -17,7 +17,7 @@ export class CachedCustomerDirectory implements CustomerDirectory {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async find(customerKey: string): Promise<CustomerIdentity | undefined> {
+  async find(customerKey: string): Promise<KnownCustomer | undefined> {
     const cached = this.cache.get(customerKey);
     if (cached && cached.until > this.now()) return cached.identity;
     const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { customerKey }, ConsistentRead: true }));
@@ -30,6 +30,9 @@ export class CachedCustomerDirectory implements CustomerDirectory {
             customerAWSAccountId: String(Item.customerAWSAccountId),
             licenseArn: Item.licenseArn as string | undefined,
             customerIdentifier: Item.customerIdentifier as string | undefined,
+            subscription: Item.status
+              ? ({ status: Item.status, finalUsageUntil: Item.finalUsageUntil } as StoredSubscription)
+              : undefined,
           }
         : undefined;
     if (this.cache.size > 10_000) this.cache.clear();

@@ -180,6 +180,17 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
     await this.finish(bucketKey, 'failed', { outcome: reason, failureMessage: message, failedAt: at.toISOString() });
   }
 
+  async recordHeld(bucketKey: string, reason: string, at: Date): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { [Schema.partitionKey]: `${BUCKET}${bucketKey}` },
+        UpdateExpression: 'SET outcome = :reason, heldAt = :at',
+        ExpressionAttributeValues: { ':reason': reason, ':at': at.toISOString() },
+      }),
+    );
+  }
+
   /** Final status; the bucket leaves the work index. */
   private async finish(bucketKey: string, status: 'metered' | 'failed', fields: Record<string, string>): Promise<void> {
     const names: Record<string, string> = { '#status': 'status', '#state': 'meteringState' };
@@ -241,5 +252,6 @@ export function toBucket(item: Record<string, unknown>): HourBucket {
     attempts: Number(item.attempts ?? 0),
     sealedAt: item.sealedAt as string | undefined,
     meteringRecordId: item.meteringRecordId as string | undefined,
+    lastOutcome: item.outcome as string | undefined,
   };
 }

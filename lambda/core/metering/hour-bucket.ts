@@ -31,6 +31,8 @@ export interface HourBucket extends BucketIdentity {
   readonly attempts: number;
   readonly sealedAt?: string;
   readonly meteringRecordId?: string;
+  /** The last answer for this bucket (e.g. CustomerNotSubscribed while it is held). */
+  readonly lastOutcome?: string;
 }
 
 export function bucketKeyOf(customerKey: string, dimension: string, hourStart: string): string {

@@ -1,3 +1,4 @@
+import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 import { isBillableHour } from '../usage/usage-rules';
 import { HourBucket, MeteringRecord, meteringRecordOf } from './hour-bucket';
 import { ApiResult, matchOutcomes, requestErrorAction } from './outcomes';
@@ -24,6 +25,13 @@ export interface MeteringLedger {
   recordMetered(bucketKey: string, meteringRecordId: string, at: Date): Promise<void>;
   /** Final: the bucket will never be billed; `reason` says why. */
   recordFailed(bucketKey: string, reason: string, message: string, at: Date): Promise<void>;
+  /** Not billed yet, not given up: the bucket stays sealed and is sent again next run. */
+  recordHeld(bucketKey: string, reason: string, at: Date): Promise<void>;
+}
+
+/** Customers' subscription state (from lifecycle events), by customer key. */
+export interface SubscriptionDirectory {
+  subscriptions(customerKeys: readonly string[]): Promise<Map<string, StoredSubscription>>;
 }
 
 export interface DeadLetter {
@@ -67,7 +75,7 @@ export interface MeteringApi {
 export interface MeteringSettings {
   /** Buckets are sealed this long after their hour ends (late events still land in their hour). @default 600 */
   readonly gracePeriodSeconds: number;
-  /** BatchMeterUsage calls per second at most. @default 10 */
+  /** BatchMeterUsage calls per second at most: AWS throttles above 10. @default 9 */
   readonly callsPerSecond: number;
   /** Attempts per request before its records are left for the next run. @default 6 */
   readonly maxAttempts: number;
@@ -78,7 +86,7 @@ export interface MeteringSettings {
 
 export const DEFAULT_METERING_SETTINGS: MeteringSettings = {
   gracePeriodSeconds: 600,
-  callsPerSecond: 10,
+  callsPerSecond: 9,
   maxAttempts: 6,
   maxBucketsPerRun: 5000,
   backoff: DEFAULT_BACKOFF,
@@ -88,6 +96,8 @@ export interface MeteringPorts {
   readonly ledger: MeteringLedger;
   readonly deadLetters: MeteringDeadLetters;
   readonly api: MeteringApi;
+  /** @default every customer billable (no lifecycle state) */
+  readonly subscriptions?: SubscriptionDirectory;
   readonly clock: Clock;
   readonly random?: () => number;
 }
@@ -98,6 +108,8 @@ export interface MeteringReport {
   deadLettered: number;
   /** Left sealed for the next run: still failing after retries, or out of time. */
   deferred: number;
+  /** Left sealed because the customer is not subscribed yet (AWS answered CustomerNotSubscribed, or lifecycle says pending). */
+  held: number;
   calls: number;
   /** Set when the run stopped early because nothing could succeed (API disabled, no permission). */
   stoppedBy?: string;
@@ -110,7 +122,7 @@ export async function runMetering(
   const settings = { ...DEFAULT_METERING_SETTINGS, ...options.settings };
   const { ledger, clock } = ports;
   const at = () => new Date(clock.now());
-  const report: MeteringReport = { sealed: 0, metered: 0, deadLettered: 0, deferred: 0, calls: 0 };
+  const report: MeteringReport = { sealed: 0, metered: 0, deadLettered: 0, deferred: 0, held: 0, calls: 0 };
 
   const cutoff = new Date(options.now.getTime() - settings.gracePeriodSeconds * 1000);
   const justSealed = await ledger.sealHoursEndedBy(cutoff, options.now);
@@ -125,11 +137,32 @@ export async function runMetering(
     report.deadLettered += 1;
   };
 
+  const subscriptions = (await ports.subscriptions?.subscriptions([...new Set(buckets.map((b) => b.customerKey))])) ?? new Map();
+  /** Whether AWS's CustomerNotSubscribed is the customer's last word (they left) or may change (not subscribed yet). */
+  const hasLeft = (bucket: HourBucket) =>
+    ['unsubscribe-pending', 'unsubscribed', 'failed'].includes(subscriptions.get(bucket.customerKey)?.status ?? '');
+
   // Records AWS would refuse outright are dead-lettered without a call.
   const sendable = [];
   for (const bucket of buckets) {
     if (!isBillableHour(new Date(bucket.hourStart), options.now)) {
-      await deadLetter(bucket, 'TimestampOutOfBounds', `the hour ${bucket.hourStart} is outside AWS Marketplace's billing window`);
+      const heldForSubscription = bucket.lastOutcome === 'CustomerNotSubscribed';
+      await deadLetter(
+        bucket,
+        heldForSubscription ? 'CustomerNotSubscribed' : 'TimestampOutOfBounds',
+        heldForSubscription
+          ? `the customer was not subscribed before the hour ${bucket.hourStart} left AWS Marketplace's billing window`
+          : `the hour ${bucket.hourStart} is outside AWS Marketplace's billing window`,
+      );
+      continue;
+    }
+    const decision = billingDecision(subscriptions.get(bucket.customerKey), new Date(bucket.hourStart), options.now);
+    if (decision === 'closed') {
+      await deadLetter(bucket, 'CustomerNotSubscribed', 'the customer is no longer subscribed and the final usage window has closed');
+      continue;
+    }
+    if (decision === 'hold') {
+      report.held += 1;
       continue;
     }
     const built = meteringRecordOf(bucket);
@@ -196,13 +229,17 @@ export async function runMetering(
         await sendRequest({ ...request, records: pending.slice(half) });
         return;
       }
-      const outcomes = matchOutcomes(pending, answer.results, answer.unprocessed);
+      const outcomes = matchOutcomes(pending, answer.results);
       const retry: PlannedRecord[] = [];
       for (const planned of pending) {
         const outcome = outcomes.get(planned.bucketKey)!;
         if (outcome.kind === 'metered') {
           await ledger.recordMetered(planned.bucketKey, outcome.meteringRecordId, at());
           report.metered += 1;
+        } else if (outcome.kind === 'rejected' && outcome.reason === 'CustomerNotSubscribed' && !hasLeft(byKey.get(planned.bucketKey)!)) {
+          // Not subscribed yet (or AWS has not caught up): try again next run, until the hour leaves the window.
+          await ledger.recordHeld(planned.bucketKey, outcome.reason, at());
+          report.held += 1;
         } else if (outcome.kind === 'rejected') {
           await deadLetter(byKey.get(planned.bucketKey)!, outcome.reason, `BatchMeterUsage answered ${outcome.reason}`, planned.record);
         } else {

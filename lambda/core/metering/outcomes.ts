@@ -32,18 +32,13 @@ export function recordFingerprint(record: Partial<MeteringRecord>): string {
   ]);
 }
 
-export function matchOutcomes(
-  sent: readonly PlannedRecord[],
-  results: readonly ApiResult[],
-  unprocessed: readonly Partial<MeteringRecord>[],
-): Map<string, RecordOutcome> {
+export function matchOutcomes(sent: readonly PlannedRecord[], results: readonly ApiResult[]): Map<string, RecordOutcome> {
   const byFingerprint = new Map<string, ApiResult[]>();
   for (const result of results) {
     if (!result.record) continue;
     const key = recordFingerprint(result.record);
     byFingerprint.set(key, [...(byFingerprint.get(key) ?? []), result]);
   }
-  const unprocessedKeys = unprocessed.map(recordFingerprint);
   const outcomes = new Map<string, RecordOutcome>();
   for (const { bucketKey, record } of sent) {
     const key = recordFingerprint(record);
@@ -53,9 +48,7 @@ export function matchOutcomes(
     } else if (result?.status && result.status !== 'Success') {
       outcomes.set(bucketKey, { kind: 'rejected', reason: result.status });
     } else {
-      // Listed as unprocessed, or not answered at all: resending is safe (AWS de-duplicates the hour).
-      const i = unprocessedKeys.indexOf(key);
-      if (i !== -1) unprocessedKeys.splice(i, 1);
+      // Listed in UnprocessedRecords, or not answered at all: resending is safe (AWS de-duplicates the hour).
       outcomes.set(bucketKey, { kind: 'unprocessed' });
     }
   }

@@ -4,6 +4,7 @@ import { ProductConfig } from '../product-config';
 import { utcHourStart } from '../utc-hour';
 import { eventTime, parseUsageMessage, Rejection, UsageEvent } from './usage-event';
 import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
+import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 
 /**
  * Usage ingestion, free of AWS: a queue message's events are validated, matched to a registered
@@ -29,9 +30,12 @@ export interface UsageLedger {
   addUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed'>;
 }
 
+/** A registered customer, with its subscription state when lifecycle events have told it. */
+export type KnownCustomer = CustomerIdentity & { readonly subscription?: StoredSubscription };
+
 /** Registered customers, from the Customers table. */
 export interface CustomerDirectory {
-  find(customerKey: string): Promise<CustomerIdentity | undefined>;
+  find(customerKey: string): Promise<KnownCustomer | undefined>;
 }
 
 export interface IngestPorts {
@@ -78,9 +82,15 @@ async function ingestEvent(ports: IngestPorts, event: UsageEvent, eventId: strin
   if (event.customerAWSAccountId !== undefined && event.customerAWSAccountId !== customer.customerAWSAccountId) {
     return reject({ reason: 'identity-mismatch', message: 'customerAWSAccountId does not match the customer' });
   }
+  if (event.customerIdentifier !== undefined && event.customerIdentifier !== customer.customerIdentifier) {
+    return reject({ reason: 'identity-mismatch', message: 'customerIdentifier does not match the customer' });
+  }
   const now = ports.now();
   const rejection = checkUsageEvent(event, product, now, ports.window);
   if (rejection) return reject(rejection);
+  if (billingDecision(customer.subscription, utcHourStart(eventTime(event)), now) === 'closed') {
+    return reject({ reason: 'customer-not-subscribed', message: 'the customer is not subscribed and its final usage window has closed' });
+  }
 
   const allocations: Record<string, number> = {};
   for (const a of event.allocations ?? []) allocations[tagSetKey(a.tags)] = a.quantity;
@@ -110,7 +120,10 @@ async function ingestEvent(ports: IngestPorts, event: UsageEvent, eventId: strin
   }
   const outcome = await attempt.result;
   if (outcome === 'duplicate') return { status: 'duplicate', eventKey: `${customer.customerKey}|${eventId}` };
-  if (outcome === 'sealed') throw new Error(`the current hour ${attempt.bucket.hourStart} is sealed: the ledger's clock is ahead of ours`);
+  if (outcome === 'sealed') {
+    // The current hour was sealed early: the customer's access ended and its final usage was metered.
+    return reject({ reason: 'hour-already-billed', message: `the customer's usage for ${attempt.bucket.hourStart} was already metered` });
+  }
   return { status: 'counted', bucketKey: attempt.bucket.bucketKey, rolledOver };
 }
 

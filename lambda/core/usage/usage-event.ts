@@ -62,7 +62,11 @@ export type RejectionReason =
   | 'allocation-sum-mismatch'
   | 'duplicate-tag-set'
   | 'timestamp-in-future'
-  | 'timestamp-out-of-window';
+  | 'timestamp-out-of-window'
+  /** The customer's subscription ended and its final usage window closed. */
+  | 'customer-not-subscribed'
+  /** The hour was metered early (the customer's access ended): a second quantity would not be billed. */
+  | 'hour-already-billed';
 
 export interface Rejection {
   readonly reason: RejectionReason;

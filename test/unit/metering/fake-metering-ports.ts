@@ -36,7 +36,7 @@ export class FakeClock implements Clock {
   }
 }
 
-type MutableBucket = { -readonly [K in keyof HourBucket]: HourBucket[K] } & { failure?: { reason: string; message: string } };
+type MutableBucket = { -readonly [K in keyof HourBucket]: HourBucket[K] } & { failure?: { reason: string; message: string }; held?: string };
 
 export class FakeMeteringLedger implements MeteringLedger {
   readonly buckets = new Map<string, MutableBucket>();
@@ -89,6 +89,13 @@ export class FakeMeteringLedger implements MeteringLedger {
     if (bucket.status !== 'sealed') throw new Error(`recordMetered on a ${bucket.status} bucket ${bucketKey}`);
     bucket.status = 'metered';
     bucket.meteringRecordId = meteringRecordId;
+  }
+
+  async recordHeld(bucketKey: string, reason: string): Promise<void> {
+    const bucket = this.get(bucketKey);
+    if (bucket.status !== 'sealed') throw new Error(`recordHeld on a ${bucket.status} bucket ${bucketKey}`);
+    bucket.held = reason;
+    bucket.lastOutcome = reason;
   }
 
   async recordFailed(bucketKey: string, reason: string, message: string): Promise<void> {

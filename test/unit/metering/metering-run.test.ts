@@ -1,3 +1,4 @@
+import { StoredSubscription } from '../../../lambda/core/lifecycle/subscription-state';
 import { HourBucket, meteringRecordOf } from '../../../lambda/core/metering/hour-bucket';
 import { MeteringApiError, MeteringSettings, runMetering } from '../../../lambda/core/metering/metering-run';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
@@ -24,10 +25,19 @@ function setup(now: Date = NOW) {
     ledger.put(...buckets);
     return buckets;
   };
-  const run = (options: { now?: Date; deadline?: Date; settings?: Partial<MeteringSettings>; random?: () => number } = {}) => {
+  const run = (
+    options: {
+      now?: Date;
+      deadline?: Date;
+      settings?: Partial<MeteringSettings>;
+      random?: () => number;
+      subscriptions?: Map<string, StoredSubscription>;
+    } = {},
+  ) => {
     const runNow = options.now ?? new Date(clock.now());
+    const subscriptions = options.subscriptions ? { subscriptions: async () => options.subscriptions! } : undefined;
     return runMetering(
-      { ledger, deadLetters, api, clock, random: options.random ?? (() => 0.5) },
+      { ledger, deadLetters, api, clock, subscriptions, random: options.random ?? (() => 0.5) },
       { now: runNow, deadline: options.deadline ?? new Date(runNow.getTime() + 600_000), settings: options.settings },
     );
   };
@@ -45,7 +55,7 @@ describe('runMetering', () => {
 
       const report = await run();
 
-      expect(report).toEqual({ sealed: 2, metered: 2, deadLettered: 0, deferred: 0, calls: 2 });
+      expect(report).toEqual({ sealed: 2, metered: 2, deadLettered: 0, deferred: 0, held: 0, calls: 2 });
       expect(ledger.get(current.bucketKey).status).toBe('open');
       for (const b of lastHour) {
         const stored = ledger.get(b.bucketKey);
@@ -231,7 +241,7 @@ describe('runMetering', () => {
 
       const report = await run({ deadline: new Date(NOW.getTime() - 1) });
 
-      expect(report).toEqual({ sealed: 1, metered: 0, deadLettered: 0, deferred: 1, calls: 0 });
+      expect(report).toEqual({ sealed: 1, metered: 0, deadLettered: 0, deferred: 1, held: 0, calls: 0 });
       expect(api.calls).toEqual([]);
       expect(ledger.get(bucket.bucketKey).status).toBe('sealed');
     });
@@ -245,7 +255,7 @@ describe('runMetering', () => {
 
       const report = await run();
 
-      expect(report).toEqual({ sealed: 0, metered: 0, deadLettered: 0, deferred: 3, calls: 1, stoppedBy: 'DisabledApiException' });
+      expect(report).toEqual({ sealed: 0, metered: 0, deadLettered: 0, deferred: 3, held: 0, calls: 1, stoppedBy: 'DisabledApiException' });
       expect(deadLetters.letters).toEqual([]);
       expect(ledger.withStatus('sealed')).toHaveLength(3);
     });
@@ -295,7 +305,7 @@ describe('runMetering', () => {
   });
 
   describe('final record statuses', () => {
-    it('dead-letters CustomerNotSubscribed and DuplicateRecord with their reason, and meters the others', async () => {
+    it('dead-letters DuplicateRecord, and CustomerNotSubscribed for a customer who left, with their reason; meters the others', async () => {
       const { ledger, deadLetters, api, sealed, run } = setup();
       const [ok] = sealed(nthLicenseBucket(1, { quantity: 3 }));
       const gone = nthLicenseBucket(2, { quantity: 4 });
@@ -306,10 +316,14 @@ describe('runMetering', () => {
       const built = meteringRecordOf(dup);
       if (!built.ok) throw new Error(built.message);
       api.preBill({ ...built.record, Quantity: 8 });
+      // Lifecycle says the customer is unsubscribing, inside the final window: send, and believe AWS's answer.
+      const leaving = new Map<string, StoredSubscription>([
+        [gone.customerKey, { status: 'unsubscribe-pending', finalUsageUntil: new Date(NOW.getTime() + 3_600_000).toISOString() }],
+      ]);
 
-      const report = await run();
+      const report = await run({ subscriptions: leaving });
 
-      expect(report).toMatchObject({ metered: 1, deadLettered: 2, deferred: 0, calls: 1 });
+      expect(report).toMatchObject({ metered: 1, deadLettered: 2, held: 0, deferred: 0, calls: 1 });
       expect(ledger.get(ok.bucketKey).status).toBe('metered');
       expect(ledger.get(gone.bucketKey)).toMatchObject({ status: 'failed', failure: { reason: 'CustomerNotSubscribed' } });
       expect(ledger.get(dup.bucketKey)).toMatchObject({ status: 'failed', failure: { reason: 'DuplicateRecord' } });
@@ -319,13 +333,56 @@ describe('runMetering', () => {
       // The first quantity stays billed.
       expect(api.billedQuantity()).toBe(3 + 8);
     });
+
+    it('holds the usage of a customer AWS does not see as subscribed yet, and dead-letters it once the hour leaves the window', async () => {
+      const { ledger, deadLetters, api, sealed, run } = setup();
+      const [early] = sealed(nthLicenseBucket(1, { quantity: 5 }));
+      api.customer(early, false);
+
+      const first = await run();
+      expect(first).toMatchObject({ metered: 0, deadLettered: 0, held: 1, calls: 1 });
+      expect(ledger.get(early.bucketKey)).toMatchObject({ status: 'sealed', lastOutcome: 'CustomerNotSubscribed' });
+      expect(deadLetters.letters).toEqual([]);
+
+      // Still not subscribed a day later: the hour can no longer be billed.
+      const report = await run({ now: new Date(NOW.getTime() + 25 * 3_600_000) });
+      expect(report).toMatchObject({ deadLettered: 1, calls: 0 });
+      expect(deadLetters.letters[0]).toMatchObject({ reason: 'CustomerNotSubscribed', bucket: { bucketKey: early.bucketKey } });
+    });
+
+    it('bills held usage once the customer is subscribed', async () => {
+      const { ledger, api, sealed, run } = setup();
+      const [early] = sealed(nthLicenseBucket(1, { quantity: 5 }));
+      api.customer(early, false);
+      expect(await run()).toMatchObject({ held: 1 });
+      api.customer(early, true);
+      expect(await run()).toMatchObject({ metered: 1, held: 0 });
+      expect(ledger.get(early.bucketKey).status).toBe('metered');
+      expect(api.billedQuantity()).toBe(5);
+    });
+
+    it('does not send usage of a customer whose final window closed, nor of a pending one', async () => {
+      const { ledger, deadLetters, api, sealed, run } = setup();
+      const [closed, pending] = sealed(nthLicenseBucket(1), nthLicenseBucket(2));
+      const states = new Map<string, StoredSubscription>([
+        [closed.customerKey, { status: 'unsubscribed', finalUsageUntil: new Date(NOW.getTime() - 60_000).toISOString() }],
+        [pending.customerKey, { status: 'pending' }],
+      ]);
+
+      const report = await run({ subscriptions: states });
+
+      expect(report).toMatchObject({ deadLettered: 1, held: 1, calls: 0 });
+      expect(api.calls).toEqual([]);
+      expect(deadLetters.letters[0]).toMatchObject({ reason: 'CustomerNotSubscribed', bucket: { bucketKey: closed.bucketKey } });
+      expect(ledger.get(pending.bucketKey).status).toBe('sealed');
+    });
   });
 
   describe('pace', () => {
     const maxCallsInAnySecond = (times: number[]) =>
       Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
 
-    it('keeps to 10 calls per second over 20 requests', async () => {
+    it('keeps under 10 calls per second (9 by default) over 20 requests', async () => {
       const { api, sealed, run } = setup();
       sealed(...Array.from({ length: 500 }, (_, i) => nthLicenseBucket(i + 1)));
 
@@ -333,8 +390,8 @@ describe('runMetering', () => {
 
       expect(report).toMatchObject({ metered: 500, calls: 20 });
       const times = api.calls.map((c) => c.at);
-      expect(maxCallsInAnySecond(times)).toBe(10);
-      for (let i = 0; i + 10 < times.length; i++) expect(times[i + 10] - times[i]).toBeGreaterThanOrEqual(1000);
+      expect(maxCallsInAnySecond(times)).toBe(9);
+      for (let i = 0; i + 9 < times.length; i++) expect(times[i + 9] - times[i]).toBeGreaterThanOrEqual(1000);
     });
 
     it('counts retries against the same budget', async () => {

@@ -31,7 +31,7 @@ describe('matchOutcomes', () => {
     const results: ApiResult[] = shuffle(sent).map((p) => ({ record: echo(p.record), status: 'Success', meteringRecordId: `id-for-${p.record.Quantity}` }));
     expect(results.map((r) => r.record!.Quantity)).not.toEqual(sent.map((p) => p.record.Quantity));
 
-    const outcomes = matchOutcomes(sent, results, []);
+    const outcomes = matchOutcomes(sent, results);
 
     for (const p of sent) {
       expect(outcomes.get(p.bucketKey)).toEqual({ kind: 'metered', meteringRecordId: `id-for-${p.record.Quantity}` });
@@ -50,7 +50,7 @@ describe('matchOutcomes', () => {
       { record: echo(sent[1].record), status: 'Success', meteringRecordId: 'second' },
       { record: echo(sent[0].record), status: 'CustomerNotSubscribed' },
     ];
-    const outcomes = matchOutcomes(sent, results, []);
+    const outcomes = matchOutcomes(sent, results);
     expect(outcomes.get('bucket-0')).toEqual({ kind: 'rejected', reason: 'CustomerNotSubscribed' });
     expect(outcomes.get('bucket-1')).toEqual({ kind: 'metered', meteringRecordId: 'second' });
   });
@@ -58,7 +58,7 @@ describe('matchOutcomes', () => {
   it('tells legacy customers apart by CustomerIdentifier', () => {
     const legacy = (id: string): MeteringRecord => ({ Timestamp: HOUR, Dimension: 'requests', Quantity: 1, CustomerIdentifier: id });
     const sent = planned([legacy('a'), legacy('b')]);
-    const outcomes = matchOutcomes(sent, [{ record: legacy('b'), status: 'Success', meteringRecordId: 'b-id' }], [legacy('a')]);
+    const outcomes = matchOutcomes(sent, [{ record: legacy('b'), status: 'Success', meteringRecordId: 'b-id' }]);
     expect(outcomes.get('bucket-0')).toEqual({ kind: 'unprocessed' });
     expect(outcomes.get('bucket-1')).toEqual({ kind: 'metered', meteringRecordId: 'b-id' });
   });
@@ -70,7 +70,7 @@ describe('matchOutcomes', () => {
       { record: echo(same), status: 'DuplicateRecord' },
       { record: echo(same), status: 'Success', meteringRecordId: 'id-7' },
     ];
-    const outcomes = [...matchOutcomes(sent, results, []).values()];
+    const outcomes = [...matchOutcomes(sent, results).values()];
     expect(outcomes).toHaveLength(3);
     expect(outcomes).toEqual(
       expect.arrayContaining([
@@ -83,7 +83,7 @@ describe('matchOutcomes', () => {
 
   it('treats records without a result as unprocessed, listed as such or not', () => {
     const sent = planned([record(1), record(2), record(3)]);
-    const outcomes = matchOutcomes(sent, [{ record: echo(sent[0].record), status: 'Success', meteringRecordId: 'one' }], [echo(sent[1].record)]);
+    const outcomes = matchOutcomes(sent, [{ record: echo(sent[0].record), status: 'Success', meteringRecordId: 'one' }]);
     expect(outcomes.get('bucket-0')).toEqual({ kind: 'metered', meteringRecordId: 'one' });
     expect(outcomes.get('bucket-1')).toEqual({ kind: 'unprocessed' });
     expect(outcomes.get('bucket-2')).toEqual({ kind: 'unprocessed' });
@@ -97,7 +97,6 @@ describe('matchOutcomes', () => {
         { status: 'Success', meteringRecordId: 'orphan' },
         { record: echo(sent[1].record), status: 'Success' },
       ],
-      [],
     );
     expect(outcomes.get('bucket-0')).toEqual({ kind: 'unprocessed' });
     expect(outcomes.get('bucket-1')).toEqual({ kind: 'unprocessed' });
@@ -105,20 +104,20 @@ describe('matchOutcomes', () => {
 
   it('ignores results for records that were not sent', () => {
     const sent = planned([record(1)]);
-    const outcomes = matchOutcomes(sent, [{ record: echo(record(2)), status: 'Success', meteringRecordId: 'stranger' }], []);
+    const outcomes = matchOutcomes(sent, [{ record: echo(record(2)), status: 'Success', meteringRecordId: 'stranger' }]);
     expect(outcomes.get('bucket-0')).toEqual({ kind: 'unprocessed' });
     expect(outcomes.size).toBe(1);
   });
 
   it.each(['CustomerNotSubscribed', 'DuplicateRecord'])('passes on the final status %s', (status) => {
     const sent = planned([record(1)]);
-    expect(matchOutcomes(sent, [{ record: echo(sent[0].record), status }], []).get('bucket-0')).toEqual({ kind: 'rejected', reason: status });
+    expect(matchOutcomes(sent, [{ record: echo(sent[0].record), status }]).get('bucket-0')).toEqual({ kind: 'rejected', reason: status });
   });
 
   it('matches a timestamp echoed with fractional seconds to the same second', () => {
     const sent = planned([record(1)]);
     const echoed = { ...echo(sent[0].record), Timestamp: new Date(HOUR.getTime() + 250) };
-    expect(matchOutcomes(sent, [{ record: echoed, status: 'Success', meteringRecordId: 'x' }], []).get('bucket-0')).toEqual({ kind: 'metered', meteringRecordId: 'x' });
+    expect(matchOutcomes(sent, [{ record: echoed, status: 'Success', meteringRecordId: 'x' }]).get('bucket-0')).toEqual({ kind: 'metered', meteringRecordId: 'x' });
     expect(recordFingerprint(echoed)).toBe(recordFingerprint(sent[0].record));
   });
 });

@@ -1,3 +1,4 @@
+import { StoredSubscription } from '../../../lambda/core/lifecycle/subscription-state';
 /**
  * In-memory stand-ins for the ingest ports. The ledger keeps the contract of the DynamoDB ledger:
  * the de-duplication marker is checked first (`duplicate`), then whether the bucket is sealed
@@ -5,7 +6,7 @@
  */
 import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../../../lambda/core/customer';
 import { ProductConfig } from '../../../lambda/core/product-config';
-import { CustomerDirectory, UsageAddition, UsageLedger } from '../../../lambda/core/usage/ingest';
+import { CustomerDirectory, UsageAddition, UsageLedger, KnownCustomer } from '../../../lambda/core/usage/ingest';
 
 export const NOW = new Date('2026-11-02T10:20:00Z');
 export const ACCOUNT = '111122223333';
@@ -88,14 +89,19 @@ export class FakeUsageLedger implements UsageLedger {
 
 export class FakeCustomerDirectory implements CustomerDirectory {
   readonly lookups: string[] = [];
-  private readonly customers = new Map<string, CustomerIdentity>();
+  private readonly customers = new Map<string, KnownCustomer>();
 
   constructor(customers: readonly CustomerIdentity[] = [LICENSE_CUSTOMER, OTHER_LICENSE_CUSTOMER, LEGACY_CUSTOMER, FOREIGN_CUSTOMER]) {
     for (const c of customers) this.customers.set(c.customerKey, c);
   }
 
-  async find(customerKey: string): Promise<CustomerIdentity | undefined> {
+  async find(customerKey: string): Promise<KnownCustomer | undefined> {
     this.lookups.push(customerKey);
     return this.customers.get(customerKey);
+  }
+
+  /** Sets what lifecycle events have said about a customer. */
+  setSubscription(customerKey: string, subscription: StoredSubscription): void {
+    this.customers.set(customerKey, { ...this.customers.get(customerKey)!, subscription });
   }
 }

@@ -183,10 +183,36 @@ describe('ingestMessage: late events', () => {
     expect(ledger.quantityOf(licenseBucket('2026-11-02T10:00:00.000Z'))).toBe(0);
   });
 
-  it('fails the message (for a retry) when even the current hour is sealed', async () => {
+  it('rejects the event when even the current hour is sealed (metered early, the customer leaving)', async () => {
     const { ledger, ingest } = setup();
     ledger.sealed.add(licenseBucket('2026-11-02T10:00:00.000Z'));
-    await expect(ingest(event())).rejects.toThrow(/sealed/);
+    const result = await single(ingest(event()));
+    expect(result).toMatchObject({ status: 'rejected', rejection: { reason: 'hour-already-billed' } });
+  });
+});
+
+describe('ingestMessage: subscription state', () => {
+  it('counts usage inside the final window of a customer who is leaving', async () => {
+    const { customers, ledger, ingest } = setup();
+    const key = LICENSE_CUSTOMER.customerKey;
+    customers.setSubscription(key, { status: 'unsubscribe-pending', finalUsageUntil: '2026-11-02T11:00:00.000Z' });
+    expect(await single(ingest(event()))).toMatchObject({ status: 'counted' });
+    expect(ledger.calls).toHaveLength(1);
+  });
+
+  it('rejects usage once the final window has closed, writing nothing', async () => {
+    const { customers, ledger, ingest } = setup();
+    const key = LICENSE_CUSTOMER.customerKey;
+    customers.setSubscription(key, { status: 'unsubscribed', finalUsageUntil: '2026-11-02T09:30:00.000Z' });
+    expect(await single(ingest(event()))).toMatchObject({ status: 'rejected', rejection: { reason: 'customer-not-subscribed' } });
+    expect(ledger.calls).toHaveLength(0);
+  });
+
+  it('counts usage of a pending customer (metering holds it)', async () => {
+    const { customers, ingest } = setup();
+    const key = LICENSE_CUSTOMER.customerKey;
+    customers.setSubscription(key, { status: 'pending' });
+    expect(await single(ingest(event()))).toMatchObject({ status: 'counted' });
   });
 });
 
@@ -207,6 +233,7 @@ describe('ingestMessage: customers', () => {
   it.each([
     ['an account id that is not the licence holder', { customerAWSAccountId: '999999999999' }],
     ['another product code', { productCode: 'prod-legacy' }],
+    ['a customer identifier next to the licence', { customerIdentifier: 'someone-else' }],
   ])('rejects %s as an identity mismatch', async (_what, change) => {
     const { ledger, ingest } = setup();
     const result = await single(ingest(event(change)));
