@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 
 export interface HandlerFunctionProps {
   /** Folder under `lambda/` holding `handler.ts`. */
-  readonly handlerFolder: 'registration' | 'ingest' | 'metering';
+  readonly handlerFolder: 'registration' | 'ingest' | 'metering' | 'lifecycle';
   readonly description: string;
   readonly environment: Record<string, string>;
   /** @default Duration.seconds(30) */

@@ -5,6 +5,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { ProductConfig } from './config';
 import { CustomersTable, CustomersTableProps } from './customers-table';
+import { SubscriptionLifecycle } from './lifecycle';
 import { MeteringEngine, MeteringEngineProps } from './metering';
 import { MeteringLedgerTable, MeteringLedgerTableProps } from './metering-ledger-table';
 import { RegistrationEndpoint, RegistrationEndpointProps } from './registration';
@@ -42,6 +43,7 @@ export class MarketplaceSaasIntegration extends Construct {
   public readonly meteringLedger: MeteringLedgerTable;
   public readonly usage: UsagePipeline;
   public readonly metering: MeteringEngine;
+  public readonly lifecycle: SubscriptionLifecycle;
   /** The topic the admin e-mail is subscribed to, when `adminEmail` is given. */
   public readonly adminTopic?: sns.Topic;
 
@@ -67,6 +69,13 @@ export class MarketplaceSaasIntegration extends Construct {
       ledger: this.meteringLedger,
     });
     this.metering = new MeteringEngine(this, 'Metering', { ...props.metering, ledger: this.meteringLedger });
+    this.lifecycle = new SubscriptionLifecycle(this, 'Lifecycle', {
+      products: props.products,
+      customers: this.customers,
+      ledger: this.meteringLedger,
+      metering: this.metering,
+      eventBus: props.eventBus,
+    });
   }
 
   /** Lets the seller's services (their roles) send usage events to the usage queue. */

@@ -21,6 +21,8 @@ const httpsUrl = z
     return protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(hostname);
   }, 'must be an https URL (http only for localhost)');
 
+const snsTopicArn = z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, 'an SNS topic ARN');
+
 export const productConfigSchema = z.object({
   /** The product code AWS Marketplace assigned to the listing. */
   productCode: z.string().min(1).max(255),
@@ -37,6 +39,12 @@ export const productConfigSchema = z.object({
   productUrl: httpsUrl.optional(),
   /** A name for buyers to read on the registration pages. @default the product code */
   displayName: z.string().min(1).max(200).optional(),
+  /**
+   * Legacy products: the SNS topics AWS Marketplace gave the product
+   * (`aws-mp-subscription-notification-<code>`, `aws-mp-entitlement-notification-<code>`, us-east-1).
+   */
+  subscriptionTopicArn: snsTopicArn.optional(),
+  entitlementTopicArn: snsTopicArn.optional(),
 });
 export type ProductConfig = z.infer<typeof productConfigSchema>;
 

@@ -32,7 +32,8 @@ export const REGISTERED_EVENT = 'Marketplace Customer Registered';
 export const DETAILS_SUBMITTED_EVENT = 'Marketplace Customer Details Submitted';
 
 export interface ProvisioningEvent {
-  readonly detailType: typeof REGISTERED_EVENT | typeof DETAILS_SUBMITTED_EVENT;
+  /** `Marketplace Customer …`: registration's and the lifecycle's detail-types. */
+  readonly detailType: string;
   /** Identifiers only: contact details stay in the Customers table. */
   readonly detail: Record<string, unknown>;
 }

@@ -1,0 +1,140 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { CustomersTableSchema } from '../lambda/core/customers-table-schema';
+import { ProductConfig } from './config';
+import { CustomersTable } from './customers-table';
+import { handlerFunction } from './handler-function';
+import { MeteringEngine } from './metering';
+import { MeteringLedgerTable } from './metering-ledger-table';
+
+export interface SubscriptionLifecycleProps {
+  readonly products: readonly ProductConfig[];
+  readonly customers: CustomersTable;
+  readonly ledger: MeteringLedgerTable;
+  /** Invoked at once when a customer's access ends, to meter its final usage. */
+  readonly metering: MeteringEngine;
+  /** Where provisioning events go. @default the account's default event bus */
+  readonly eventBus?: events.IEventBus;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** The notifications AWS Marketplace sends sellers of SaaS products on EventBridge. */
+export const MARKETPLACE_DETAIL_TYPES = [
+  'Purchase Agreement Created - Proposer',
+  'Purchase Agreement Created - Manufacturer',
+  'Purchase Agreement Amended - Proposer',
+  'Purchase Agreement Amended - Manufacturer',
+  'Purchase Agreement Ended - Proposer',
+  'Purchase Agreement Ended - Manufacturer',
+  'License Updated - Manufacturer',
+  'License Deprovisioned - Manufacturer',
+];
+
+/**
+ * The subscription lifecycle: an EventBridge rule on the default bus for `aws.agreement-marketplace`,
+ * and for legacy products a queue subscribed to their SNS topics, both feeding the lifecycle function
+ * that keeps each customer's status and entitlements and triggers the final metering.
+ */
+export class SubscriptionLifecycle extends Construct {
+  public readonly lifecycleFunction: NodejsFunction;
+  public readonly rule: events.Rule;
+  /** Marketplace events the function failed on, after EventBridge's retries. */
+  public readonly deadLetterQueue: sqs.Queue;
+  /** Legacy SNS notifications, when a product names its topics. */
+  public readonly legacyQueue?: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: SubscriptionLifecycleProps) {
+    super(scope, id);
+    const eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue.' });
+
+    this.lifecycleFunction = handlerFunction(this, 'Lifecycle', {
+      handlerFolder: 'lifecycle',
+      description: 'Keeps customers\' subscription status and entitlements from AWS Marketplace notifications',
+      timeout: Duration.seconds(60),
+      logRetention: props.logRetention,
+      environment: {
+        PRODUCTS: JSON.stringify(props.products),
+        CUSTOMERS_TABLE: props.customers.table.tableName,
+        METERING_TABLE: props.ledger.table.tableName,
+        METERING_FUNCTION_NAME: props.metering.meteringFunction.functionName,
+        EVENT_BUS_NAME: eventBus.eventBusName,
+        POWERTOOLS_SERVICE_NAME: 'marketplace-lifecycle',
+      },
+    });
+    const fn = this.lifecycleFunction;
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['aws-marketplace:GetEntitlements'], resources: ['*'] }));
+    const table = props.customers.table;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        resources: [table.tableArn],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${table.tableArn}/index/${CustomersTableSchema.accountIndex.name}`],
+      }),
+    );
+    props.ledger.grantMetering(fn);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.metering.meteringFunction.functionArn] }),
+    );
+    eventBus.grantPutEventsTo(fn);
+
+    this.rule = new events.Rule(this, 'MarketplaceEvents', {
+      description: 'AWS Marketplace agreement and licence events for this seller\'s SaaS products',
+      eventPattern: { source: ['aws.agreement-marketplace'], detailType: MARKETPLACE_DETAIL_TYPES },
+      targets: [
+        new targets.LambdaFunction(fn, {
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(24),
+        }),
+      ],
+    });
+
+    const topicArns = props.products.flatMap((p) => [p.subscriptionTopicArn, p.entitlementTopicArn]).filter((a): a is string => !!a);
+    if (topicArns.length > 0) {
+      const legacyDeadLetters = new sqs.Queue(this, 'LegacyDeadLetterQueue', {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
+      Validations.of(legacyDeadLetters).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue.' });
+      this.legacyQueue = new sqs.Queue(this, 'LegacyNotifications', {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+        visibilityTimeout: Duration.minutes(6),
+        deadLetterQueue: { queue: legacyDeadLetters, maxReceiveCount: 5 },
+      });
+      topicArns.forEach((arn, i) => {
+        sns.Topic.fromTopicArn(this, `LegacyTopic${i}`, arn).addSubscription(new subscriptions.SqsSubscription(this.legacyQueue!));
+      });
+      fn.addEventSource(new SqsEventSource(this.legacyQueue, { batchSize: 10, reportBatchItemFailures: true }));
+    }
+  }
+
+  /** Marketplace events that could not be handled: each one is a customer whose state may be wrong. */
+  public metricDeadLetters(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible(props);
+  }
+}
