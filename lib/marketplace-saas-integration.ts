@@ -68,7 +68,7 @@ export class MarketplaceSaasIntegration extends Construct {
       customers: this.customers,
       ledger: this.meteringLedger,
     });
-    this.metering = new MeteringEngine(this, 'Metering', { ...props.metering, ledger: this.meteringLedger });
+    this.metering = new MeteringEngine(this, 'Metering', { ...props.metering, ledger: this.meteringLedger, customers: this.customers });
     this.lifecycle = new SubscriptionLifecycle(this, 'Lifecycle', {
       products: props.products,
       customers: this.customers,

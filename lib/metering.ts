@@ -9,9 +9,12 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { handlerFunction } from './handler-function';
 import { MeteringLedgerTable } from './metering-ledger-table';
+import { CustomersTable } from './customers-table';
 
 export interface MeteringEngineProps {
   readonly ledger: MeteringLedgerTable;
+  /** Read for each customer's subscription state. */
+  readonly customers: CustomersTable;
   /** How often metering runs. @default Duration.minutes(5) */
   readonly schedule?: Duration;
   /** Hour buckets are sealed this long after their hour ends. @default Duration.minutes(10) */
@@ -52,6 +55,7 @@ export class MeteringEngine extends Construct {
       reservedConcurrentExecutions: 1,
       environment: {
         METERING_TABLE: props.ledger.table.tableName,
+        CUSTOMERS_TABLE: props.customers.table.tableName,
         METERING_DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         GRACE_PERIOD_SECONDS: String((props.gracePeriod ?? Duration.minutes(10)).toSeconds()),
         POWERTOOLS_SERVICE_NAME: 'marketplace-metering',
@@ -61,6 +65,9 @@ export class MeteringEngine extends Construct {
       new iam.PolicyStatement({ actions: ['aws-marketplace:BatchMeterUsage'], resources: ['*'] }),
     );
     props.ledger.grantMetering(this.meteringFunction);
+    this.meteringFunction.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [props.customers.table.tableArn] }),
+    );
     this.deadLetterQueue.grantSendMessages(this.meteringFunction);
 
     this.schedule = new events.Rule(this, 'Schedule', {

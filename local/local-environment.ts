@@ -5,6 +5,8 @@ import { RegistrationLog } from '../lambda/registration/http';
 import { LocalApiServer, startLocalApiServer } from './api-gateway-server';
 import { createLocalRegistration, LocalRegistration } from './local-registration';
 import { createLocalUsage, LocalUsage } from './local-usage';
+import { createLocalLifecycle } from './local-lifecycle';
+import { LifecycleLog } from '../lambda/lifecycle/lifecycle-dispatch';
 import { IngestLog } from '../lambda/ingest/ingest-batch';
 import { MeteringLog } from '../lambda/metering/metering-job';
 import { MeteringSettings } from '../lambda/core/metering/metering-run';
@@ -36,6 +38,8 @@ export interface LocalEnvironmentOptions {
   readonly meteringSettings?: Partial<MeteringSettings>;
   /** @default silent */
   readonly usageLog?: IngestLog & MeteringLog;
+  /** @default silent */
+  readonly lifecycleLog?: LifecycleLog;
 }
 
 export interface LocalEnvironment {
@@ -97,9 +101,31 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
         log: options.usageLog,
       }),
     );
+    const lifecycle = createLocalLifecycle({
+      documents: registration.documents,
+      customersTableName: registration.tableName,
+      ledger: usage.ledger,
+      simulatorUrl: simulator.url,
+      products: [product],
+      meterNow: () => usage.meter(),
+      publish: async (event) => {
+        registration.events.push(event);
+        options.onEvent?.(event);
+      },
+      log: options.lifecycleLog,
+    });
     const api = keep(
-      await startLocalApiServer({ routes: [...registration.routes, ...usage.routes], port: options.apiPort ?? 3000 }),
+      await startLocalApiServer({
+        routes: [...registration.routes, ...usage.routes, ...lifecycle.routes],
+        port: options.apiPort ?? 3000,
+      }),
     );
+    // The simulator tells us about subscriptions as AWS Marketplace would.
+    await fetch(`${simulator.url}/_admin/config`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ notificationUrl: `${api.url}/_local/lifecycle` }),
+    });
     const registrationUrl = `${api.url}/register`;
     await offerOnSimulator(simulator.url, product, registrationUrl);
     return { simulator, dynamoDb, sqs, api, registration, usage, product, registrationUrl, referenceSecret, stop: stopAll };

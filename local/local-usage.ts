@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
-import { CachedCustomerDirectory } from '../lambda/adapters/customer-directory';
+import { CachedCustomerDirectory, CustomerSubscriptions } from '../lambda/adapters/customer-directory';
 import { DeadLetterQueue } from '../lambda/adapters/dead-letter-queue';
 import { sdkMeteringApi } from '../lambda/adapters/metering-api';
 import { DynamoDbMeteringLedger } from '../lambda/adapters/metering-ledger';
@@ -50,6 +50,7 @@ export interface LocalUsage {
   readonly meteringTableName: string;
   readonly documents: DynamoDBDocumentClient;
   readonly sqs: SQSClient;
+  readonly ledger: DynamoDbMeteringLedger;
   readonly routes: readonly LocalRoute[];
   /** Runs metering now, or as if at `now`. */
   meter(now?: Date): Promise<MeteringReport>;
@@ -93,6 +94,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
   });
   const meteringPorts: MeteringPorts = {
     ledger,
+    subscriptions: new CustomerSubscriptions(documents, options.customersTableName),
     deadLetters: meteringDeadLetters(new DeadLetterQueue(sqs, meteringDeadLetterQueueUrl)),
     api: sdkMeteringApi(new MarketplaceMeteringClient({ ...localClientConfig(options.simulatorUrl), maxAttempts: 1 })),
     clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
@@ -196,6 +198,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
     meteringTableName,
     documents,
     sqs,
+    ledger,
     routes,
     meter,
     drainUsageQueue: async () => {

@@ -1,4 +1,5 @@
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchGetCommandOutput, DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { SubscriptionDirectory } from '../core/metering/metering-run';
 import { CustomerDirectory, KnownCustomer } from '../core/usage/ingest';
 import { StoredSubscription } from '../core/lifecycle/subscription-state';
 
@@ -38,5 +39,34 @@ export class CachedCustomerDirectory implements CustomerDirectory {
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(customerKey, { identity, until: this.now() + this.ttlMs });
     return identity;
+  }
+}
+
+/** Customers' subscription state for the metering run, read in batches of 100 keys. */
+export class CustomerSubscriptions implements SubscriptionDirectory {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async subscriptions(customerKeys: readonly string[]): Promise<Map<string, StoredSubscription>> {
+    const found = new Map<string, StoredSubscription>();
+    for (let i = 0; i < customerKeys.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = customerKeys.slice(i, i + 100).map((customerKey) => ({ customerKey }));
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        if (attempt === 5) throw new Error('BatchGetItem kept returning unprocessed keys');
+        const result: BatchGetCommandOutput = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ProjectionExpression: 'customerKey, #status, finalUsageUntil', ExpressionAttributeNames: { '#status': 'status' } } },
+          }),
+        );
+        for (const item of result.Responses?.[this.tableName] ?? []) {
+          if (item.status) found.set(String(item.customerKey), { status: item.status, finalUsageUntil: item.finalUsageUntil } as StoredSubscription);
+        }
+        keys = result.UnprocessedKeys?.[this.tableName]?.Keys;
+        if (keys?.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      }
+    }
+    return found;
   }
 }

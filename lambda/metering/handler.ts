@@ -5,6 +5,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { CustomerSubscriptions } from '../adapters/customer-directory';
 import { DeadLetterQueue } from '../adapters/dead-letter-queue';
 import { meteringEngineClient, sdkMeteringApi } from '../adapters/metering-api';
 import { DynamoDbMeteringLedger } from '../adapters/metering-ledger';
@@ -27,6 +28,7 @@ const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshall
 const ports = {
   ledger: new DynamoDbMeteringLedger(documents, env('METERING_TABLE')),
   deadLetters: meteringDeadLetters(new DeadLetterQueue(new SQSClient({}), env('METERING_DEAD_LETTER_QUEUE_URL'))),
+  subscriptions: new CustomerSubscriptions(documents, env('CUSTOMERS_TABLE')),
   api: sdkMeteringApi(meteringEngineClient({ endpoint: process.env.MARKETPLACE_ENDPOINT || undefined })),
   clock: { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) },
 };
