@@ -30,7 +30,7 @@ export interface MarketplaceSaasIntegrationProps {
   /** Settings of the usage queue and ingestion. @default UsagePipelineProps defaults */
   readonly usage?: Pick<UsagePipelineProps, 'maxReceiveCount' | 'batchSize' | 'maxBatchingWindow' | 'logRetention'>;
   /** Settings of the metering schedule. @default MeteringEngineProps defaults (every 5 minutes, 10 minutes' grace) */
-  readonly metering?: Pick<MeteringEngineProps, 'schedule' | 'gracePeriod' | 'timeout' | 'logRetention'>;
+  readonly metering?: Pick<MeteringEngineProps, 'schedule' | 'gracePeriod' | 'timeout' | 'logRetention' | 'sendZeroUsageRecords'>;
 }
 
 /**
@@ -68,7 +68,12 @@ export class MarketplaceSaasIntegration extends Construct {
       customers: this.customers,
       ledger: this.meteringLedger,
     });
-    this.metering = new MeteringEngine(this, 'Metering', { ...props.metering, ledger: this.meteringLedger, customers: this.customers });
+    this.metering = new MeteringEngine(this, 'Metering', {
+      ...props.metering,
+      products: props.products,
+      ledger: this.meteringLedger,
+      customers: this.customers,
+    });
     this.lifecycle = new SubscriptionLifecycle(this, 'Lifecycle', {
       products: props.products,
       customers: this.customers,

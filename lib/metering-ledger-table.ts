@@ -53,7 +53,7 @@ export class MeteringLedgerTable extends Construct {
   public grantMetering(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
-      actions: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem'],
+      actions: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem'],
       resourceArns: [this.table.tableArn, `${this.table.tableArn}/index/${Schema.workIndex.name}`],
     });
   }

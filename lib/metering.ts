@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { handlerFunction } from './handler-function';
 import { MeteringLedgerTable } from './metering-ledger-table';
 import { CustomersTable } from './customers-table';
+import { ProductConfig } from './config';
 
 export interface MeteringEngineProps {
   readonly ledger: MeteringLedgerTable;
@@ -21,6 +22,14 @@ export interface MeteringEngineProps {
   readonly gracePeriod?: Duration;
   /** @default Duration.minutes(5) */
   readonly timeout?: Duration;
+  /** The products (their dimensions get zero-quantity records). */
+  readonly products: readonly ProductConfig[];
+  /**
+   * Each hour, a quantity-0 record for every subscribed customer and dimension without usage (the
+   * Seller Guide's practice; it shows buyers the product is metered).
+   * @default true
+   */
+  readonly sendZeroUsageRecords?: boolean;
   /** @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -56,6 +65,8 @@ export class MeteringEngine extends Construct {
       environment: {
         METERING_TABLE: props.ledger.table.tableName,
         CUSTOMERS_TABLE: props.customers.table.tableName,
+        PRODUCTS: JSON.stringify(props.products),
+        ZERO_USAGE_RECORDS: String(props.sendZeroUsageRecords ?? true),
         METERING_DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         GRACE_PERIOD_SECONDS: String((props.gracePeriod ?? Duration.minutes(10)).toSeconds()),
         POWERTOOLS_SERVICE_NAME: 'marketplace-metering',
@@ -66,7 +77,7 @@ export class MeteringEngine extends Construct {
     );
     props.ledger.grantMetering(this.meteringFunction);
     this.meteringFunction.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem'], resources: [props.customers.table.tableArn] }),
+      new iam.PolicyStatement({ actions: ['dynamodb:BatchGetItem', 'dynamodb:Scan'], resources: [props.customers.table.tableArn] }),
     );
     this.deadLetterQueue.grantSendMessages(this.meteringFunction);
 

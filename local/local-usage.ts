@@ -13,6 +13,7 @@ import { CachedCustomerDirectory, CustomerSubscriptions } from '../lambda/adapte
 import { DeadLetterQueue } from '../lambda/adapters/dead-letter-queue';
 import { sdkMeteringApi } from '../lambda/adapters/metering-api';
 import { DynamoDbMeteringLedger } from '../lambda/adapters/metering-ledger';
+import { ZeroUsageFiller } from '../lambda/adapters/zero-usage';
 import { MeteringPorts, MeteringReport, MeteringSettings } from '../lambda/core/metering/metering-run';
 import { ProductConfig } from '../lambda/core/product-config';
 import { createIngestHandler, IngestLog } from '../lambda/ingest/ingest-batch';
@@ -40,6 +41,8 @@ export interface LocalUsageOptions {
   /** Seconds between scheduled metering runs; 0: no schedule. @default 0 */
   readonly meteringIntervalSeconds?: number;
   readonly meteringSettings?: Partial<MeteringSettings>;
+  /** Zero-quantity records for idle subscribed customers. @default true */
+  readonly zeroUsageRecords?: boolean;
   readonly log?: IngestLog & MeteringLog;
 }
 
@@ -95,6 +98,8 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
   const meteringPorts: MeteringPorts = {
     ledger,
     subscriptions: new CustomerSubscriptions(documents, options.customersTableName),
+    zeroUsage:
+      options.zeroUsageRecords === false ? undefined : new ZeroUsageFiller(documents, options.customersTableName, ledger, options.products),
     deadLetters: meteringDeadLetters(new DeadLetterQueue(sqs, meteringDeadLetterQueueUrl)),
     api: sdkMeteringApi(new MarketplaceMeteringClient({ ...localClientConfig(options.simulatorUrl), maxAttempts: 1 })),
     clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, paginateQuery, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { HourBucket } from '../core/metering/hour-bucket';
+import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
 import { MeteringLedger } from '../core/metering/metering-run';
 import { MeteringTableSchema as Schema } from '../core/metering-table-schema';
 import { UsageAddition, UsageLedger } from '../core/usage/ingest';
@@ -133,6 +133,48 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
       }
     }
     return buckets.sort((a, b) => a.hourStart.localeCompare(b.hourStart)).slice(0, limit);
+  }
+
+  /**
+   * A sealed bucket of quantity 0 for an hour without usage; undefined when the bucket exists (usage
+   * came, or an earlier run created it).
+   */
+  async addZeroBucket(bucket: BucketIdentity & { bucketKey: string }, now: Date): Promise<HourBucket | undefined> {
+    const item = {
+      [Schema.partitionKey]: `${BUCKET}${bucket.bucketKey}`,
+      ...Object.fromEntries(Object.entries(bucket).filter(([, v]) => v !== undefined)),
+      quantity: 0,
+      usageEvents: 0,
+      zeroUsage: true,
+      status: 'sealed',
+      meteringState: `sealed#${shardOf(bucket.bucketKey)}`,
+      sealedAt: now.toISOString(),
+    };
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': Schema.partitionKey },
+        }),
+      );
+      return toBucket(item);
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
+      throw error;
+    }
+  }
+
+  /** Whether zero records were already created for an hour; marks it when `mark` is set. */
+  async zeroFillDone(hourStart: string, mark = false): Promise<boolean> {
+    const key = { [Schema.partitionKey]: `zero-fill#${hourStart}` };
+    if (mark) {
+      await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...key, filledAt: new Date().toISOString() } }));
+      return true;
+    }
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: key }));
+    return Item !== undefined;
   }
 
   /** Seals one open bucket; undefined when it was no longer open (sealed meanwhile by another run). */

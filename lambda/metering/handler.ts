@@ -9,6 +9,8 @@ import { CustomerSubscriptions } from '../adapters/customer-directory';
 import { DeadLetterQueue } from '../adapters/dead-letter-queue';
 import { meteringEngineClient, sdkMeteringApi } from '../adapters/metering-api';
 import { DynamoDbMeteringLedger } from '../adapters/metering-ledger';
+import { ZeroUsageFiller } from '../adapters/zero-usage';
+import { parseProductList } from '../core/product-config';
 import { MeteringReport } from '../core/metering/metering-run';
 import { meteringDeadLetters, meterNow } from './metering-job';
 
@@ -25,8 +27,14 @@ const SAFETY_MARGIN_MS = 30_000;
 
 const logger = new Logger({ serviceName: 'marketplace-metering' });
 const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+const ledger = new DynamoDbMeteringLedger(documents, env('METERING_TABLE'));
 const ports = {
-  ledger: new DynamoDbMeteringLedger(documents, env('METERING_TABLE')),
+  ledger,
+  // Zero-quantity records for idle subscribed customers, unless turned off.
+  zeroUsage:
+    process.env.ZERO_USAGE_RECORDS === 'false'
+      ? undefined
+      : new ZeroUsageFiller(documents, env('CUSTOMERS_TABLE'), ledger, parseProductList(process.env.PRODUCTS)),
   deadLetters: meteringDeadLetters(new DeadLetterQueue(new SQSClient({}), env('METERING_DEAD_LETTER_QUEUE_URL'))),
   subscriptions: new CustomerSubscriptions(documents, env('CUSTOMERS_TABLE')),
   api: sdkMeteringApi(meteringEngineClient({ endpoint: process.env.MARKETPLACE_ENDPOINT || undefined })),

@@ -1,5 +1,6 @@
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 import { isBillableHour } from '../usage/usage-rules';
+import { utcHourStart } from '../utc-hour';
 import { HourBucket, MeteringRecord, meteringRecordOf } from './hour-bucket';
 import { ApiResult, matchOutcomes, requestErrorAction } from './outcomes';
 import { backoffDelayMs, BackoffPolicy, CallRateLimiter, Clock, DEFAULT_BACKOFF } from './pacing';
@@ -27,6 +28,14 @@ export interface MeteringLedger {
   recordFailed(bucketKey: string, reason: string, message: string, at: Date): Promise<void>;
   /** Not billed yet, not given up: the bucket stays sealed and is sent again next run. */
   recordHeld(bucketKey: string, reason: string, at: Date): Promise<void>;
+}
+
+/**
+ * Zero-quantity records (Seller Guide practice): for an hour that ended, a sealed bucket of quantity 0
+ * for every subscribed customer and configured dimension that has none. Idempotent per hour.
+ */
+export interface ZeroUsage {
+  fillHour(hourStart: Date, now: Date): Promise<HourBucket[]>;
 }
 
 /** Customers' subscription state (from lifecycle events), by customer key. */
@@ -98,6 +107,8 @@ export interface MeteringPorts {
   readonly api: MeteringApi;
   /** @default every customer billable (no lifecycle state) */
   readonly subscriptions?: SubscriptionDirectory;
+  /** @default no zero-quantity records */
+  readonly zeroUsage?: ZeroUsage;
   readonly clock: Clock;
   readonly random?: () => number;
 }
@@ -110,6 +121,8 @@ export interface MeteringReport {
   deferred: number;
   /** Left sealed because the customer is not subscribed yet (AWS answered CustomerNotSubscribed, or lifecycle says pending). */
   held: number;
+  /** Zero-quantity buckets created this run. */
+  zeroRecords?: number;
   calls: number;
   /** Set when the run stopped early because nothing could succeed (API disabled, no permission). */
   stoppedBy?: string;
@@ -127,9 +140,15 @@ export async function runMetering(
   const cutoff = new Date(options.now.getTime() - settings.gracePeriodSeconds * 1000);
   const justSealed = await ledger.sealHoursEndedBy(cutoff, options.now);
   report.sealed = justSealed.length;
+  // The latest hour that has ended by the cutoff: its idle customers get zero records.
+  const zeroHour = new Date(utcHourStart(cutoff).getTime() - 3_600_000);
+  const zeros = ports.zeroUsage ? await ports.zeroUsage.fillHour(zeroHour, options.now) : [];
+  report.zeroRecords = zeros.length;
 
   const byKey = new Map<string, HourBucket>();
-  for (const bucket of [...(await ledger.bucketsToMeter(settings.maxBucketsPerRun)), ...justSealed]) byKey.set(bucket.bucketKey, bucket);
+  for (const bucket of [...(await ledger.bucketsToMeter(settings.maxBucketsPerRun)), ...justSealed, ...zeros]) {
+    byKey.set(bucket.bucketKey, bucket);
+  }
   const buckets = [...byKey.values()].sort((a, b) => a.hourStart.localeCompare(b.hourStart));
   const deadLetter = async (bucket: HourBucket, reason: string, message: string, record?: MeteringRecord) => {
     await ports.deadLetters.send([{ reason, message, bucket, record }]);
