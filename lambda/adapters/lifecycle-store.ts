@@ -63,6 +63,23 @@ export class LifecycleStore {
     }
   }
 
+  async rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const set: string[] = [];
+    this.setOnce(identity, names, values, set);
+    if (set.length === 0) return;
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { [CustomersTableSchema.partitionKey]: customerKey },
+        UpdateExpression: `SET ${set.join(', ')}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
   async saveEntitlements(customerKey: string, entitlements: readonly Entitlement[], version: string): Promise<boolean> {
     try {
       await this.client.send(

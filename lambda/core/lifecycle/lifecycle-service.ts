@@ -28,6 +28,8 @@ export interface LifecyclePorts {
   /** Stores the change if it is newer than the stored one; true when it was applied. */
   applyStatus(customerKey: string, change: StatusChange, identity: Partial<CustomerIdentity>): Promise<boolean>;
   customer(customerKey: string): Promise<Partial<CustomerIdentity> | undefined>;
+  /** Stores identity fields a notification carries, where absent (a licence event may come before registration). */
+  rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>): Promise<void>;
   customerKeyForAgreement(agreementId: string): Promise<string | undefined>;
   /** Customers of an AWS account (all licences), to match an agreement when there is only one. */
   customerKeysOfAccount(accountId: string): Promise<string[]>;
@@ -68,6 +70,7 @@ export class LifecycleService {
             ...(signal.acceptorAccountId ? { customerAWSAccountId: signal.acceptorAccountId } : {}),
           }
         : { productCode: signal.productCode, identityMode: 'legacy', customerIdentifier: signal.customerIdentifier };
+    await this.ports.rememberIdentity(signal.customerKey, identity);
     const outcome = await this.apply(signal.customerKey, signal, identity);
     if (signal.kind === 'license' && signal.agreementId) {
       await this.ports.rememberAgreement(signal.agreementId, signal.customerKey);

@@ -1,0 +1,65 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { startLocalEnvironment, LocalEnvironment } from '../../local/local-environment';
+import { requireJava } from '../support/local-services';
+
+/**
+ * Zero-quantity records, end to end on the local environment: the simulator's lifecycle notifications
+ * make customers subscribed (or not), and metering sends 0 for each idle subscribed customer's
+ * dimensions of an ended hour, never for a customer who left, and never twice.
+ */
+
+requireJava();
+
+let env: LocalEnvironment;
+const product = { productCode: 'zero-product', identityMode: 'license' as const, dimensions: ['requests', 'seats'] };
+
+beforeAll(async () => {
+  env = await startLocalEnvironment({ apiPort: 0, simulatorPort: 0, product });
+}, 120_000);
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+async function admin(path: string, body?: unknown) {
+  const response = await fetch(`${env.simulator.url}${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
+  expect(response.ok).toBe(true);
+  return response.json() as Promise<any>;
+}
+
+async function records(): Promise<{ licenseArn: string; dimension: string; hour: string; quantity: number }[]> {
+  return (await admin('/_admin/metering-records')).records;
+}
+
+it('bills 0 for each dimension of an idle subscribed customer, not for one who left, and only once', async () => {
+  // The simulator's licences start now; the hour to fill must end after that, so meter as if 75 minutes later.
+  const idle = await admin('/_admin/customers', { productCode: product.productCode });
+  const gone = await admin('/_admin/customers', { productCode: product.productCode });
+  await admin('/_admin/customers/subscription', { licenseArn: gone.licenseArn, state: 'unsubscribed' });
+  const status = async (licenseArn: string) =>
+    (
+      await env.registration.documents.send(
+        new GetCommand({ TableName: env.registration.tableName, Key: { customerKey: `license#${licenseArn.split(':').pop()}` } }),
+      )
+    ).Item?.status;
+  expect(await status(idle.licenseArn)).toBe('subscribed');
+  expect(await status(gone.licenseArn)).toBe('unsubscribed');
+
+  const later = new Date(Date.now() + 75 * 60_000);
+  await admin('/_admin/clock', { now: later.toISOString() });
+  const report = await env.usage.meter(later);
+  expect(report).toMatchObject({ zeroRecords: 2, metered: 2, deadLettered: 0 });
+
+  const billed = await records();
+  const currentHour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
+  expect(billed.filter((r) => r.licenseArn === idle.licenseArn).map((r) => [r.dimension, r.hour, r.quantity]).sort()).toEqual([
+    ['requests', currentHour, 0],
+    ['seats', currentHour, 0],
+  ]);
+  expect(billed.filter((r) => r.licenseArn === gone.licenseArn)).toEqual([]);
+
+  // A second run for the same hour creates nothing new and sends nothing.
+  const again = await env.usage.meter(later);
+  expect(again).toMatchObject({ zeroRecords: 0, metered: 0, calls: 0 });
+  expect(await records()).toHaveLength(billed.length);
+});
