@@ -1,3 +1,4 @@
+import { benchMetering } from './metering.bench';
 import { benchRegistration } from './registration.bench';
 import { benchSimulator } from './simulator.bench';
 
@@ -8,6 +9,7 @@ async function main(): Promise<void> {
   console.log(`node ${process.version}, ${new Date().toISOString()}`);
   await benchSimulator();
   await benchRegistration();
+  await benchMetering();
 }
 
 main().catch((error) => {

@@ -1,0 +1,345 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { UsageProducer } from '../lambda/adapters/usage-producer';
+import { bucketKeyOf } from '../lambda/core/metering/hour-bucket';
+import { MarketplaceLimits } from '../lambda/core/marketplace-limits';
+import { ProductConfig } from '../lambda/core/product-config';
+import { customerKeyOf } from '../lambda/core/usage/ingest';
+import { eventTime, parseUsageMessage } from '../lambda/core/usage/usage-event';
+import { checkUsageEvent, tagSetKey } from '../lambda/core/usage/usage-rules';
+import { utcHourStart } from '../lambda/core/utc-hour';
+import { startLocalApiServer } from '../local/api-gateway-server';
+import { createLocalRegistration } from '../local/local-registration';
+import { createLocalUsage, LocalUsageOptions } from '../local/local-usage';
+import { localClientConfig, startDynamoDbLocal, startLocalSqs } from '../local/services';
+import { SimulatorClock, startMarketplaceSimulator } from '../local/simulator';
+import { printFigures } from './figures';
+
+/**
+ * Usage metering: (1) the pure per-event work of ingestion (parse and validate the message, check
+ * the event against its product, find its hour bucket) on one core; (2) usage end to end on the
+ * local stack: the producer client to fauxqs, the ingest handler into DynamoDB Local, one metering
+ * run against the simulator (its default quota of 10 BatchMeterUsage calls per second on).
+ */
+
+const HOUR_MS = 3_600_000;
+
+export async function benchMetering(): Promise<void> {
+  benchAggregation();
+  await benchEndToEnd();
+}
+
+// ---------------------------------------------------------------------------------------------
+// (1) Validate and bucket, in process
+// ---------------------------------------------------------------------------------------------
+
+const AGGREGATION_EVENTS = 1_000_000;
+const AGGREGATION_WARM_UP = 100_000;
+const EVENTS_PER_MESSAGE = 25; // the producer client's default
+
+function benchAggregation(): void {
+  const product: ProductConfig = { productCode: 'bench-product', identityMode: 'license', dimensions: ['requests', 'storage_gb'] };
+  const now = new Date();
+  const licenses = Array.from({ length: 1000 }, (_, i) => `arn:aws:license-manager::${String(100000000000 + i)}:license:l-${i.toString(16).padStart(16, '0')}`);
+  let seed = 42;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const event = (i: number) => {
+    const quantity = 1 + Math.floor(random() * 100);
+    const tagged = i % 10 < 3; // 30% with allocations
+    return {
+      eventId: `evt-${i}`,
+      licenseArn: licenses[i % licenses.length],
+      dimension: product.dimensions[i % 2],
+      quantity,
+      timestamp: new Date(now.getTime() - Math.floor(random() * 50 * 60_000)).toISOString(),
+      ...(tagged
+        ? { allocations: [{ quantity: quantity - 1, tags: { team: `team-${i % 7}` } }, { quantity: 1, tags: { team: 'shared', env: 'prod' } }] }
+        : {}),
+    };
+  };
+  const bodies = (count: number, offset: number) => {
+    const result: string[] = [];
+    for (let i = 0; i < count; i += EVENTS_PER_MESSAGE) {
+      result.push(JSON.stringify(Array.from({ length: EVENTS_PER_MESSAGE }, (_, j) => event(offset + i + j))));
+    }
+    return result;
+  };
+  const warmUp = bodies(AGGREGATION_WARM_UP, 0);
+  const measured = bodies(AGGREGATION_EVENTS, AGGREGATION_WARM_UP);
+
+  /** The per-event work of ingestion, without I/O: what the ingest handler does before it writes. */
+  const aggregate = (messages: string[]) => {
+    const buckets = new Map<string, { quantity: number; allocations: Map<string, number> }>();
+    let rejected = 0;
+    for (const body of messages) {
+      const parsed = parseUsageMessage(body);
+      if (!Array.isArray(parsed)) throw new Error(parsed.message);
+      for (const item of parsed) {
+        if (!item.ok) throw new Error(item.rejection.message);
+        const e = item.event;
+        if (checkUsageEvent(e, product, now)) {
+          rejected++;
+          continue;
+        }
+        const key = bucketKeyOf(customerKeyOf(e)!, e.dimension, utcHourStart(eventTime(e)).toISOString());
+        let bucket = buckets.get(key);
+        if (!bucket) buckets.set(key, (bucket = { quantity: 0, allocations: new Map() }));
+        bucket.quantity += e.quantity;
+        for (const a of e.allocations ?? []) {
+          const tagSet = tagSetKey(a.tags);
+          bucket.allocations.set(tagSet, (bucket.allocations.get(tagSet) ?? 0) + a.quantity);
+        }
+      }
+    }
+    return { buckets: buckets.size, rejected };
+  };
+  const parseOnly = (messages: string[]) => {
+    let n = 0;
+    for (const body of messages) n += (parseUsageMessage(body) as unknown[]).length;
+    return n;
+  };
+  const jsonOnly = (messages: string[]) => {
+    let n = 0;
+    for (const body of messages) n += (JSON.parse(body) as unknown[]).length;
+    return n;
+  };
+
+  aggregate(warmUp);
+  parseOnly(warmUp);
+  jsonOnly(warmUp);
+  const time = <T>(fn: () => T): { result: T; seconds: number } => {
+    const started = performance.now();
+    const result = fn();
+    return { result, seconds: (performance.now() - started) / 1000 };
+  };
+  const full = time(() => aggregate(measured));
+  const schema = time(() => parseOnly(measured));
+  const json = time(() => jsonOnly(measured));
+  if (full.result.rejected !== 0) throw new Error(`${full.result.rejected} events rejected: the generated events should all be valid`);
+
+  printFigures(
+    `Ingestion's per-event work on one core (parseUsageMessage + checkUsageEvent + utcHourStart + tagSetKey + bucket key), ${AGGREGATION_EVENTS.toLocaleString('en')} events in messages of ${EVENTS_PER_MESSAGE}, 30% with 2 allocations, 1000 customers`,
+    {
+      'validate + bucket: events/s': AGGREGATION_EVENTS / full.seconds,
+      'validate + bucket: microseconds/event': (full.seconds * 1e6) / AGGREGATION_EVENTS,
+      'of which JSON.parse + zod schema (parseUsageMessage alone): events/s': AGGREGATION_EVENTS / schema.seconds,
+      'JSON.parse alone: events/s': AGGREGATION_EVENTS / json.seconds,
+      'hour buckets': full.result.buckets,
+      'target (events/s)': 500_000,
+    },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (2) End to end on the local stack
+// ---------------------------------------------------------------------------------------------
+
+const E2E_EVENTS = 20_000;
+const LICENSE_CUSTOMERS = 200;
+const LEGACY_CUSTOMERS = 50;
+const LICENSE_PRODUCT: ProductConfig = { productCode: 'bench-license', identityMode: 'license', dimensions: ['requests', 'storage_gb'] };
+const LEGACY_PRODUCT: ProductConfig = { productCode: 'bench-legacy', identityMode: 'legacy', dimensions: ['seats'] };
+
+async function benchEndToEnd(): Promise<void> {
+  // Usage happens in the hour before the real current one; customers subscribe one minute into it
+  // (the simulator's clock), and metering runs 15 minutes into the current hour.
+  const currentHour = utcHourStart(new Date());
+  const usageHour = new Date(currentHour.getTime() - HOUR_MS);
+  const meterAt = new Date(currentHour.getTime() + 15 * 60_000);
+  const clock = new SimulatorClock({ start: new Date(usageHour.getTime() + 60_000), frozen: true });
+
+  const [dynamoDb, sqs, simulator] = await Promise.all([
+    startDynamoDbLocal({ inMemory: true }),
+    startLocalSqs(),
+    // The default configuration: BatchMeterUsage throttled above 10 calls per second, results shuffled.
+    startMarketplaceSimulator({ port: 0, clock }),
+  ]);
+  const stops: (() => Promise<unknown>)[] = [() => dynamoDb.stop(), () => sqs.stop(), () => simulator.stop()];
+  try {
+    const admin = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${simulator.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+      return res.json() as Promise<any>;
+    };
+    for (const product of [LICENSE_PRODUCT, LEGACY_PRODUCT]) {
+      await admin('POST', '/_admin/products', { productCode: product.productCode, identityMode: product.identityMode, dimensions: product.dimensions });
+    }
+    const registration = await createLocalRegistration({
+      simulatorUrl: simulator.url,
+      dynamoDbEndpoint: dynamoDb.endpoint,
+      products: [LICENSE_PRODUCT, LEGACY_PRODUCT],
+      referenceSecret: 'metering-benchmark-reference-secret-0123456789',
+    });
+    const api = await startLocalApiServer({ routes: registration.routes });
+    stops.unshift(() => api.stop());
+
+    // Outside the timed part: customers subscribe on the simulator and register through our endpoint.
+    const pairs: { identity: Record<string, unknown>; dimension: string; product: string }[] = [];
+    for (const [product, count] of [[LICENSE_PRODUCT, LICENSE_CUSTOMERS], [LEGACY_PRODUCT, LEGACY_CUSTOMERS]] as const) {
+      for (let i = 0; i < count; i++) {
+        const customer = await admin('POST', '/_admin/customers', { productCode: product.productCode });
+        const res = await fetch(`${api.url}/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          body: new URLSearchParams({ 'x-amzn-marketplace-token': customer.registrationToken }).toString(),
+        });
+        if (res.status !== 200) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
+        const identity =
+          product.identityMode === 'license'
+            ? { licenseArn: customer.licenseArn }
+            : { productCode: product.productCode, customerIdentifier: customer.customerIdentifier };
+        for (const dimension of product.dimensions) pairs.push({ identity, dimension, product: `${product.productCode} (${product.identityMode})` });
+      }
+    }
+    const events = Array.from({ length: E2E_EVENTS }, (_, i) => ({
+      ...pairs[i % pairs.length].identity,
+      dimension: pairs[i % pairs.length].dimension,
+      quantity: 1 + (i % 10),
+      timestamp: new Date(usageHour.getTime() + (i % 3600) * 1000).toISOString(),
+    }));
+    const totalQuantity = events.reduce((n, e) => n + e.quantity, 0);
+
+    const usageOptions: LocalUsageOptions = {
+      sqsEndpoint: sqs.endpoint,
+      dynamoDbEndpoint: dynamoDb.endpoint,
+      simulatorUrl: simulator.url,
+      products: [LICENSE_PRODUCT, LEGACY_PRODUCT],
+      customersTableName: registration.tableName,
+    };
+    // The queues and the ledger table, without a consumer yet: the stages are timed one by one.
+    const setup = await createLocalUsage(usageOptions);
+    await setup.stop();
+
+    // Stage 1: the producer client to the usage queue.
+    const started = performance.now();
+    const producer = new UsageProducer({ queueUrl: setup.usageQueueUrl, client: setup.sqs });
+    const sent = await producer.send(events);
+    if (sent.failed.length > 0) throw new Error(`${sent.failed.length} events not sent`);
+    const sendSeconds = (performance.now() - started) / 1000;
+
+    // Stage 2: ingestion (the background poller and the drain: two consumers, as Lambda would run
+    // several), every DynamoDB write's consumed capacity counted.
+    const ingestStarted = performance.now();
+    const usage = await createLocalUsage(usageOptions);
+    stops.unshift(() => usage.stop());
+    const capacity = countCapacity(usage.documents);
+    await usage.drainUsageQueue();
+    const ingestSeconds = (performance.now() - ingestStarted) / 1000;
+    const ingestCapacity = capacity.take();
+
+    const buckets = await scanBuckets(dynamoDb.endpoint, usage.meteringTableName);
+    const counted = buckets.reduce((n, b) => n + Number(b.quantity), 0);
+    if (counted !== totalQuantity) throw new Error(`the ledger counted ${counted}, the events carried ${totalQuantity}`);
+    const countedEvents = buckets.reduce((n, b) => n + Number(b.usageEvents), 0);
+    if (countedEvents !== E2E_EVENTS) throw new Error(`the ledger counted ${countedEvents} events, ${E2E_EVENTS} were sent`);
+
+    // Stage 3: one metering run.
+    await admin('POST', '/_admin/clock', { now: meterAt.toISOString() });
+    const meteringStarted = performance.now();
+    const report = await usage.meter(meterAt);
+    const meteringSeconds = (performance.now() - meteringStarted) / 1000;
+    const totalSeconds = (performance.now() - started) / 1000;
+    const meteringCapacity = capacity.take();
+
+    const { records } = await admin('GET', '/_admin/metering-records');
+    const billedQuantity = (records as { quantity: number }[]).reduce((n, r) => n + r.quantity, 0);
+    if (records.length !== pairs.length || billedQuantity !== totalQuantity || report.metered !== pairs.length) {
+      throw new Error(`billed ${records.length} records (${billedQuantity}) for ${pairs.length} buckets (${totalQuantity}): ${JSON.stringify(report)}`);
+    }
+    const { calls } = (await admin('GET', '/_admin/calls?operation=BatchMeterUsage')) as { calls: { outcome: string; recordCount?: number }[] };
+    const groups = new Map<string, number>();
+    for (const p of pairs) groups.set(p.product, (groups.get(p.product) ?? 0) + 1);
+    const minimumCalls = [...groups.values()].reduce((n, records) => n + Math.ceil(records / MarketplaceLimits.maxRecordsPerBatch), 0);
+
+    printFigures(
+      `Usage end to end on the local stack: ${E2E_EVENTS.toLocaleString('en')} events of ${LICENSE_CUSTOMERS} license-mode customers (2 dimensions) and ${LEGACY_CUSTOMERS} legacy customers (1 dimension), producer client -> fauxqs -> ingest handler -> DynamoDB Local -> one metering run -> simulator (10 calls/s quota)`,
+      {
+        'overall (first send to last record billed): events/s': E2E_EVENTS / totalSeconds,
+        'overall: seconds': totalSeconds,
+        'send (UsageProducer, 25 events a message, 10 messages a SendMessageBatch): events/s': E2E_EVENTS / sendSeconds,
+        'send: seconds': sendSeconds,
+        'ingest (2 consumers, 10 messages a batch): events/s': E2E_EVENTS / ingestSeconds,
+        'ingest: seconds': ingestSeconds,
+        'metering run (seal, plan, BatchMeterUsage, store outcomes): seconds': meteringSeconds,
+        'metering run: records billed/s': report.metered / meteringSeconds,
+        'hour buckets = records billed': report.metered,
+        'BatchMeterUsage calls made': calls.length,
+        'BatchMeterUsage calls throttled': calls.filter((c) => c.outcome === 'ThrottlingException').length,
+        'BatchMeterUsage calls, minimum (sum over product and mode of ceil(records/25))': minimumCalls,
+        ...Object.fromEntries([...groups].map(([group, records]) => [`  ${group}: records, minimum calls`, `${records}, ${Math.ceil(records / 25)}`])),
+        'records per successful call': report.metered / calls.filter((c) => c.outcome === 'Success').length,
+      },
+    );
+    printFigures(
+      'DynamoDB capacity as DynamoDB Local reports it (ReturnConsumedCapacity INDEXES on every ledger and Customers table request)',
+      {
+        'ingest: write capacity units per usage event (table + index)': (ingestCapacity.writeTable + ingestCapacity.writeIndexes) / E2E_EVENTS,
+        'ingest: of which table (marker Put + bucket Update in one TransactWriteItems, 2 WCU each for items up to 1 KB)': ingestCapacity.writeTable / E2E_EVENTS,
+        'ingest: of which byMeteringState index (the bucket item is projected with ALL)': ingestCapacity.writeIndexes / E2E_EVENTS,
+        'ingest: read capacity units per usage event (Customers GetItem, cached 1 s locally)': ingestCapacity.read / E2E_EVENTS,
+        'ingest: TransactWriteItems requests per usage event': ingestCapacity.transactions / E2E_EVENTS,
+        'metering: write capacity units per bucket (seal, attempt, outcome; table + index)': (meteringCapacity.writeTable + meteringCapacity.writeIndexes) / report.metered,
+        'metering: read capacity units per bucket (work index queries)': meteringCapacity.read / report.metered,
+      },
+    );
+  } finally {
+    for (const stop of stops) await stop().catch(() => undefined);
+  }
+}
+
+/** Adds ReturnConsumedCapacity to every request of the client and sums what comes back. */
+function countCapacity(documents: DynamoDBDocumentClient) {
+  const zero = () => ({ writeTable: 0, writeIndexes: 0, read: 0, transactions: 0 });
+  let sum = zero();
+  const writes = new Set(['TransactWriteItemsCommand', 'UpdateItemCommand', 'PutItemCommand', 'DeleteItemCommand']);
+  documents.middlewareStack.add(
+    (next, context) => async (args) => {
+      (args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'INDEXES';
+      const result = await next(args);
+      const output = result.output as { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] };
+      const consumed = output.ConsumedCapacity === undefined ? [] : Array.isArray(output.ConsumedCapacity) ? output.ConsumedCapacity : [output.ConsumedCapacity];
+      for (const c of consumed) {
+        const indexes = Object.values(c.GlobalSecondaryIndexes ?? {}).reduce((n, i) => n + (i.CapacityUnits ?? 0), 0);
+        const table = c.Table?.CapacityUnits ?? (c.CapacityUnits ?? 0) - indexes;
+        if (writes.has(context.commandName ?? '')) {
+          sum.writeTable += table;
+          sum.writeIndexes += indexes;
+        } else {
+          sum.read += table + indexes;
+        }
+      }
+      if (context.commandName === 'TransactWriteItemsCommand') sum.transactions += 1;
+      return result;
+    },
+    { step: 'initialize', name: 'benchConsumedCapacity' },
+  );
+  return {
+    take: () => {
+      const taken = sum;
+      sum = zero();
+      return taken;
+    },
+  };
+}
+
+interface ConsumedCapacity {
+  CapacityUnits?: number;
+  Table?: { CapacityUnits?: number };
+  GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }>;
+}
+
+async function scanBuckets(endpoint: string, tableName: string): Promise<Record<string, unknown>[]> {
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(endpoint)));
+  const items: Record<string, unknown>[] = [];
+  try {
+    for await (const page of paginateScan(
+      { client },
+      { TableName: tableName, FilterExpression: 'begins_with(pk, :bucket)', ExpressionAttributeValues: { ':bucket': 'bucket#' } },
+    )) {
+      items.push(...(page.Items ?? []));
+    }
+  } finally {
+    client.destroy();
+  }
+  return items;
+}

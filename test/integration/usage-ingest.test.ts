@@ -1,0 +1,105 @@
+/**
+ * Usage ingestion on real components (fauxqs, DynamoDB Local, our ingest handler behind the local
+ * poller): what cannot be counted goes to the usage dead-letter queue once, with its reason, and is
+ * never retried; what fails for an infrastructure reason is retried by SQS until it is counted.
+ */
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { ProductConfig } from '../../lambda/core/product-config';
+import { createMeteringTable } from '../../local/local-tables';
+import { inUsageHour, METER_USAGE_HOUR, useMeteringEnvironment, USAGE_HOUR } from '../support/metering-environment';
+
+const PRODUCT: ProductConfig = { productCode: 'ingest-product', identityMode: 'license', dimensions: ['requests'] };
+
+const env = useMeteringEnvironment({
+  stackProducts: [PRODUCT],
+  simulatorProducts: [{ productCode: PRODUCT.productCode, identityMode: 'license', dimensions: ['requests'] }],
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('usage ingestion into the Metering ledger', () => {
+  test('events that cannot be billed go to the usage dead-letter queue with their reason; the valid ones of the same message are counted; nothing is retried', async () => {
+    const customer = await env.newCustomer(PRODUCT.productCode);
+    const now = Date.now();
+    const events = [
+      { eventId: 'valid', licenseArn: customer.licenseArn, dimension: 'requests', quantity: 4, timestamp: inUsageHour(30) },
+      // Older than AWS accepts by the time its hour would be metered (24 h less an hour of margin).
+      { eventId: 'too-old', licenseArn: customer.licenseArn, dimension: 'requests', quantity: 1, timestamp: new Date(now - 30 * 3_600_000).toISOString() },
+      { eventId: 'future', licenseArn: customer.licenseArn, dimension: 'requests', quantity: 1, timestamp: now + 3_600_000 },
+      { eventId: 'bogus-dimension', licenseArn: customer.licenseArn, dimension: 'bogus', quantity: 1, timestamp: inUsageHour(30) },
+      { eventId: 'stranger', licenseArn: 'arn:aws:license-manager::123456789012:license:l-0000000000000000', dimension: 'requests', quantity: 1, timestamp: inUsageHour(30) },
+      { eventId: 'no-quantity', licenseArn: customer.licenseArn, dimension: 'requests', timestamp: inUsageHour(30) },
+    ];
+    const messageId = await env.sendRaw(JSON.stringify(events));
+    await env.drain();
+
+    const letters = await env.usageDeadLetters();
+    const byEvent = Object.fromEntries(letters.map((l) => [l.body.event?.eventId, l]));
+    expect(Object.keys(byEvent).sort()).toEqual(['bogus-dimension', 'future', 'no-quantity', 'stranger', 'too-old']);
+    expect(byEvent['too-old']).toEqual({
+      reason: 'timestamp-out-of-window',
+      body: { reason: 'timestamp-out-of-window', message: expect.stringContaining('too old'), messageId, position: 1, event: events[1] },
+    });
+    expect(byEvent['future'].reason).toBe('timestamp-in-future');
+    expect(byEvent['bogus-dimension'].reason).toBe('unknown-dimension');
+    expect(byEvent['stranger'].reason).toBe('unknown-customer');
+    expect(byEvent['no-quantity']).toMatchObject({ reason: 'invalid-event', body: { reason: 'invalid-event', position: 5 } });
+
+    const buckets = await env.buckets();
+    expect(buckets).toEqual([expect.objectContaining({ hourStart: USAGE_HOUR.toISOString(), quantity: 4, usageEvents: 1 })]);
+    // The message was handled (deleted), not left for redelivery.
+    expect(await env.queueDepth(env.usage.usageQueueUrl)).toEqual({ visible: 0, inFlight: 0 });
+    await sleep(1100);
+    await env.drain();
+    expect(await env.usageDeadLetters()).toEqual([]);
+  });
+
+  test('a message that is not JSON: one dead letter with reason invalid-json carrying the raw body, not retried', async () => {
+    const body = '{"dimension": "requests", "quantity": 1, oops';
+    const messageId = await env.sendRaw(body);
+    expect(await env.drain()).toBe(1);
+    expect(await env.usageDeadLetters()).toEqual([
+      { reason: 'invalid-json', body: { reason: 'invalid-json', message: expect.any(String), messageId, body } },
+    ]);
+    expect(await env.queueDepth(env.usage.usageQueueUrl)).toEqual({ visible: 0, inFlight: 0 });
+    expect(await env.buckets()).toEqual([]);
+  });
+
+  test('an infrastructure failure (the ledger table gone): the message is a batch item failure, redelivered by SQS, and counted once the table is back', async () => {
+    const customer = await env.newCustomer(PRODUCT.productCode);
+    const queueUrl = env.usage.usageQueueUrl;
+    // Redeliver after 1 s instead of 30, so the test need not wait for the stack's visibility timeout.
+    await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '1' } }));
+    try {
+      await env.dynamoDb.client.send(new DeleteTableCommand({ TableName: env.usage.meteringTableName }));
+      await env.sendRaw(
+        JSON.stringify([
+          { eventId: 'a', licenseArn: customer.licenseArn, dimension: 'requests', quantity: 2, timestamp: inUsageHour(10) },
+          { eventId: 'b', licenseArn: customer.licenseArn, dimension: 'requests', quantity: 3, timestamp: inUsageHour(20) },
+        ]),
+      );
+      await env.drain();
+      // Failed, so neither deleted nor dead-lettered: in flight until its visibility timeout ends.
+      expect(await env.queueDepth(queueUrl)).toEqual({ visible: 0, inFlight: 1 });
+      expect(await env.usageDeadLetters()).toEqual([]);
+
+      await createMeteringTable(env.dynamoDb.client, env.usage.meteringTableName);
+      let bucket: Record<string, any> | undefined;
+      for (let waited = 0; waited < 10_000 && !bucket; waited += 250) {
+        await sleep(250);
+        await env.drain();
+        bucket = await env.bucket(customer, 'requests', USAGE_HOUR);
+      }
+      expect(bucket).toMatchObject({ quantity: 5, usageEvents: 2, status: 'open' });
+      expect(await env.queueDepth(queueUrl)).toEqual({ visible: 0, inFlight: 0 });
+      expect(await env.usageDeadLetters()).toEqual([]);
+
+      // And it bills as any other usage.
+      expect(await env.meterAt(METER_USAGE_HOUR)).toMatchObject({ metered: 1 });
+      expect(await env.billed()).toEqual([expect.objectContaining({ licenseArn: customer.licenseArn, quantity: 5 })]);
+    } finally {
+      await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '30' } }));
+    }
+  });
+});

@@ -1,0 +1,338 @@
+import {
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  PurgeQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { GetCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { UsageProducer } from '../../lambda/adapters/usage-producer';
+import { bucketKeyOf } from '../../lambda/core/metering/hour-bucket';
+import { MeteringReport, MeteringSettings } from '../../lambda/core/metering/metering-run';
+import { ProductConfig } from '../../lambda/core/product-config';
+import { utcHourStart } from '../../lambda/core/utc-hour';
+import { IngestLog } from '../../lambda/ingest/ingest-batch';
+import { MeteringLog } from '../../lambda/metering/metering-job';
+import { LocalApiServer, startLocalApiServer } from '../../local/api-gateway-server';
+import { createLocalRegistration, LocalRegistration } from '../../local/local-registration';
+import { createLocalUsage, LocalUsage } from '../../local/local-usage';
+import { RunningSimulator, SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
+import { requireJava, useDynamoDbLocal, useLocalSqs } from './local-services';
+
+/**
+ * The usage pipeline and metering on real local services, for integration tests: DynamoDB Local
+ * (Customers table and Metering ledger), fauxqs (usage queue and both dead-letter queues), the AWS
+ * Marketplace simulator, and our registration, ingest and metering code wired as `npm start` wires
+ * them (createLocalRegistration, createLocalUsage).
+ *
+ * Time. Ingestion judges events by the real clock, metering by the `now` it is given, the simulator
+ * by its own (frozen) clock. So: usage happens in USAGE_HOUR, the hour before the real current hour;
+ * customers are created on the simulator one minute into that hour (their licences start then, so
+ * usage of that hour is billable); `meterAt(now)` moves the simulator's clock to `now` and runs
+ * metering as if at `now`, so both agree on the time.
+ *
+ * Each test gets a fresh Metering ledger table, empty queues and a reset simulator.
+ */
+
+export const HOUR_MS = 3_600_000;
+/** The real current UTC hour when the suite was loaded. */
+export const CURRENT_HOUR = utcHourStart(new Date());
+/** The hour usage is reported for: the one before. */
+export const USAGE_HOUR = new Date(CURRENT_HOUR.getTime() - HOUR_MS);
+/** The simulator's clock after each reset: customers created then have licences active in USAGE_HOUR. */
+export const SIMULATOR_START = new Date(USAGE_HOUR.getTime() + 60_000);
+/** A metering time at which USAGE_HOUR is over by more than the grace period (10 min) and the current hour is not. */
+export const METER_USAGE_HOUR = new Date(CURRENT_HOUR.getTime() + 15 * 60_000);
+
+/** A time `minutes` into USAGE_HOUR, as an ISO string (what events carry). */
+export const inUsageHour = (minutes: number): string => new Date(USAGE_HOUR.getTime() + minutes * 60_000).toISOString();
+
+export interface SimulatorProduct {
+  readonly productCode: string;
+  readonly identityMode: 'license' | 'legacy';
+  readonly dimensions: readonly string[];
+}
+
+export interface Customer {
+  readonly productCode: string;
+  readonly customerAWSAccountId: string;
+  readonly licenseArn: string;
+  readonly customerIdentifier?: string;
+  readonly identityMode: 'license' | 'legacy';
+  /** The Customers table key registration stored. */
+  readonly customerKey: string;
+}
+
+export interface BilledRecord {
+  meteringRecordId: string;
+  productCode: string;
+  licenseArn?: string;
+  customerAWSAccountId?: string;
+  customerIdentifier?: string;
+  dimension: string;
+  hour: string;
+  timestamp: string;
+  quantity: number;
+  allocations?: { AllocatedUsageQuantity: number; Tags?: { Key: string; Value: string }[] }[];
+  billedAt: string;
+}
+
+export interface ApiCall {
+  operation: string;
+  time: string;
+  outcome: string;
+  httpStatus: number;
+  recordCount?: number;
+}
+
+export interface DeadLetter {
+  reason: string | undefined;
+  body: any;
+}
+
+export interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  attributes: Record<string, unknown>;
+}
+
+export interface MeteringEnvironmentOptions {
+  /** The products as the stack is configured with them. */
+  readonly stackProducts: readonly ProductConfig[];
+  /** The products as AWS Marketplace (the simulator) knows them. */
+  readonly simulatorProducts: readonly SimulatorProduct[];
+  readonly meteringSettings?: Partial<MeteringSettings>;
+  /** Zero-quantity records for idle customers (the Customers table is shared by a file's tests). @default false */
+  readonly zeroUsageRecords?: boolean;
+}
+
+const REFERENCE_SECRET = 'metering-integration-test-secret-0123456789';
+const START_TIMEOUT_MS = 120_000;
+
+export function useMeteringEnvironment(options: MeteringEnvironmentOptions) {
+  requireJava();
+  const dynamoDb = useDynamoDbLocal();
+  const sqs = useLocalSqs();
+  const clock = new SimulatorClock({ start: SIMULATOR_START, frozen: true });
+  let simulator: RunningSimulator | undefined;
+  let registration: LocalRegistration | undefined;
+  let api: LocalApiServer | undefined;
+  let usage: LocalUsage | undefined;
+  let tables = 0;
+  let accounts = 0;
+  const logLines: LogLine[] = [];
+  const log: IngestLog & MeteringLog = {
+    info: (message, attributes) => logLines.push({ level: 'info', message, attributes }),
+    warn: (message, attributes) => logLines.push({ level: 'warn', message, attributes }),
+    error: (message, attributes) => logLines.push({ level: 'error', message, attributes }),
+  };
+
+  beforeAll(async () => {
+    simulator = await startMarketplaceSimulator({ port: 0, clock, config: { rateLimitPerSecond: 0 } });
+    registration = await createLocalRegistration({
+      simulatorUrl: simulator.url,
+      dynamoDbEndpoint: dynamoDb.endpoint,
+      products: options.stackProducts,
+      referenceSecret: REFERENCE_SECRET,
+    });
+    api = await startLocalApiServer({ routes: registration.routes });
+  }, START_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await Promise.allSettled([api?.stop(), simulator?.stop()]);
+    registration?.documents.destroy();
+  });
+
+  beforeEach(async () => {
+    await admin('POST', '/_admin/reset');
+    for (const product of options.simulatorProducts) await admin('POST', '/_admin/products', product);
+    logLines.length = 0;
+    usage = await createLocalUsage({
+      sqsEndpoint: sqs.endpoint,
+      dynamoDbEndpoint: dynamoDb.endpoint,
+      simulatorUrl: running().simulator.url,
+      products: options.stackProducts,
+      customersTableName: running().registration.tableName,
+      meteringTableName: `MeteringLedger-${++tables}`,
+      meteringSettings: options.meteringSettings,
+      zeroUsageRecords: options.zeroUsageRecords ?? false,
+      log,
+    });
+    // The queues outlive a test (same names): start each test with them empty.
+    for (const url of [usage.usageQueueUrl, usage.usageDeadLetterQueueUrl, usage.meteringDeadLetterQueueUrl]) {
+      await usage.sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
+    }
+  }, 30_000);
+
+  afterEach(async () => {
+    await usage?.stop();
+    usage?.documents.destroy();
+    usage?.sqs.destroy();
+    usage = undefined;
+  });
+
+  const running = () => {
+    if (!simulator || !registration || !api) throw new Error('The simulator, the registration or the local API did not start (see beforeAll)');
+    return { simulator, registration, api };
+  };
+  const currentUsage = (): LocalUsage => {
+    if (!usage) throw new Error('The local usage pipeline is not running (see beforeEach)');
+    return usage;
+  };
+
+  async function admin<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(`${running().simulator.url}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /**
+   * A buyer who subscribes on AWS Marketplace (the simulator) and registers through our
+   * registration endpoint, as the browser does it: the Customers item is what registration writes.
+   */
+  async function newCustomer(productCode: string, extra: { subscribed?: boolean } = {}): Promise<Customer> {
+    const customerAWSAccountId = String(300000000000 + (process.pid % 1000) * 1_000_000 + ++accounts);
+    const subscribed = await admin('POST', '/_admin/customers', { productCode, customerAWSAccountId, ...extra });
+    const response = await fetch(`${running().api.url}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ 'x-amzn-marketplace-token': subscribed.registrationToken }).toString(),
+    });
+    const answer = (await response.json()) as Record<string, any>;
+    if (response.status !== 200) throw new Error(`registration failed: ${response.status} ${JSON.stringify(answer)}`);
+    return {
+      productCode,
+      customerAWSAccountId: subscribed.customerAWSAccountId,
+      licenseArn: subscribed.licenseArn,
+      customerIdentifier: subscribed.customerIdentifier,
+      identityMode: subscribed.customerIdentifier ? 'legacy' : 'license',
+      customerKey: answer.customerKey,
+    };
+  }
+
+  /** How a usage event names the customer: the licence, or the legacy product + CustomerIdentifier. */
+  const identityOf = (customer: Customer) =>
+    customer.identityMode === 'license'
+      ? { licenseArn: customer.licenseArn }
+      : { productCode: customer.productCode, customerIdentifier: customer.customerIdentifier };
+
+  /** Sends events with the producer client, as a seller's service does; every event must be accepted by SQS. */
+  async function send(events: readonly unknown[], eventsPerMessage = 10): Promise<void> {
+    const producer = new UsageProducer({ queueUrl: currentUsage().usageQueueUrl, client: currentUsage().sqs, eventsPerMessage });
+    const { sent, failed } = await producer.send(events);
+    if (failed.length > 0) throw new Error(`the producer did not send ${failed.length} events: ${JSON.stringify(failed.slice(0, 3))}`);
+    expect(sent).toBe(events.length);
+  }
+
+  /** One raw message, as a producer in another language sends it. */
+  async function sendRaw(body: string): Promise<string> {
+    const { MessageId } = await currentUsage().sqs.send(new SendMessageCommand({ QueueUrl: currentUsage().usageQueueUrl, MessageBody: body }));
+    return MessageId!;
+  }
+
+  /** Moves the simulator's clock to `now` and runs metering as if at `now`. */
+  async function meterAt(now: Date): Promise<MeteringReport> {
+    await admin('POST', '/_admin/clock', { now: now.toISOString() });
+    return currentUsage().meter(now);
+  }
+
+  const billed = async (): Promise<BilledRecord[]> => (await admin<{ records: BilledRecord[] }>('GET', '/_admin/metering-records')).records;
+  const meteringCalls = async (): Promise<ApiCall[]> =>
+    (await admin<{ calls: ApiCall[] }>('GET', '/_admin/calls?operation=BatchMeterUsage')).calls;
+
+  /** A bucket item of the ledger, read consistently; undefined when there is none. */
+  async function bucket(customer: Customer, dimension: string, hourStart: Date | string): Promise<Record<string, any> | undefined> {
+    const hour = typeof hourStart === 'string' ? hourStart : hourStart.toISOString();
+    const { Item } = await currentUsage().documents.send(
+      new GetCommand({
+        TableName: currentUsage().meteringTableName,
+        Key: { pk: `bucket#${bucketKeyOf(customer.customerKey, dimension, hour)}` },
+        ConsistentRead: true,
+      }),
+    );
+    return Item;
+  }
+
+  /** Every bucket item of the ledger. */
+  async function buckets(): Promise<Record<string, any>[]> {
+    const items: Record<string, any>[] = [];
+    for await (const page of paginateScan(
+      { client: currentUsage().documents },
+      {
+        TableName: currentUsage().meteringTableName,
+        FilterExpression: 'begins_with(pk, :bucket)',
+        ExpressionAttributeValues: { ':bucket': 'bucket#' },
+        ConsistentRead: true,
+      },
+    )) {
+      items.push(...(page.Items ?? []));
+    }
+    return items;
+  }
+
+  /** Every message in a queue, received and deleted, with its `reason` attribute and JSON body. */
+  async function takeAll(queueUrl: string): Promise<DeadLetter[]> {
+    const taken: DeadLetter[] = [];
+    for (;;) {
+      const { Messages = [] } = await currentUsage().sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }),
+      );
+      if (Messages.length === 0) return taken;
+      for (const m of Messages) {
+        let body: unknown;
+        try {
+          body = JSON.parse(m.Body ?? '');
+        } catch {
+          body = m.Body;
+        }
+        taken.push({ reason: m.MessageAttributes?.reason?.StringValue, body });
+      }
+      await currentUsage().sqs.send(
+        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+      );
+    }
+  }
+
+  /** Messages visible and in flight in a queue. */
+  async function queueDepth(queueUrl: string): Promise<{ visible: number; inFlight: number }> {
+    const { Attributes = {} } = await currentUsage().sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    );
+    return { visible: Number(Attributes.ApproximateNumberOfMessages), inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible) };
+  }
+
+  return {
+    dynamoDb,
+    sqs,
+    clock,
+    logLines,
+    get simulator() {
+      return running().simulator;
+    },
+    get usage() {
+      return currentUsage();
+    },
+    admin,
+    newCustomer,
+    identityOf,
+    send,
+    sendRaw,
+    drain: () => currentUsage().drainUsageQueue(),
+    meterAt,
+    billed,
+    meteringCalls,
+    bucket,
+    buckets,
+    takeAll,
+    queueDepth,
+    usageDeadLetters: () => takeAll(currentUsage().usageDeadLetterQueueUrl),
+    meteringDeadLetters: () => takeAll(currentUsage().meteringDeadLetterQueueUrl),
+  };
+}
+
+export type MeteringEnvironment = ReturnType<typeof useMeteringEnvironment>;
