@@ -40,11 +40,10 @@ export class LifecycleStore {
     } else {
       remove.push('finalUsageUntil');
     }
-    if (change.freeTrial !== undefined) {
-      values[':freeTrial'] = change.freeTrial;
-      set.push('freeTrial = :freeTrial');
-    }
     this.setOnce(identity, names, values, set);
+    // The free-trial flag has its own version: a subscribe-success overtaken by a newer status
+    // (delivered after an unsubscribe) still says what the offer was, so any order stores the same flag.
+    if (change.freeTrial !== undefined) await this.saveFreeTrial(customerKey, change.freeTrial, change.version);
     try {
       await this.client.send(
         new UpdateCommand({
@@ -60,6 +59,22 @@ export class LifecycleStore {
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
+    }
+  }
+
+  private async saveFreeTrial(customerKey: string, freeTrial: boolean, version: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [CustomersTableSchema.partitionKey]: customerKey },
+          UpdateExpression: 'SET freeTrial = :freeTrial, freeTrialVersion = :version',
+          ConditionExpression: 'attribute_not_exists(freeTrialVersion) OR freeTrialVersion < :version',
+          ExpressionAttributeValues: { ':freeTrial': freeTrial, ':version': version },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
   }
 

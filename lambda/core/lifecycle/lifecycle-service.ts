@@ -25,7 +25,10 @@ export const LIFECYCLE_EVENTS = {
 } as const;
 
 export interface LifecyclePorts {
-  /** Stores the change if it is newer than the stored one; true when it was applied. */
+  /**
+   * Stores the change if it is newer than the stored one; true when it was applied. A free-trial flag
+   * is stored if newer than the stored flag's version, whether or not the status was.
+   */
   applyStatus(customerKey: string, change: StatusChange, identity: Partial<CustomerIdentity>): Promise<boolean>;
   customer(customerKey: string): Promise<Partial<CustomerIdentity> | undefined>;
   /** Stores identity fields a notification carries, where absent (a licence event may come before registration). */
@@ -74,18 +77,31 @@ export class LifecycleService {
     const outcome = await this.apply(signal.customerKey, signal, identity);
     if (signal.kind === 'license' && signal.agreementId) {
       await this.ports.rememberAgreement(signal.agreementId, signal.customerKey);
-      for (const kept of await this.ports.takeKeptSignals(signal.agreementId)) {
-        await this.apply(signal.customerKey, kept, {});
-      }
+      await this.applyKept(signal.customerKey, signal.agreementId);
     }
     return outcome;
+  }
+
+  /** Applies the agreement's kept events; if that fails they are kept again for the retry (applying twice is harmless). */
+  private async applyKept(customerKey: string, agreementId: string): Promise<void> {
+    const kept = await this.ports.takeKeptSignals(agreementId);
+    try {
+      for (const signal of kept) await this.apply(customerKey, signal, {});
+    } catch (error) {
+      for (const signal of kept) await this.ports.keepForLater(signal);
+      throw error;
+    }
   }
 
   private async handleAgreement(signal: AgreementSignal): Promise<SignalOutcome> {
     let customerKey = await this.ports.customerKeyForAgreement(signal.agreementId);
     if (!customerKey && signal.acceptorAccountId) {
       const keys = await this.ports.customerKeysOfAccount(signal.acceptorAccountId);
-      if (keys.length === 1) {
+      // Agreement events name no product or licence: the account's only customer is this agreement's
+      // only if it belongs to no other agreement (the account may have bought a second licence or
+      // another product of this seller, whose licence event has not arrived yet).
+      const only = keys.length === 1 ? ((await this.ports.customer(keys[0])) as { agreementId?: unknown } | undefined) : undefined;
+      if (only && only.agreementId === undefined) {
         customerKey = keys[0];
         await this.ports.rememberAgreement(signal.agreementId, customerKey);
       }
@@ -95,7 +111,7 @@ export class LifecycleService {
       return { result: 'kept-for-later', agreementId: signal.agreementId };
     }
     const outcome = await this.apply(customerKey, signal, {});
-    for (const kept of await this.ports.takeKeptSignals(signal.agreementId)) await this.apply(customerKey, kept, {});
+    await this.applyKept(customerKey, signal.agreementId);
     return outcome;
   }
 
@@ -104,7 +120,12 @@ export class LifecycleService {
     let applied = false;
     if (change) {
       applied = await this.ports.applyStatus(customerKey, change, identity);
-      if (applied) {
+      // Not newer, but the stored change itself, delivered again: the first delivery may have failed
+      // after storing it (EventBridge and SQS retry), so its provisioning event and flush are done
+      // again (at least once) rather than lost.
+      const redelivered =
+        !applied && ((await this.ports.customer(customerKey)) as { statusVersion?: unknown } | undefined)?.statusVersion === change.version;
+      if (applied || redelivered) {
         const customer = await this.ports.customer(customerKey);
         await this.ports.publish(LIFECYCLE_EVENTS[change.status as keyof typeof LIFECYCLE_EVENTS], {
           customerKey,
