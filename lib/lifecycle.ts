@@ -1,4 +1,4 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -60,6 +60,8 @@ export class SubscriptionLifecycle extends Construct {
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
+      // Notifications not yet handled: keep them if the stack is deleted.
+      removalPolicy: RemovalPolicy.RETAIN,
       retentionPeriod: Duration.days(14),
     });
     Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue.' });
@@ -116,12 +118,14 @@ export class SubscriptionLifecycle extends Construct {
       const legacyDeadLetters = new sqs.Queue(this, 'LegacyDeadLetterQueue', {
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
+        removalPolicy: RemovalPolicy.RETAIN,
         retentionPeriod: Duration.days(14),
       });
       Validations.of(legacyDeadLetters).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue.' });
       this.legacyQueue = new sqs.Queue(this, 'LegacyNotifications', {
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
+        removalPolicy: RemovalPolicy.RETAIN,
         retentionPeriod: Duration.days(14),
         visibilityTimeout: Duration.minutes(6),
         deadLetterQueue: { queue: legacyDeadLetters, maxReceiveCount: 5 },

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -41,12 +41,16 @@ export class UsagePipeline extends Construct {
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
+      // Usage not yet counted or billed: keep it if the stack is deleted.
+      removalPolicy: RemovalPolicy.RETAIN,
       retentionPeriod: Duration.days(14),
     });
     Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue.' });
     this.queue = new sqs.Queue(this, 'Queue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
+      // Usage not yet counted or billed: keep it if the stack is deleted.
+      removalPolicy: RemovalPolicy.RETAIN,
       retentionPeriod: Duration.days(14),
       // AWS's advice: six times the function timeout, so a throttled batch is not redriven early.
       visibilityTimeout: Duration.seconds(ingestTimeout.toSeconds() * 6),

@@ -35,8 +35,10 @@ export function sdkMeteringApi(client: MarketplaceMeteringClient): MeteringApi {
         if (error instanceof MarketplaceMeteringServiceException) {
           throw new MeteringApiError(error.name, error.message, error.$metadata?.httpStatusCode);
         }
-        // Timeouts, connection resets: no answer at all; retryable.
-        throw new MeteringApiError(error instanceof Error ? error.name : 'UnknownError', String((error as Error)?.message ?? error));
+        // Timeouts, connection resets: no answer at all, retryable. Anything else (a bug, bad
+        // configuration) must fail the run loudly rather than look like a passing network problem.
+        if (isNetworkError(error)) throw new MeteringApiError((error as Error).name, (error as Error).message);
+        throw error;
       }
     },
   };
@@ -50,4 +52,15 @@ export function meteringEngineClient(options: { endpoint?: string; region?: stri
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
   });
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+function isNetworkError(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; $metadata?: unknown };
+  return (
+    e?.$metadata !== undefined ||
+    ['TimeoutError', 'AbortError', 'RequestTimeout', 'ProviderError'].includes(e?.name ?? '') ||
+    NETWORK_CODES.has(e?.code ?? '')
+  );
 }

@@ -5,6 +5,7 @@ import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
 import { MeteringLedger } from '../core/metering/metering-run';
 import { MeteringTableSchema as Schema } from '../core/metering-table-schema';
 import { UsageAddition, UsageLedger } from '../core/usage/ingest';
+import { backoffDelayMs } from '../core/metering/pacing';
 
 /**
  * The Metering ledger in DynamoDB. Usage is added to a bucket in the same transaction as the event's
@@ -13,6 +14,7 @@ import { UsageAddition, UsageLedger } from '../core/usage/ingest';
  */
 
 const BUCKET = 'bucket#';
+const CONFLICT_RETRIES = 8;
 const EVENT = 'event#';
 const ALLOCATION = 'alloc#';
 
@@ -26,7 +28,20 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
     private readonly tableName: string,
   ) {}
 
-  async addUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed'> {
+  /**
+   * Concurrent events for one bucket make DynamoDB cancel all but one transaction
+   * (TransactionConflict): those are tried again after a short random pause.
+   */
+  async addUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed' | 'too-large'> {
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.tryAddUsage(addition);
+      if (outcome !== 'conflict') return outcome;
+      if (attempt === CONFLICT_RETRIES) throw new Error(`TransactionConflict on ${addition.bucket.bucketKey} after ${CONFLICT_RETRIES} retries`);
+      await new Promise((r) => setTimeout(r, backoffDelayMs(attempt, { baseMs: 20, capMs: 1000 })));
+    }
+  }
+
+  private async tryAddUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed' | 'too-large' | 'conflict'> {
     const { bucket, at } = addition;
     const names: Record<string, string> = { '#status': 'status', '#quantity': 'quantity', '#state': 'meteringState' };
     const values: Record<string, unknown> = { ':open': 'open', ':q': addition.quantity, ':at': at.toISOString(), ':state': `open#${shardOf(bucket.bucketKey)}` };
@@ -92,6 +107,9 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
       const [marker, bucketUpdate] = error.CancellationReasons ?? [];
       if (marker?.Code === 'ConditionalCheckFailed') return 'duplicate';
       if (bucketUpdate?.Code === 'ConditionalCheckFailed') return 'sealed';
+      if ([marker?.Code, bucketUpdate?.Code].includes('TransactionConflict')) return 'conflict';
+      // The bucket item would pass DynamoDB's 400 KB limit.
+      if (bucketUpdate?.Code === 'ValidationError') return 'too-large';
       throw error;
     }
   }

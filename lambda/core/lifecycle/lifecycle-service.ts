@@ -101,14 +101,19 @@ export class LifecycleService {
       // only if it belongs to no other agreement (the account may have bought a second licence or
       // another product of this seller, whose licence event has not arrived yet).
       const only = keys.length === 1 ? ((await this.ports.customer(keys[0])) as { agreementId?: unknown } | undefined) : undefined;
-      if (only && only.agreementId === undefined) {
+      if (only && (only.agreementId === undefined || only.agreementId === signal.agreementId)) {
         customerKey = keys[0];
         await this.ports.rememberAgreement(signal.agreementId, customerKey);
       }
     }
     if (!customerKey) {
       await this.ports.keepForLater(signal);
-      return { result: 'kept-for-later', agreementId: signal.agreementId };
+      // The licence event (sent with the agreement event) may have been handled meanwhile, after it
+      // looked for kept events: look again, so that a kept event is never stranded.
+      const meanwhile = await this.ports.customerKeyForAgreement(signal.agreementId);
+      if (!meanwhile) return { result: 'kept-for-later', agreementId: signal.agreementId };
+      await this.applyKept(meanwhile, signal.agreementId);
+      return { result: 'applied', customerKey: meanwhile };
     }
     const outcome = await this.apply(customerKey, signal, {});
     await this.applyKept(customerKey, signal.agreementId);

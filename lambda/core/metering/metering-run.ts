@@ -122,7 +122,7 @@ export interface MeteringReport {
   /** Left sealed because the customer is not subscribed yet (AWS answered CustomerNotSubscribed, or lifecycle says pending). */
   held: number;
   /** Zero-quantity buckets created this run. */
-  zeroRecords?: number;
+  zeroRecords: number;
   calls: number;
   /** Set when the run stopped early because nothing could succeed (API disabled, no permission). */
   stoppedBy?: string;
@@ -135,7 +135,7 @@ export async function runMetering(
   const settings = { ...DEFAULT_METERING_SETTINGS, ...options.settings };
   const { ledger, clock } = ports;
   const at = () => new Date(clock.now());
-  const report: MeteringReport = { sealed: 0, metered: 0, deadLettered: 0, deferred: 0, held: 0, calls: 0 };
+  const report: MeteringReport = { sealed: 0, metered: 0, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, calls: 0 };
 
   const cutoff = new Date(options.now.getTime() - settings.gracePeriodSeconds * 1000);
   const justSealed = await ledger.sealHoursEndedBy(cutoff, options.now);

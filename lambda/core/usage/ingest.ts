@@ -25,9 +25,9 @@ export interface UsageAddition {
 export interface UsageLedger {
   /**
    * Adds the usage to its bucket and writes the marker, both or neither: `duplicate` when the marker
-   * exists, `sealed` when the bucket is sealed (nothing written).
+   * exists, `sealed` when the bucket is sealed, `too-large` when the bucket cannot grow (nothing written).
    */
-  addUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed'>;
+  addUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed' | 'too-large'>;
 }
 
 /** A registered customer, with its subscription state when lifecycle events have told it. */
@@ -119,6 +119,9 @@ async function ingestEvent(ports: IngestPorts, event: UsageEvent, eventId: strin
     rolledOver = true;
   }
   const outcome = await attempt.result;
+  if (outcome === 'too-large') {
+    return reject({ reason: 'too-many-tag-sets', message: `the hour bucket ${attempt.bucket.bucketKey} holds too many distinct allocation tag sets` });
+  }
   if (outcome === 'duplicate') return { status: 'duplicate', eventKey: `${customer.customerKey}|${eventId}` };
   if (outcome === 'sealed') {
     // The current hour was sealed early: the customer's access ended and its final usage was metered.

@@ -8,6 +8,11 @@ import { AWS_ACCOUNT_ID, MarketplaceLimits as Limits, TAG_CHARACTERS } from '../
  */
 
 export const MAX_EVENTS_PER_MESSAGE = 100;
+/**
+ * Allocations (tag sets) one event may carry. AWS allows 2,500 per record, but each event's
+ * allocations are added to its hour bucket in one DynamoDB update, whose expression has a size limit.
+ */
+export const MAX_ALLOCATIONS_PER_EVENT = 100;
 
 /** The last instant a JavaScript Date can hold (epoch ms): a larger number would become an Invalid Date. */
 const MAX_EPOCH_MS = 8_640_000_000_000_000;
@@ -42,7 +47,7 @@ export const usageEventSchema = z
     quantity: z.number().int().min(0).max(Limits.maxQuantity),
     /** When the usage happened: ISO 8601 with a time zone, or epoch milliseconds. */
     timestamp: z.union([z.iso.datetime({ offset: true }), z.number().int().min(0).max(MAX_EPOCH_MS)]),
-    allocations: z.array(usageAllocationSchema).min(1).max(Limits.maxAllocationsPerRecord).optional(),
+    allocations: z.array(usageAllocationSchema).min(1).max(MAX_ALLOCATIONS_PER_EVENT).optional(),
   })
   .refine((e) => e.licenseArn !== undefined || (e.productCode !== undefined && e.customerIdentifier !== undefined), {
     message: 'identify the customer with licenseArn (license-mode products) or productCode + customerIdentifier (legacy products)',
@@ -66,7 +71,9 @@ export type RejectionReason =
   /** The customer's subscription ended and its final usage window closed. */
   | 'customer-not-subscribed'
   /** The hour was metered early (the customer's access ended): a second quantity would not be billed. */
-  | 'hour-already-billed';
+  | 'hour-already-billed'
+  /** The hour bucket cannot take more distinct allocation tag sets (DynamoDB's 400 KB item limit). */
+  | 'too-many-tag-sets';
 
 export interface Rejection {
   readonly reason: RejectionReason;

@@ -145,6 +145,28 @@ describe('agreement events: correlated through the agreement, or kept until they
     expect(statusOf(LICENSE_KEY)).toBe('subscribed');
   });
 
+  test('an agreement event and its licence event handled at the same time (two invocations): the agreement event is not stranded', async () => {
+    // The agreement event finds no customer; before it keeps itself, the licence event is handled
+    // completely (and finds nothing kept yet).
+    const lookUp = ports.customerKeyForAgreement.bind(ports);
+    let interleaved = false;
+    ports.customerKeyForAgreement = async (agreementId) => {
+      const answer = await lookUp(agreementId);
+      if (!interleaved) {
+        interleaved = true;
+        await service.handle(license(UPDATED, { time: at(0) }));
+      }
+      return answer;
+    };
+
+    // Without acceptor, so the account cannot help.
+    await service.handle(agreement(CREATED, { time: at(0), acceptorAccountId: null }));
+
+    expect(statusOf(LICENSE_KEY)).toBe('subscribed');
+    expect(eventNames()).toContain(LIFECYCLE_EVENTS.subscribed);
+    expect(ports.items.has(`kept-agreement#${AGREEMENT_ID}`)).toBe(false);
+  });
+
   test('a licence event without agreement id leaves kept agreement events kept', async () => {
     await service.handle(agreement(CREATED, { time: at(0) }));
     await service.handle(license(UPDATED, { time: at(0), agreementId: null }));

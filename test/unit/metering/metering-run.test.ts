@@ -55,7 +55,7 @@ describe('runMetering', () => {
 
       const report = await run();
 
-      expect(report).toEqual({ sealed: 2, metered: 2, deadLettered: 0, deferred: 0, held: 0, calls: 2 });
+      expect(report).toEqual({ sealed: 2, metered: 2, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, calls: 2 });
       expect(ledger.get(current.bucketKey).status).toBe('open');
       for (const b of lastHour) {
         const stored = ledger.get(b.bucketKey);
@@ -241,7 +241,7 @@ describe('runMetering', () => {
 
       const report = await run({ deadline: new Date(NOW.getTime() - 1) });
 
-      expect(report).toEqual({ sealed: 1, metered: 0, deadLettered: 0, deferred: 1, held: 0, calls: 0 });
+      expect(report).toEqual({ sealed: 1, metered: 0, deadLettered: 0, deferred: 1, held: 0, zeroRecords: 0, calls: 0 });
       expect(api.calls).toEqual([]);
       expect(ledger.get(bucket.bucketKey).status).toBe('sealed');
     });
@@ -255,7 +255,7 @@ describe('runMetering', () => {
 
       const report = await run();
 
-      expect(report).toEqual({ sealed: 0, metered: 0, deadLettered: 0, deferred: 3, held: 0, calls: 1, stoppedBy: 'DisabledApiException' });
+      expect(report).toEqual({ sealed: 0, metered: 0, deadLettered: 0, deferred: 3, held: 0, zeroRecords: 0, calls: 1, stoppedBy: 'DisabledApiException' });
       expect(deadLetters.letters).toEqual([]);
       expect(ledger.withStatus('sealed')).toHaveLength(3);
     });

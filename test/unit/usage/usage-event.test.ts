@@ -1,4 +1,4 @@
-import { eventTime, MAX_EVENTS_PER_MESSAGE, parseUsageMessage, Rejection, usageEventSchema } from '../../../lambda/core/usage/usage-event';
+import { eventTime, MAX_EVENTS_PER_MESSAGE, parseUsageMessage, Rejection, usageEventSchema, MAX_ALLOCATIONS_PER_EVENT } from '../../../lambda/core/usage/usage-event';
 
 const LICENSE_ARN = 'arn:aws:license-manager::111122223333:license:l-0123456789abcdef0123';
 const VALID = { licenseArn: LICENSE_ARN, dimension: 'requests', quantity: 3, timestamp: '2026-11-02T10:15:00Z' };
@@ -211,10 +211,10 @@ describe('usage event schema', () => {
       expect(accepts({ ...VALID, allocations: [{ quantity: 3 }] })).toBe(false);
     });
 
-    it('accepts 2500 allocations and refuses 2501', () => {
+    it(`accepts ${MAX_ALLOCATIONS_PER_EVENT} allocations per event and refuses one more`, () => {
       const allocations = (n: number) => Array.from({ length: n }, (_, i) => ({ quantity: 0, tags: { n: String(i) } }));
-      expect(accepts({ ...VALID, quantity: 0, allocations: allocations(2500) })).toBe(true);
-      expect(accepts({ ...VALID, quantity: 0, allocations: allocations(2501) })).toBe(false);
+      expect(accepts({ ...VALID, quantity: 0, allocations: allocations(MAX_ALLOCATIONS_PER_EVENT) })).toBe(true);
+      expect(accepts({ ...VALID, quantity: 0, allocations: allocations(MAX_ALLOCATIONS_PER_EVENT + 1) })).toBe(false);
     });
   });
 });
