@@ -129,9 +129,9 @@ export class FakeLifecyclePorts implements LifecyclePorts {
       licenseArn: identity.licenseArn,
       customerIdentifier: identity.customerIdentifier,
     });
-    if (item.firstRegisteredAt === undefined) item.firstRegisteredAt = options.at;
+    if (item.firstRegisteredAt === undefined) item.firstRegisteredAt = new Date(options.at).toISOString();
     if (item.freeTrial === undefined) item.freeTrial = options.freeTrial;
-    item.lastRegisteredAt = options.at;
+    item.lastRegisteredAt = new Date(options.at).toISOString();
     item.registrationCount = ((item.registrationCount as number | undefined) ?? 0) + 1;
   }
 
