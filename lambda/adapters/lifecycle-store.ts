@@ -102,7 +102,7 @@ export class LifecycleStore {
           TableName: this.tableName,
           Key: { [CustomersTableSchema.partitionKey]: customerKey },
           UpdateExpression: 'SET entitlements = :entitlements, entitlementsVersion = :version',
-          ConditionExpression: 'attribute_not_exists(entitlementsVersion) OR entitlementsVersion < :version',
+          ConditionExpression: 'attribute_not_exists(entitlementsVersion) OR entitlementsVersion <= :version',
           ExpressionAttributeValues: { ':entitlements': entitlements, ':version': version },
         }),
       );

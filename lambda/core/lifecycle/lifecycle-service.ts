@@ -40,7 +40,10 @@ export interface LifecyclePorts {
   keepForLater(signal: AgreementSignal): Promise<void>;
   takeKeptSignals(agreementId: string): Promise<AgreementSignal[]>;
   getEntitlements(customer: Partial<CustomerIdentity> & { productCode: string }): Promise<Entitlement[]>;
-  /** Stores entitlements if `version` is newer than the stored one; true when applied. */
+  /**
+   * Stores entitlements unless the stored ones have a newer `version` (at an equal version the later
+   * write wins: its GetEntitlements answer is the fresher); true when stored.
+   */
   saveEntitlements(customerKey: string, entitlements: readonly Entitlement[], version: string): Promise<boolean>;
   publish(detailType: string, detail: Record<string, unknown>): Promise<void>;
   /** Seals the customer's open usage and has it metered now. */
@@ -148,7 +151,11 @@ export class LifecycleService {
       const customer = { ...identity, ...(await this.ports.customer(customerKey)) };
       if (customer.productCode) {
         const list = await this.ports.getEntitlements({ ...customer, productCode: customer.productCode });
-        const version = `${signal.eventTime}|${signal.eventId}`;
+        // The event time alone: EventBridge times have whole seconds, so two licence updates of the
+        // same second (subscription, then a change) cannot be told apart by it, and a random event id
+        // must not let the earlier read win. GetEntitlements answers what is current, so of equal
+        // versions the later read is the right one.
+        const version = signal.eventTime;
         if (await this.ports.saveEntitlements(customerKey, list, version)) {
           entitlements = list.length;
           applied = true;

@@ -1,8 +1,8 @@
 /**
  * An in-memory stand-in for the lifecycle service's ports with the semantics of the real adapters
  * (lambda/adapters/lifecycle-store.ts on the Customers table, CustomerRepository for registration):
- * status, the free-trial flag and entitlements are each written only when their version is newer
- * than the stored one, identity
+ * status and the free-trial flag are each written only when their version is newer than the stored
+ * one, entitlements unless the stored ones are newer (equal: the later read wins), identity
  * fields are set once, agreement correlation and kept agreement events are items beside the
  * customers. test/integration/lifecycle.test.ts checks that the real store ends in the same items.
  */
@@ -69,7 +69,7 @@ export class FakeLifecyclePorts implements LifecyclePorts {
 
   async saveEntitlements(customerKey: string, entitlements: readonly Entitlement[], version: string): Promise<boolean> {
     const stored = this.items.get(customerKey)?.entitlementsVersion as string | undefined;
-    if (stored !== undefined && !(stored < version)) return false;
+    if (stored !== undefined && stored > version) return false;
     const item = this.item(customerKey);
     item.entitlements = structuredClone(entitlements);
     item.entitlementsVersion = version;

@@ -263,6 +263,21 @@ describe('newer wins: an older or repeated event never overwrites a newer state'
     expect(eventNames()).toEqual([LIFECYCLE_EVENTS.entitlements]);
   });
 
+  test('two licence updates in the same second (EventBridge times have whole seconds): the later read is stored, whatever the event ids', async () => {
+    for (const [first, second] of [
+      ['evt-zzzz', 'evt-aaaa'],
+      ['evt-aaaa', 'evt-zzzz'],
+    ]) {
+      const fresh = new FakeLifecyclePorts();
+      const s = new LifecycleService(fresh, PRODUCTS);
+      fresh.entitlements = () => [];
+      await s.handle(license(UPDATED, { time: at(0), id: first }));
+      fresh.entitlements = () => SEATS;
+      expect(await s.handle(license(UPDATED, { time: at(0), id: second }))).toMatchObject({ result: 'applied', entitlements: 1 });
+      expect(fresh.items.get(LICENSE_KEY)?.entitlements).toEqual(SEATS);
+    }
+  });
+
   test('two changes at the same second: the one further along the lifecycle wins in either order', async () => {
     for (const order of [
       [legacy('subscribe-success', { time: at(0), messageId: 'm-sub' }), legacy('unsubscribe-pending', { time: at(0), messageId: 'm-unsub' })],
