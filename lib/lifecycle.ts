@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -16,6 +16,7 @@ import { CustomersTable } from './customers-table';
 import { handlerFunction } from './handler-function';
 import { MeteringEngine } from './metering';
 import { MeteringLedgerTable } from './metering-ledger-table';
+import { deadLetterQueue, retainedQueue } from './queues';
 
 export interface SubscriptionLifecycleProps {
   readonly products: readonly ProductConfig[];
@@ -57,14 +58,7 @@ export class SubscriptionLifecycle extends Construct {
   constructor(scope: Construct, id: string, props: SubscriptionLifecycleProps) {
     super(scope, id);
     const eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      // Notifications not yet handled: keep them if the stack is deleted.
-      removalPolicy: RemovalPolicy.RETAIN,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue.' });
+    this.deadLetterQueue = deadLetterQueue(this, 'DeadLetterQueue', 'AWS Marketplace events that could not be handled');
 
     this.lifecycleFunction = handlerFunction(this, 'Lifecycle', {
       handlerFolder: 'lifecycle',
@@ -115,18 +109,8 @@ export class SubscriptionLifecycle extends Construct {
 
     const topicArns = props.products.flatMap((p) => [p.subscriptionTopicArn, p.entitlementTopicArn]).filter((a): a is string => !!a);
     if (topicArns.length > 0) {
-      const legacyDeadLetters = new sqs.Queue(this, 'LegacyDeadLetterQueue', {
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        removalPolicy: RemovalPolicy.RETAIN,
-        retentionPeriod: Duration.days(14),
-      });
-      Validations.of(legacyDeadLetters).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue.' });
-      this.legacyQueue = new sqs.Queue(this, 'LegacyNotifications', {
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        removalPolicy: RemovalPolicy.RETAIN,
-        retentionPeriod: Duration.days(14),
+      const legacyDeadLetters = deadLetterQueue(this, 'LegacyDeadLetterQueue', 'legacy SNS notifications that could not be handled');
+      this.legacyQueue = retainedQueue(this, 'LegacyNotifications', {
         visibilityTimeout: Duration.minutes(6),
         deadLetterQueue: { queue: legacyDeadLetters, maxReceiveCount: 5 },
       });

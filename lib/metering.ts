@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -9,6 +9,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { handlerFunction } from './handler-function';
 import { MeteringLedgerTable } from './metering-ledger-table';
+import { deadLetterQueue } from './queues';
 import { CustomersTable } from './customers-table';
 import { ProductConfig } from './config';
 
@@ -45,17 +46,7 @@ export class MeteringEngine extends Construct {
 
   constructor(scope: Construct, id: string, props: MeteringEngineProps) {
     super(scope, id);
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      // Records AWS would not bill, each a loss to look into: keep them if the stack is deleted.
-      removalPolicy: RemovalPolicy.RETAIN,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This is the dead-letter queue for records AWS Marketplace will not bill.',
-    });
+    this.deadLetterQueue = deadLetterQueue(this, 'DeadLetterQueue', 'records AWS Marketplace will not bill');
 
     this.meteringFunction = handlerFunction(this, 'Metering', {
       handlerFolder: 'metering',

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -10,6 +10,7 @@ import { ProductConfig } from './config';
 import { CustomersTable } from './customers-table';
 import { handlerFunction } from './handler-function';
 import { MeteringLedgerTable } from './metering-ledger-table';
+import { deadLetterQueue, retainedQueue } from './queues';
 
 export interface UsagePipelineProps {
   readonly products: readonly ProductConfig[];
@@ -38,20 +39,8 @@ export class UsagePipeline extends Construct {
   constructor(scope: Construct, id: string, props: UsagePipelineProps) {
     super(scope, id);
     const ingestTimeout = Duration.seconds(60);
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      // Usage not yet counted or billed: keep it if the stack is deleted.
-      removalPolicy: RemovalPolicy.RETAIN,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue.' });
-    this.queue = new sqs.Queue(this, 'Queue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      // Usage not yet counted or billed: keep it if the stack is deleted.
-      removalPolicy: RemovalPolicy.RETAIN,
-      retentionPeriod: Duration.days(14),
+    this.deadLetterQueue = deadLetterQueue(this, 'DeadLetterQueue', 'usage that could not be counted');
+    this.queue = retainedQueue(this, 'Queue', {
       // AWS's advice: six times the function timeout, so a throttled batch is not redriven early.
       visibilityTimeout: Duration.seconds(ingestTimeout.toSeconds() * 6),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },

@@ -32,7 +32,7 @@ export class CachedCustomerDirectory implements CustomerDirectory {
             licenseArn: Item.licenseArn as string | undefined,
             customerIdentifier: Item.customerIdentifier as string | undefined,
             subscription: Item.status
-              ? ({ status: Item.status, finalUsageUntil: Item.finalUsageUntil } as StoredSubscription)
+              ? ({ status: Item.status, finalUsageUntil: Item.finalUsageUntil, statusEventTime: Item.statusEventTime } as StoredSubscription)
               : undefined,
           }
         : undefined;
@@ -57,11 +57,11 @@ export class CustomerSubscriptions implements SubscriptionDirectory {
         if (attempt === 5) throw new Error('BatchGetItem kept returning unprocessed keys');
         const result: BatchGetCommandOutput = await this.client.send(
           new BatchGetCommand({
-            RequestItems: { [this.tableName]: { Keys: keys, ProjectionExpression: 'customerKey, #status, finalUsageUntil', ExpressionAttributeNames: { '#status': 'status' } } },
+            RequestItems: { [this.tableName]: { Keys: keys, ProjectionExpression: 'customerKey, #status, finalUsageUntil, statusEventTime', ExpressionAttributeNames: { '#status': 'status' } } },
           }),
         );
         for (const item of result.Responses?.[this.tableName] ?? []) {
-          if (item.status) found.set(String(item.customerKey), { status: item.status, finalUsageUntil: item.finalUsageUntil } as StoredSubscription);
+          if (item.status) found.set(String(item.customerKey), { status: item.status, finalUsageUntil: item.finalUsageUntil, statusEventTime: item.statusEventTime } as StoredSubscription);
         }
         keys = result.UnprocessedKeys?.[this.tableName]?.Keys;
         if (keys?.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));

@@ -9,26 +9,21 @@ import { DeadLetterQueue } from '../adapters/dead-letter-queue';
 import { DynamoDbMeteringLedger } from '../adapters/metering-ledger';
 import { parseProductList } from '../core/product-config';
 import { createIngestHandler } from './ingest-batch';
+import { requiredEnv } from '../handler-environment';
 
 /** The ingest Lambda on the usage queue (SQS event source with ReportBatchItemFailures). */
-
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`Environment variable ${name} is not set`);
-  return value;
-};
 
 const logger = new Logger({ serviceName: 'marketplace-usage-ingest' });
 const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
 
 const ingest = createIngestHandler({
   ports: {
-    ledger: new DynamoDbMeteringLedger(documents, env('METERING_TABLE')),
-    customers: new CachedCustomerDirectory(documents, env('CUSTOMERS_TABLE')),
+    ledger: new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE')),
+    customers: new CachedCustomerDirectory(documents, requiredEnv('CUSTOMERS_TABLE')),
     products: parseProductList(process.env.PRODUCTS),
     now: () => new Date(),
   },
-  deadLetters: new DeadLetterQueue(new SQSClient({}), env('USAGE_DEAD_LETTER_QUEUE_URL')),
+  deadLetters: new DeadLetterQueue(new SQSClient({}), requiredEnv('USAGE_DEAD_LETTER_QUEUE_URL')),
   log: logger,
 });
 

@@ -12,6 +12,7 @@ import { LifecycleService } from '../core/lifecycle/lifecycle-service';
 import { parseProductList } from '../core/product-config';
 import { createLifecycleHandler } from './lifecycle-dispatch';
 import { lifecyclePorts } from './lifecycle-ports';
+import { requiredEnv } from '../handler-environment';
 
 /**
  * The lifecycle Lambda: EventBridge events from `aws.agreement-marketplace`, and SQS batches from the
@@ -19,22 +20,16 @@ import { lifecyclePorts } from './lifecycle-ports';
  * here and the metering function is invoked at once to send it within the final hour.
  */
 
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`Environment variable ${name} is not set`);
-  return value;
-};
-
 const logger = new Logger({ serviceName: 'marketplace-lifecycle' });
 const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-const ledger = new DynamoDbMeteringLedger(documents, env('METERING_TABLE'));
+const ledger = new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE'));
 const lambda = new LambdaClient({});
 const publishEvent = eventBridgePublisher(new EventBridgeClient({}), process.env.EVENT_BUS_NAME || 'default');
 
 const service = new LifecycleService(
   lifecyclePorts({
     documents,
-    customersTable: env('CUSTOMERS_TABLE'),
+    customersTable: requiredEnv('CUSTOMERS_TABLE'),
     entitlements: entitlementClient({ endpoint: process.env.MARKETPLACE_ENTITLEMENT_ENDPOINT || undefined }),
     publish: (detailType, detail) => publishEvent({ detailType, detail }),
     flushUsage: async (customerKey) => {
@@ -42,7 +37,7 @@ const service = new LifecycleService(
       // Asynchronous: the metering function runs one at a time; Lambda queues this run if one is going.
       await lambda.send(
         new InvokeCommand({
-          FunctionName: env('METERING_FUNCTION_NAME'),
+          FunctionName: requiredEnv('METERING_FUNCTION_NAME'),
           InvocationType: 'Event',
           Payload: JSON.stringify({ reason: 'final-usage', customerKey }),
         }),

@@ -13,30 +13,25 @@ import { ZeroUsageFiller } from '../adapters/zero-usage';
 import { parseProductList } from '../core/product-config';
 import { MeteringReport } from '../core/metering/metering-run';
 import { meteringDeadLetters, meterNow } from './metering-job';
+import { requiredEnv } from '../handler-environment';
 
 /** The scheduled metering Lambda (one run at a time: reserved concurrency 1). */
-
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`Environment variable ${name} is not set`);
-  return value;
-};
 
 /** Time kept back from the Lambda timeout to store the last outcomes. */
 const SAFETY_MARGIN_MS = 30_000;
 
 const logger = new Logger({ serviceName: 'marketplace-metering' });
 const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-const ledger = new DynamoDbMeteringLedger(documents, env('METERING_TABLE'));
+const ledger = new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE'));
 const ports = {
   ledger,
   // Zero-quantity records for idle subscribed customers, unless turned off.
   zeroUsage:
     process.env.ZERO_USAGE_RECORDS === 'false'
       ? undefined
-      : new ZeroUsageFiller(documents, env('CUSTOMERS_TABLE'), ledger, parseProductList(process.env.PRODUCTS)),
-  deadLetters: meteringDeadLetters(new DeadLetterQueue(new SQSClient({}), env('METERING_DEAD_LETTER_QUEUE_URL'))),
-  subscriptions: new CustomerSubscriptions(documents, env('CUSTOMERS_TABLE')),
+      : new ZeroUsageFiller(documents, requiredEnv('CUSTOMERS_TABLE'), ledger, parseProductList(process.env.PRODUCTS)),
+  deadLetters: meteringDeadLetters(new DeadLetterQueue(new SQSClient({}), requiredEnv('METERING_DEAD_LETTER_QUEUE_URL'))),
+  subscriptions: new CustomerSubscriptions(documents, requiredEnv('CUSTOMERS_TABLE')),
   api: sdkMeteringApi(meteringEngineClient({ endpoint: process.env.MARKETPLACE_ENDPOINT || undefined })),
   clock: { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) },
 };

@@ -13,24 +13,19 @@ import { parseProductList } from '../core/product-config';
 import { DEFAULT_MAX_BODY_BYTES } from '../core/registration/request-body';
 import { RegistrationService } from '../core/registration/registration-service';
 import { meteringClient } from '../adapters/marketplace-customer-resolver';
+import { requiredEnv } from '../handler-environment';
 
 /**
  * The registration Lambda behind API Gateway: `POST /register` (the fulfillment URL), `GET /register`,
  * `POST /register/details`. Configuration comes from the environment the stack sets.
  */
 
-const env = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`Environment variable ${name} is not set`);
-  return value;
-};
-
 const logger = new Logger({ serviceName: 'marketplace-registration' });
 const products = parseProductList(process.env.PRODUCTS);
 const ports = registrationPorts({
   metering: meteringClient({ endpoint: process.env.MARKETPLACE_ENDPOINT || undefined }),
   documents: DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
-  tableName: env('CUSTOMERS_TABLE'),
+  tableName: requiredEnv('CUSTOMERS_TABLE'),
   events: new EventBridgeClient({}),
   eventBusName: process.env.EVENT_BUS_NAME || 'default',
   notifyAdmin: adminNotifierOrNone(new SNSClient({}), process.env.ADMIN_TOPIC_ARN),
@@ -39,7 +34,7 @@ const maxBodyBytes = Number(process.env.MAX_BODY_BYTES || DEFAULT_MAX_BODY_BYTES
 
 /** The signing secret, from Secrets Manager, cached by Powertools between invocations. */
 async function referenceSecret(): Promise<string> {
-  const secret = await getSecret<string>(env('REFERENCE_SECRET_ARN'), { maxAge: 300 });
+  const secret = await getSecret<string>(requiredEnv('REFERENCE_SECRET_ARN'), { maxAge: 300 });
   if (!secret) throw new Error('The reference signing secret is empty');
   return secret;
 }

@@ -90,12 +90,16 @@ export type BillingDecision = 'bill' | 'hold' | 'closed';
 export interface StoredSubscription {
   readonly status?: SubscriptionStatus;
   readonly finalUsageUntil?: string;
+  /** When the stored status took effect (ISO 8601). */
+  readonly statusEventTime?: string;
 }
 
 /**
  * - No status yet (registered, no lifecycle news) or subscribed: bill.
  * - Pending: hold; AWS would not bill it yet.
- * - Unsubscribing: bill hours that started before the final window closed, while it is open.
+ * - Unsubscribing: while the final window is open, bill hours that started before it closed; once
+ *   unsubscribed (licence deprovisioned), only hours that started by the time access ended (AWS
+ *   refuses records for later hours).
  * - Failed, or the final window closed: closed (dead-letter as CustomerNotSubscribed).
  */
 export function billingDecision(state: StoredSubscription | undefined, hourStart: Date, now: Date): BillingDecision {
@@ -110,7 +114,9 @@ export function billingDecision(state: StoredSubscription | undefined, hourStart
     case 'unsubscribe-pending':
     case 'unsubscribed': {
       const until = state.finalUsageUntil ? new Date(state.finalUsageUntil) : now;
-      return now <= until && hourStart < until ? 'bill' : 'closed';
+      const accessEnded = state.status === 'unsubscribed' && state.statusEventTime ? new Date(state.statusEventTime) : until;
+      const lastHour = accessEnded < until ? accessEnded : until;
+      return now <= until && hourStart <= lastHour && hourStart < until ? 'bill' : 'closed';
     }
   }
 }

@@ -127,3 +127,20 @@ describe('billingDecision: what metering does with an hour of usage', () => {
     expect(billingDecision(state, hour, new Date('2026-11-02T10:59:00Z'))).toBe('bill');
   });
 });
+
+describe('billing after the licence is deprovisioned', () => {
+  const state = { status: 'unsubscribed' as const, statusEventTime: '2026-11-02T10:20:00.000Z', finalUsageUntil: '2026-11-02T11:20:00.000Z' };
+  const now = new Date('2026-11-02T10:30:00Z');
+
+  it('bills the hour in which access ended, inside the final window', () => {
+    expect(billingDecision(state, new Date('2026-11-02T10:00:00Z'), now)).toBe('bill');
+  });
+
+  it('does not bill an hour that started after access ended (AWS would refuse it)', () => {
+    expect(billingDecision(state, new Date('2026-11-02T11:00:00Z'), now)).toBe('closed');
+  });
+
+  it('bills nothing once the final window has closed', () => {
+    expect(billingDecision(state, new Date('2026-11-02T10:00:00Z'), new Date('2026-11-02T11:21:00Z'))).toBe('closed');
+  });
+});
