@@ -75,6 +75,10 @@ export class RegistrationEndpoint extends Construct {
       new iam.PolicyStatement({ actions: ['aws-marketplace:ResolveCustomer'], resources: ['*'] }),
     );
     props.customers.grantRegistrationWrite(this.handler);
+    if (props.products.some((p) => p.contract)) {
+      // Contract products: the customer's entitlements are read when it registers.
+      this.handler.addToRolePolicy(new iam.PolicyStatement({ actions: ['aws-marketplace:GetEntitlements'], resources: ['*'] }));
+    }
     eventBus.grantPutEventsTo(this.handler);
     props.adminTopic?.grantPublish(this.handler);
     this.referenceSecret.grantRead(this.handler);

@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
+import { MarketplaceEntitlementServiceClient } from '@aws-sdk/client-marketplace-entitlement-service';
 import { ProductConfig } from '../lambda/core/product-config';
 import { ProvisioningEvent, RegistrationService } from '../lambda/core/registration/registration-service';
 import { DEFAULT_MAX_BODY_BYTES } from '../lambda/core/registration/request-body';
@@ -46,6 +47,7 @@ export async function createLocalRegistration(options: LocalRegistrationOptions)
   const events: ProvisioningEvent[] = [];
   const ports = registrationPorts({
     metering: new MarketplaceMeteringClient(localClientConfig(options.simulatorUrl)),
+    entitlements: new MarketplaceEntitlementServiceClient(localClientConfig(options.simulatorUrl)),
     documents,
     tableName,
     events: async (event) => {

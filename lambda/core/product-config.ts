@@ -39,6 +39,8 @@ export const productConfigSchema = z.object({
   productUrl: httpsUrl.optional(),
   /** A name for buyers to read on the registration pages. @default the product code */
   displayName: z.string().min(1).max(200).optional(),
+  /** A contract product: its customers' entitlements are read (GetEntitlements) when they register. @default false */
+  contract: z.boolean().optional(),
   /**
    * Legacy products: the SNS topics AWS Marketplace gave the product
    * (`aws-mp-subscription-notification-<code>`, `aws-mp-entitlement-notification-<code>`, us-east-1).

@@ -13,6 +13,7 @@ import { parseProductList } from '../core/product-config';
 import { DEFAULT_MAX_BODY_BYTES } from '../core/registration/request-body';
 import { RegistrationService } from '../core/registration/registration-service';
 import { meteringClient } from '../adapters/marketplace-customer-resolver';
+import { entitlementClient } from '../adapters/entitlements';
 import { requiredEnv } from '../handler-environment';
 
 /**
@@ -28,6 +29,9 @@ const ports = registrationPorts({
   tableName: requiredEnv('CUSTOMERS_TABLE'),
   events: new EventBridgeClient({}),
   eventBusName: process.env.EVENT_BUS_NAME || 'default',
+  entitlements: products.some((p) => p.contract)
+    ? entitlementClient({ endpoint: process.env.MARKETPLACE_ENTITLEMENT_ENDPOINT || undefined })
+    : undefined,
   notifyAdmin: adminNotifierOrNone(new SNSClient({}), process.env.ADMIN_TOPIC_ARN),
 });
 const maxBodyBytes = Number(process.env.MAX_BODY_BYTES || DEFAULT_MAX_BODY_BYTES);

@@ -1,4 +1,7 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { MarketplaceEntitlementServiceClient } from '@aws-sdk/client-marketplace-entitlement-service';
+import { entitlementReader } from '../adapters/entitlements';
+import { LifecycleStore } from '../adapters/lifecycle-store';
 import { MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -21,6 +24,8 @@ export interface RegistrationClients {
   /** Tells the seller's admin about new customers; failures are logged by the caller, never fatal. */
   readonly notifyAdmin?: (event: ProvisioningEvent) => Promise<void>;
   readonly now?: () => Date;
+  /** For contract products: GetEntitlements, and the table where the lifecycle keeps entitlements. */
+  readonly entitlements?: MarketplaceEntitlementServiceClient;
 }
 
 export function registrationPorts(clients: RegistrationClients): RegistrationPorts {
@@ -37,6 +42,13 @@ export function registrationPorts(clients: RegistrationClients): RegistrationPor
       await clients.notifyAdmin?.(event).catch(() => undefined);
     },
     now: clients.now ?? (() => new Date()),
+    refreshEntitlements: clients.entitlements
+      ? async (identity, at) => {
+          const list = await entitlementReader(clients.entitlements!)(identity);
+          await new LifecycleStore(clients.documents, clients.tableName).saveEntitlements(identity.customerKey, list, at.toISOString());
+          return list;
+        }
+      : undefined,
   };
 }
 

@@ -45,6 +45,12 @@ export interface RegistrationPorts {
   saveContactDetails(customerKey: string, details: ContactDetails, at: Date): Promise<'saved' | 'unknown-customer'>;
   publish(event: ProvisioningEvent): Promise<void>;
   now(): Date;
+  /**
+   * Contract products: reads the customer's entitlements (GetEntitlements) and stores them on the
+   * customer; returns them for the provisioning event. @default not available: contract products
+   * get their entitlements from the lifecycle's License Updated event only
+   */
+  refreshEntitlements?(identity: CustomerIdentity, at: Date): Promise<readonly unknown[]>;
 }
 
 export interface RegistrationSettings {
@@ -128,9 +134,11 @@ export class RegistrationService {
     const now = this.ports.now();
     const freeTrial = fields[OFFER_TYPE_FIELD] === 'free-trial';
     const { firstRegistration } = await this.ports.saveRegistration({ identity, freeTrial, registeredAt: now });
+    const entitlements =
+      product.contract && this.ports.refreshEntitlements ? await this.ports.refreshEntitlements(identity, now) : undefined;
     await this.ports.publish({
       detailType: REGISTERED_EVENT,
-      detail: { ...identityDetail(identity), freeTrial, firstRegistration },
+      detail: { ...identityDetail(identity), freeTrial, firstRegistration, ...(entitlements ? { entitlements } : {}) },
     });
     const reference = createRegistrationReference(identity, this.settings.referenceSecret, now, this.settings.referenceLifetimeSeconds);
     return { kind: 'registered', product, identity, reference, firstRegistration, freeTrial };
