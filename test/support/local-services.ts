@@ -88,85 +88,62 @@ export function requireChromium(): void {
   );
 }
 
-export interface DynamoDbLocalFixture {
+/** A local service started for a suite, with a ready client. */
+export interface LocalServiceFixture<S, C> {
   readonly endpoint: string;
   readonly port: number;
-  /** A client for the running DynamoDB Local, with the local credentials and region. */
-  readonly client: DynamoDBClient;
-  readonly service: LocalDynamoDb;
+  /** A client for the running service, with the local credentials and region. */
+  readonly client: C;
+  readonly service: S;
 }
+export type DynamoDbLocalFixture = LocalServiceFixture<LocalDynamoDb, DynamoDBClient>;
+export type LocalSqsFixture = LocalServiceFixture<LocalSqs, SQSClient>;
 
 /**
- * Starts DynamoDB Local (in memory) before the suite's tests and stops it after. Read the returned
- * object's properties inside tests or hooks, not at describe time: they exist only once it runs.
+ * Starts a local service before the suite's tests and stops it after. Read the returned object's
+ * properties inside tests or hooks, not at describe time: they exist only once it runs.
  */
+function useLocalService<S extends { endpoint: string; port: number; stop(): Promise<void> }, C extends { destroy(): void }>(
+  name: string,
+  start: () => Promise<S>,
+  clientFor: (endpoint: string) => C,
+): LocalServiceFixture<S, C> {
+  let running: { service: S; client: C } | undefined;
+  beforeAll(async () => {
+    const service = await start();
+    running = { service, client: clientFor(service.endpoint) };
+  }, START_TIMEOUT_MS);
+  afterAll(async () => {
+    running?.client.destroy();
+    await running?.service.stop();
+    running = undefined;
+  }, START_TIMEOUT_MS);
+  const current = (): NonNullable<typeof running> => {
+    if (running === undefined) throw new Error(`${name} is not running: its beforeAll failed or has not run yet`);
+    return running;
+  };
+  return {
+    get endpoint() {
+      return current().service.endpoint;
+    },
+    get port() {
+      return current().service.port;
+    },
+    get client() {
+      return current().client;
+    },
+    get service() {
+      return current().service;
+    },
+  };
+}
+
+/** DynamoDB Local (in memory) for the suite. */
 export function useDynamoDbLocal(options: DynamoDbLocalOptions = {}): DynamoDbLocalFixture {
-  let running: { service: LocalDynamoDb; client: DynamoDBClient } | undefined;
-  beforeAll(async () => {
-    const service = await startDynamoDbLocal(options);
-    running = { service, client: new DynamoDBClient(localClientConfig(service.endpoint)) };
-  }, START_TIMEOUT_MS);
-  afterAll(async () => {
-    running?.client.destroy();
-    await running?.service.stop();
-    running = undefined;
-  }, START_TIMEOUT_MS);
-  const current = (): NonNullable<typeof running> => {
-    if (running === undefined) throw new Error('DynamoDB Local is not running: its beforeAll failed or has not run yet');
-    return running;
-  };
-  return {
-    get endpoint() {
-      return current().service.endpoint;
-    },
-    get port() {
-      return current().service.port;
-    },
-    get client() {
-      return current().client;
-    },
-    get service() {
-      return current().service;
-    },
-  };
+  return useLocalService('DynamoDB Local', () => startDynamoDbLocal(options), (endpoint) => new DynamoDBClient(localClientConfig(endpoint)));
 }
 
-export interface LocalSqsFixture {
-  readonly endpoint: string;
-  readonly port: number;
-  /** A client for the running local SQS, with the local credentials and region. */
-  readonly client: SQSClient;
-  readonly service: LocalSqs;
-}
-
-/** Starts the local SQS (fauxqs) before the suite's tests and stops it after. */
+/** The local SQS (fauxqs) for the suite. */
 export function useLocalSqs(options: LocalSqsOptions = {}): LocalSqsFixture {
-  let running: { service: LocalSqs; client: SQSClient } | undefined;
-  beforeAll(async () => {
-    const service = await startLocalSqs(options);
-    running = { service, client: new SQSClient(localClientConfig(service.endpoint)) };
-  }, START_TIMEOUT_MS);
-  afterAll(async () => {
-    running?.client.destroy();
-    await running?.service.stop();
-    running = undefined;
-  }, START_TIMEOUT_MS);
-  const current = (): NonNullable<typeof running> => {
-    if (running === undefined) throw new Error('The local SQS is not running: its beforeAll failed or has not run yet');
-    return running;
-  };
-  return {
-    get endpoint() {
-      return current().service.endpoint;
-    },
-    get port() {
-      return current().service.port;
-    },
-    get client() {
-      return current().client;
-    },
-    get service() {
-      return current().service;
-    },
-  };
+  return useLocalService('The local SQS', () => startLocalSqs(options), (endpoint) => new SQSClient(localClientConfig(endpoint)));
 }
