@@ -54,17 +54,34 @@ export type EventResult =
 export type MessageResult = { readonly rejectedMessage: Rejection } | { readonly events: readonly EventResult[] };
 
 /** Ingests one queue message. Infrastructure errors propagate: the caller reports the message as failed. */
+/** Events of one message written at the same time (each to its own bucket): DynamoDB round trips overlap. */
+const CONCURRENT_BUCKETS = 8;
+
 export async function ingestMessage(ports: IngestPorts, message: { messageId: string; body: string }): Promise<MessageResult> {
   const parsed = parseUsageMessage(message.body);
   if (!Array.isArray(parsed)) return { rejectedMessage: parsed };
-  const results: EventResult[] = [];
+  const results: EventResult[] = new Array(parsed.length);
+  // Events for the same customer, dimension and hour go one after another (one bucket item: no
+  // transaction conflicts); events for different buckets go side by side.
+  const lanes = new Map<string, typeof parsed>();
   for (const item of parsed) {
     if (!item.ok) {
-      results.push({ status: 'rejected', rejection: item.rejection, event: item.raw, position: item.position });
+      results[item.position] = { status: 'rejected', rejection: item.rejection, event: item.raw, position: item.position };
       continue;
     }
-    results.push(await ingestEvent(ports, item.event, item.event.eventId ?? `${message.messageId}#${item.position}`, item.position));
+    const lane = `${customerKeyOf(item.event) ?? ''}|${item.event.dimension}|${utcHourStart(eventTime(item.event)).getTime()}`;
+    lanes.set(lane, [...(lanes.get(lane) ?? []), item]);
   }
+  const queue = [...lanes.values()];
+  const worker = async () => {
+    for (let lane = queue.shift(); lane; lane = queue.shift()) {
+      for (const item of lane) {
+        if (!item.ok) continue;
+        results[item.position] = await ingestEvent(ports, item.event, item.event.eventId ?? `${message.messageId}#${item.position}`, item.position);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENT_BUCKETS, queue.length) }, worker));
   return { events: results };
 }
 

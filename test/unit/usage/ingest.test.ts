@@ -335,3 +335,39 @@ describe('ingestMessage: rejections', () => {
     await expect(ingest(event())).rejects.toThrow('ProvisionedThroughputExceededException');
   });
 });
+
+describe('ingestMessage: several buckets in one message', () => {
+  it('writes different buckets side by side but one bucket one event at a time, and keeps results in message order', async () => {
+    const { ledger, ports } = setup();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const perBucket = new Map<string, number>();
+    let sameBucketOverlap = false;
+    const add = ledger.addUsage.bind(ledger);
+    ledger.addUsage = async (addition) => {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      const key = addition.bucket.bucketKey;
+      if ((perBucket.get(key) ?? 0) > 0) sameBucketOverlap = true;
+      perBucket.set(key, (perBucket.get(key) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 5));
+      perBucket.set(key, perBucket.get(key)! - 1);
+      inFlight -= 1;
+      return add(addition);
+    };
+    const events = [0, 1, 2, 3].flatMap((i) => [
+      event({ eventId: `a${i}`, dimension: 'requests' }),
+      event({ eventId: `b${i}`, dimension: 'storage', timestamp: `2026-11-02T0${i}:30:00Z` }),
+    ]);
+    const result = await ingestMessage(ports, { messageId: 'm', body: JSON.stringify(events) });
+    const results = eventsOf(result);
+    expect(results.map((r) => r.status)).toEqual(Array(8).fill('counted'));
+    // Result i is event i's: its bucket is of that event's dimension and hour.
+    results.forEach((r, i) => {
+      const e = events[i] as { dimension: string; timestamp: string };
+      expect(r.status === 'counted' && r.bucketKey).toBe(`${LICENSE_CUSTOMER.customerKey}|${e.dimension}|${new Date(Math.floor(new Date(e.timestamp).getTime() / 3_600_000) * 3_600_000).toISOString()}`);
+    });
+    expect(maxInFlight).toBeGreaterThan(1);
+    expect(sameBucketOverlap).toBe(false);
+  });
+});
