@@ -8,6 +8,8 @@ export { CustomersTable, type CustomersTableProps } from './customers-table';
 export { RegistrationEndpoint, type RegistrationEndpointProps } from './registration';
 export { UsagePipeline, type UsagePipelineProps } from './usage-pipeline';
 export { MeteringEngine, type MeteringEngineProps } from './metering';
+export { Monitoring, type MonitoringProps } from './monitoring';
+export { SubscriptionLifecycle, type SubscriptionLifecycleProps } from './lifecycle';
 export { MeteringLedgerTable, type MeteringLedgerTableProps } from './metering-ledger-table';
 export { parseStackConfig, ConfigError, type StackConfig, type ProductConfig } from './config';
 // Run time, for the seller's onboarding page: check the `reference` query parameter it receives.

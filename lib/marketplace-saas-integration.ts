@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { ProductConfig } from './config';
 import { CustomersTable, CustomersTableProps } from './customers-table';
 import { SubscriptionLifecycle } from './lifecycle';
+import { Monitoring } from './monitoring';
 import { MeteringEngine, MeteringEngineProps } from './metering';
 import { MeteringLedgerTable, MeteringLedgerTableProps } from './metering-ledger-table';
 import { RegistrationEndpoint, RegistrationEndpointProps } from './registration';
@@ -44,6 +45,8 @@ export class MarketplaceSaasIntegration extends Construct {
   public readonly usage: UsagePipeline;
   public readonly metering: MeteringEngine;
   public readonly lifecycle: SubscriptionLifecycle;
+  /** Alarms, sent to the admin e-mail when one is given. */
+  public readonly monitoring: Monitoring;
   /** The topic the admin e-mail is subscribed to, when `adminEmail` is given. */
   public readonly adminTopic?: sns.Topic;
 
@@ -80,6 +83,12 @@ export class MarketplaceSaasIntegration extends Construct {
       ledger: this.meteringLedger,
       metering: this.metering,
       eventBus: props.eventBus,
+    });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      usage: this.usage,
+      metering: this.metering,
+      lifecycle: this.lifecycle,
+      alarmTopic: this.adminTopic,
     });
   }
 

@@ -1,0 +1,72 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { SubscriptionLifecycle } from './lifecycle';
+import { MeteringEngine } from './metering';
+import { UsagePipeline } from './usage-pipeline';
+
+export interface MonitoringProps {
+  readonly usage: UsagePipeline;
+  readonly metering: MeteringEngine;
+  readonly lifecycle: SubscriptionLifecycle;
+  /** Where alarms are sent (the admin e-mail topic). @default alarms without actions */
+  readonly alarmTopic?: sns.ITopic;
+  /** Age of the oldest usage message that means ingestion is stuck. @default Duration.minutes(30) */
+  readonly maxUsageAge?: Duration;
+}
+
+/**
+ * Alarms on what costs the seller money or trust: usage or records in a dead-letter queue, failed
+ * metering runs, lifecycle events that could not be applied, and ingestion falling behind.
+ */
+export class Monitoring extends Construct {
+  public readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const anyAtAll = (name: string, metric: cloudwatch.IMetric, description: string) =>
+      this.alarm(name, metric, 1, description, props.alarmTopic);
+    anyAtAll(
+      'UsageDeadLetters',
+      props.usage.metricDeadLetters({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      'Usage events could not be counted: read the reason attribute of the messages in the usage dead-letter queue.',
+    );
+    anyAtAll(
+      'MeteringDeadLetters',
+      props.metering.metricDeadLetters({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      'AWS Marketplace will not bill some usage: read the reason in the metering dead-letter queue.',
+    );
+    anyAtAll(
+      'MeteringRunsFailing',
+      props.metering.metricFailedRuns({ period: Duration.minutes(15), statistic: 'Sum' }),
+      'The metering function failed: usage is not being billed until it runs again.',
+    );
+    anyAtAll(
+      'LifecycleDeadLetters',
+      props.lifecycle.metricDeadLetters({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      'AWS Marketplace notifications could not be applied: some customers\' status or entitlements may be wrong.',
+    );
+    this.alarm(
+      'UsageIngestionBehind',
+      props.usage.metricOldestMessageAge({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      (props.maxUsageAge ?? Duration.minutes(30)).toSeconds(),
+      'Usage waits on the queue longer than expected: ingestion is failing or too slow, and late usage may miss its billing window.',
+      props.alarmTopic,
+    );
+  }
+
+  private alarm(id: string, metric: cloudwatch.IMetric, threshold: number, description: string, topic?: sns.ITopic): void {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      metric,
+      threshold,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: description,
+    });
+    if (topic) alarm.addAlarmAction(new actions.SnsAction(topic));
+    this.alarms.push(alarm);
+  }
+}
