@@ -33,6 +33,8 @@ export class CustomersTable extends Construct {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Only kept agreement events carry it: customers never expire.
+      timeToLiveAttribute: CustomersTableSchema.ttlAttribute,
       deletionProtection: true,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });

@@ -163,8 +163,13 @@ export class LifecycleStore {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { [CustomersTableSchema.partitionKey]: `kept-agreement#${signal.agreementId}` },
-        UpdateExpression: 'SET signals = list_append(if_not_exists(signals, :empty), :signal)',
-        ExpressionAttributeValues: { ':empty': [], ':signal': [signal] },
+        UpdateExpression: 'SET signals = list_append(if_not_exists(signals, :empty), :signal), #ttl = :expiresAt',
+        ExpressionAttributeNames: { '#ttl': CustomersTableSchema.ttlAttribute },
+        ExpressionAttributeValues: {
+          ':empty': [],
+          ':signal': [signal],
+          ':expiresAt': Math.floor(Date.now() / 1000) + CustomersTableSchema.keptAgreementLifetimeSeconds,
+        },
       }),
     );
   }

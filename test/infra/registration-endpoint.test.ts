@@ -149,3 +149,12 @@ describe('Customers table', () => {
     });
   });
 });
+
+describe('Customers table expiry', () => {
+  it('expires only items that carry expiresAt (kept agreement events)', () => {
+    template().hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'customerKey', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+  });
+});
