@@ -8,7 +8,8 @@ import { LifecyclePorts } from '../core/lifecycle/lifecycle-service';
 export function lifecyclePorts(options: {
   documents: DynamoDBDocumentClient;
   customersTable: string;
-  entitlements: MarketplaceEntitlementServiceClient;
+  /** GetEntitlements: a client (the SDK paginator reads every page), or a reader of its own. */
+  entitlements: MarketplaceEntitlementServiceClient | LifecyclePorts['getEntitlements'];
   publish: LifecyclePorts['publish'];
   flushUsage: LifecyclePorts['flushUsage'];
 }): LifecyclePorts {
@@ -22,7 +23,7 @@ export function lifecyclePorts(options: {
     rememberAgreement: (id, key) => store.rememberAgreement(id, key),
     keepForLater: (signal) => store.keepForLater(signal),
     takeKeptSignals: (id) => store.takeKeptSignals(id),
-    getEntitlements: entitlementReader(options.entitlements),
+    getEntitlements: typeof options.entitlements === 'function' ? options.entitlements : entitlementReader(options.entitlements),
     saveEntitlements: (key, list, version) => store.saveEntitlements(key, list, version),
     publish: options.publish,
     flushUsage: options.flushUsage,

@@ -1,3 +1,4 @@
+import { lifecyclePorts } from '../../lambda/lifecycle/lifecycle-ports';
 /**
  * The subscription lifecycle on real components. The whole local environment, as `npm start` runs
  * it (startLocalEnvironment: the AWS Marketplace simulator, whose notifications reach our lifecycle
@@ -16,7 +17,6 @@ import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { CustomerRepository } from '../../lambda/adapters/customer-repository';
 import { entitlementClient, entitlementReader } from '../../lambda/adapters/entitlements';
-import { LifecycleStore } from '../../lambda/adapters/lifecycle-store';
 import { LIFECYCLE_EVENTS, LifecyclePorts, LifecycleService } from '../../lambda/core/lifecycle/lifecycle-service';
 import { ProductConfig } from '../../lambda/core/product-config';
 import { ProvisioningEvent } from '../../lambda/core/registration/registration-service';
@@ -326,22 +326,15 @@ describe('the real LifecycleStore (DynamoDB Local): any delivery order ends in t
     const dynamoDb = new DynamoDBClient(localClientConfig(env.dynamoDb.endpoint));
     const tableName = `LifecycleOrders${++tables}`;
     await createCustomersTable(dynamoDb, tableName);
-    const store = new LifecycleStore(documents, tableName);
     const published: string[] = [];
-    const ports: LifecyclePorts = {
-      applyStatus: (key, change, identity) => store.applyStatus(key, change, identity),
-      customer: (key) => store.customer(key),
-      rememberIdentity: (key, identity) => store.rememberIdentity(key, identity),
-      customerKeyForAgreement: (id) => store.customerKeyForAgreement(id),
-      customerKeysOfAccount: (account) => store.customerKeysOfAccount(account),
-      rememberAgreement: (id, key) => store.rememberAgreement(id, key),
-      keepForLater: (signal) => store.keepForLater(signal),
-      takeKeptSignals: (id) => store.takeKeptSignals(id),
-      getEntitlements: async () => ENTITLEMENTS,
-      saveEntitlements: (key, list, version) => store.saveEntitlements(key, list, version),
+    // The production wiring, on a fresh table, with fixed entitlements and no metering.
+    const ports: LifecyclePorts = lifecyclePorts({
+      documents,
+      customersTable: tableName,
+      entitlements: async () => ENTITLEMENTS,
       publish: async (detailType) => void published.push(detailType),
       flushUsage: async () => undefined,
-    };
+    });
     const lifecycle = createLifecycleHandler(new LifecycleService(ports, PRODUCTS), { info: () => undefined });
     const repository = new CustomerRepository(documents, tableName);
     for (const step of order) {
