@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
 import { MeteringLedger } from '../core/metering/metering-run';
 import { MeteringTableSchema as Schema } from '../core/metering-table-schema';
-import { UsageAddition, UsageLedger } from '../core/usage/ingest';
+import { AddUsageOutcome, UsageAddition, UsageLedger } from '../core/usage/ingest';
+import { BucketWrite, planUsageWrites, UsageTransaction } from '../core/usage/usage-writes';
 import { backoffDelayMs } from '../core/metering/pacing';
 
 /**
@@ -29,22 +30,95 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
   ) {}
 
   /**
-   * Concurrent events for one bucket make DynamoDB cancel all but one transaction
-   * (TransactionConflict): those are tried again after a short random pause.
+   * Writes the additions as planned (usage-writes.ts): each transaction holds bucket updates and the
+   * markers of their events. A cancelled transaction says which items failed: those additions get
+   * their outcome (`duplicate`, `sealed`, `too-large`) and the rest are written again. Concurrent
+   * writers on one bucket make DynamoDB cancel all but one (TransactionConflict): those are tried
+   * again after a short random pause.
    */
-  async addUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed' | 'too-large'> {
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await this.tryAddUsage(addition);
-      if (outcome !== 'conflict') return outcome;
-      if (attempt === CONFLICT_RETRIES) throw new Error(`TransactionConflict on ${addition.bucket.bucketKey} after ${CONFLICT_RETRIES} retries`);
-      await new Promise((r) => setTimeout(r, backoffDelayMs(attempt, { baseMs: 20, capMs: 1000 })));
+  async addUsage(additions: readonly UsageAddition[]): Promise<AddUsageOutcome[]> {
+    // A transaction may not write one marker twice: an event repeated in the same call waits for
+    // its first copy, and is a duplicate unless that copy was refused.
+    const firsts = new Map<string, UsageAddition>();
+    const repeats: UsageAddition[] = [];
+    for (const addition of additions) {
+      if (firsts.has(addition.eventKey)) repeats.push(addition);
+      else firsts.set(addition.eventKey, addition);
+    }
+    const outcomes = await this.addDistinctUsage([...firsts.values()]);
+    const again = repeats.filter((repeat) => {
+      const first = outcomes.get(firsts.get(repeat.eventKey)!);
+      if (first === 'added' || first === 'duplicate') outcomes.set(repeat, 'duplicate');
+      return !outcomes.has(repeat);
+    });
+    if (again.length > 0) (await this.addUsage(again)).forEach((outcome, i) => outcomes.set(again[i], outcome));
+    return additions.map((a) => outcomes.get(a)!);
+  }
+
+  private async addDistinctUsage(additions: readonly UsageAddition[]): Promise<Map<UsageAddition, AddUsageOutcome>> {
+    const outcomes = new Map<UsageAddition, AddUsageOutcome>();
+    const alone = new Set<UsageAddition>();
+    let conflicts = 0;
+    for (let pending = additions; pending.length > 0; pending = pending.filter((a) => !outcomes.has(a))) {
+      const transactions = planUsageWrites(pending, { alone });
+      const results = await Promise.all(transactions.map((transaction) => this.tryTransaction(transaction)));
+      let conflicted = false;
+      results.forEach((result, i) => {
+        if (result === 'written') {
+          for (const write of transactions[i]) for (const addition of write.additions) outcomes.set(addition, 'added');
+          return;
+        }
+        for (const [addition, outcome] of result.outcomes) outcomes.set(addition, outcome);
+        for (const addition of result.alone) alone.add(addition);
+        conflicted ||= result.conflict;
+      });
+      if (conflicted) {
+        if (conflicts === CONFLICT_RETRIES) throw new Error(`TransactionConflict on ${pending[0].bucket.bucketKey} after ${CONFLICT_RETRIES} retries`);
+        await new Promise((r) => setTimeout(r, backoffDelayMs(conflicts++, { baseMs: 20, capMs: 1000 })));
+      }
+    }
+    return outcomes;
+  }
+
+  private async tryTransaction(transaction: UsageTransaction): Promise<'written' | CancelledWrite> {
+    const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [];
+    for (const write of transaction) {
+      for (const addition of write.additions) items.push({ Put: this.markerPut(addition) });
+      items.push({ Update: this.bucketUpdate(write) });
+    }
+    try {
+      await this.client.send(new TransactWriteCommand({ TransactItems: items }));
+      return 'written';
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const cancelled = readCancellation(transaction, (error.CancellationReasons ?? []).map((r) => r.Code));
+      // Nothing to learn from (a throttled item, say): the message is retried by SQS.
+      if (cancelled.outcomes.size === 0 && cancelled.alone.length === 0 && !cancelled.conflict) throw error;
+      return cancelled;
     }
   }
 
-  private async tryAddUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed' | 'too-large' | 'conflict'> {
-    const { bucket, at } = addition;
+  private markerPut(addition: UsageAddition) {
+    return {
+      TableName: this.tableName,
+      Item: {
+        [Schema.partitionKey]: `${EVENT}${addition.eventKey}`,
+        bucketKey: addition.bucket.bucketKey,
+        quantity: addition.quantity,
+        countedAt: addition.at.toISOString(),
+        [Schema.ttlAttribute]: Math.floor(addition.at.getTime() / 1000) + Schema.markerLifetimeSeconds,
+      },
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': Schema.partitionKey },
+    };
+  }
+
+  /** Adds a write's quantity, event count and allocations to its bucket, creating it open if new. */
+  private bucketUpdate(write: BucketWrite) {
+    const { bucket } = write;
+    const at = write.additions[write.additions.length - 1].at.toISOString();
     const names: Record<string, string> = { '#status': 'status', '#quantity': 'quantity', '#state': 'meteringState' };
-    const values: Record<string, unknown> = { ':open': 'open', ':q': addition.quantity, ':at': at.toISOString(), ':state': `open#${shardOf(bucket.bucketKey)}` };
+    const values: Record<string, unknown> = { ':open': 'open', ':q': write.quantity, ':events': write.additions.length, ':at': at, ':state': `open#${shardOf(bucket.bucketKey)}` };
     const set = ['#status = if_not_exists(#status, :open)', '#state = if_not_exists(#state, :state)', 'firstUsageAt = if_not_exists(firstUsageAt, :at)', 'lastUsageAt = :at'];
     const identity: Record<string, unknown> = {
       bucketKey: bucket.bucketKey,
@@ -63,55 +137,20 @@ export class DynamoDbMeteringLedger implements UsageLedger, MeteringLedger {
       values[`:${field}`] = value;
       set.push(`#${field} = if_not_exists(#${field}, :${field})`);
     }
-    const add = ['#quantity :q', 'usageEvents :one'];
-    values[':one'] = 1;
-    Object.entries(addition.allocations).forEach(([tagSet, quantity], i) => {
+    const add = ['#quantity :q', 'usageEvents :events'];
+    Object.entries(write.allocations).forEach(([tagSet, quantity], i) => {
       names[`#a${i}`] = `${ALLOCATION}${tagSet}`;
       values[`:a${i}`] = quantity;
       add.push(`#a${i} :a${i}`);
     });
-    try {
-      await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  [Schema.partitionKey]: `${EVENT}${addition.eventKey}`,
-                  bucketKey: bucket.bucketKey,
-                  quantity: addition.quantity,
-                  countedAt: at.toISOString(),
-                  [Schema.ttlAttribute]: Math.floor(at.getTime() / 1000) + Schema.markerLifetimeSeconds,
-                },
-                ConditionExpression: 'attribute_not_exists(#pk)',
-                ExpressionAttributeNames: { '#pk': Schema.partitionKey },
-              },
-            },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { [Schema.partitionKey]: `${BUCKET}${bucket.bucketKey}` },
-                UpdateExpression: `SET ${set.join(', ')} ADD ${add.join(', ')}`,
-                ConditionExpression: 'attribute_not_exists(#status) OR #status = :open',
-                ExpressionAttributeNames: names,
-                ExpressionAttributeValues: values,
-              },
-            },
-          ],
-        }),
-      );
-      return 'added';
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      const [marker, bucketUpdate] = error.CancellationReasons ?? [];
-      if (marker?.Code === 'ConditionalCheckFailed') return 'duplicate';
-      if (bucketUpdate?.Code === 'ConditionalCheckFailed') return 'sealed';
-      if ([marker?.Code, bucketUpdate?.Code].includes('TransactionConflict')) return 'conflict';
-      // The bucket item would pass DynamoDB's 400 KB limit.
-      if (bucketUpdate?.Code === 'ValidationError') return 'too-large';
-      throw error;
-    }
+    return {
+      TableName: this.tableName,
+      Key: { [Schema.partitionKey]: `${BUCKET}${bucket.bucketKey}` },
+      UpdateExpression: `SET ${set.join(', ')} ADD ${add.join(', ')}`,
+      ConditionExpression: 'attribute_not_exists(#status) OR #status = :open',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    };
   }
 
   async sealHoursEndedBy(cutoff: Date, now: Date): Promise<HourBucket[]> {
@@ -314,4 +353,44 @@ export function toBucket(item: Record<string, unknown>): HourBucket {
     meteringRecordId: item.meteringRecordId as string | undefined,
     lastOutcome: item.outcome as string | undefined,
   };
+}
+
+interface CancelledWrite {
+  /** Additions settled by the cancellation: their markers exist, or their bucket refused them. */
+  readonly outcomes: Map<UsageAddition, AddUsageOutcome>;
+  /** Additions whose merged bucket update was too large: each is tried on its own. */
+  readonly alone: readonly UsageAddition[];
+  /** Another writer held an item: the rest is tried again after a pause. */
+  readonly conflict: boolean;
+}
+
+/**
+ * What a cancelled usage transaction says, item by item (its reasons are in the order of the items:
+ * each write's markers, then its bucket update). A marker that exists makes its event a duplicate,
+ * whatever the bucket says; a bucket that is no longer open refuses the write's other events.
+ */
+export function readCancellation(transaction: UsageTransaction, codes: readonly (string | undefined)[]): CancelledWrite {
+  const outcomes = new Map<UsageAddition, AddUsageOutcome>();
+  const alone: UsageAddition[] = [];
+  let conflict = false;
+  let item = 0;
+  for (const write of transaction) {
+    const fresh: UsageAddition[] = [];
+    for (const addition of write.additions) {
+      const code = codes[item++];
+      conflict ||= code === 'TransactionConflict';
+      if (code === 'ConditionalCheckFailed') outcomes.set(addition, 'duplicate');
+      else fresh.push(addition);
+    }
+    const code = codes[item++];
+    conflict ||= code === 'TransactionConflict';
+    if (code === 'ConditionalCheckFailed') {
+      for (const addition of fresh) outcomes.set(addition, 'sealed');
+    } else if (code === 'ValidationError') {
+      // The bucket item would pass DynamoDB's 400 KB limit.
+      if (fresh.length === 1) outcomes.set(fresh[0], 'too-large');
+      else alone.push(...fresh);
+    }
+  }
+  return { outcomes, alone, conflict };
 }

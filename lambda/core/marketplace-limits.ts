@@ -37,5 +37,10 @@ export const LICENSE_ARN = /^arn:aws[a-z-]*:license-manager:[a-z0-9-]*:[0-9]{12}
  * prefix. Licences are matched on this id, never on the full string.
  */
 export function licenseIdOf(licenseArn: string): string | undefined {
-  return /(?:^|[:/])(l-[A-Za-z0-9]+)$/.exec(licenseArn)?.[1];
+  // The id is what follows the last `:` or `/` (the id has neither): no regex scan of the whole ARN,
+  // which every usage event carries.
+  const tail = licenseArn.slice(Math.max(licenseArn.lastIndexOf(':'), licenseArn.lastIndexOf('/')) + 1);
+  return LICENSE_ID.test(tail) ? tail : undefined;
 }
+
+const LICENSE_ID = /^l-[A-Za-z0-9]+$/;

@@ -16,3 +16,20 @@ export function utcHourEnd(time: Date): Date {
 export function utcHourKey(time: Date): string {
   return utcHourStart(time).toISOString();
 }
+
+const hourKeys = new Map<number, string>();
+
+/**
+ * `utcHourKey` for an epoch-milliseconds time, remembered per hour: ingestion asks for the same few
+ * hours millions of times, and toISOString is a good part of an event's cost.
+ */
+export function utcHourKeyOfMs(ms: number): string {
+  const hourStart = Math.floor(ms / HOUR_MS) * HOUR_MS;
+  let key = hourKeys.get(hourStart);
+  if (key === undefined) {
+    if (hourKeys.size >= 1000) hourKeys.clear();
+    key = new Date(hourStart).toISOString();
+    hourKeys.set(hourStart, key);
+  }
+  return key;
+}

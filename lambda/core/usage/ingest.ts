@@ -1,10 +1,12 @@
 import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../customer';
 import { BucketIdentity, bucketKeyOf } from '../metering/hour-bucket';
 import { ProductConfig } from '../product-config';
-import { utcHourStart } from '../utc-hour';
-import { eventTime, parseUsageMessage, Rejection, UsageEvent } from './usage-event';
+import { utcHourKeyOfMs, utcHourStart } from '../utc-hour';
+import { eventTimeMs, parseUsageMessage, Rejection, UsageEvent } from './usage-event';
 import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
+
+const HOUR_MS = 3_600_000;
 
 /**
  * Usage ingestion, free of AWS: a queue message's events are validated, matched to a registered
@@ -22,12 +24,15 @@ export interface UsageAddition {
   readonly at: Date;
 }
 
+export type AddUsageOutcome = 'added' | 'duplicate' | 'sealed' | 'too-large';
+
 export interface UsageLedger {
   /**
-   * Adds the usage to its bucket and writes the marker, both or neither: `duplicate` when the marker
-   * exists, `sealed` when the bucket is sealed, `too-large` when the bucket cannot grow (nothing written).
+   * Adds each usage to its bucket and writes its marker, both or neither; one outcome per addition,
+   * in order: `duplicate` when the marker exists, `sealed` when the bucket is sealed, `too-large`
+   * when the bucket cannot grow (for those, nothing is written).
    */
-  addUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed' | 'too-large'>;
+  addUsage(additions: readonly UsageAddition[]): Promise<AddUsageOutcome[]>;
 }
 
 /** A registered customer, with its subscription state when lifecycle events have told it. */
@@ -53,67 +58,118 @@ export type EventResult =
 
 export type MessageResult = { readonly rejectedMessage: Rejection } | { readonly events: readonly EventResult[] };
 
-/** Ingests one queue message. Infrastructure errors propagate: the caller reports the message as failed. */
-/** Events of one message written at the same time (each to its own bucket): DynamoDB round trips overlap. */
-const CONCURRENT_BUCKETS = 8;
-
+/**
+ * Ingests one queue message: its valid events are written together (see usage-writes.ts).
+ * Infrastructure errors propagate: the caller reports the message as failed, SQS delivers it again,
+ * and the markers keep what was already counted from counting twice.
+ */
 export async function ingestMessage(ports: IngestPorts, message: { messageId: string; body: string }): Promise<MessageResult> {
   const parsed = parseUsageMessage(message.body);
   if (!Array.isArray(parsed)) return { rejectedMessage: parsed };
   const results: EventResult[] = new Array(parsed.length);
-  // Events for the same customer, dimension and hour go one after another (one bucket item: no
-  // transaction conflicts); events for different buckets go side by side.
-  const lanes = new Map<string, typeof parsed>();
+  const now = ports.now();
+  const accepted: { position: number; event: UsageEvent; customer: KnownCustomer; eventId: string }[] = [];
   for (const item of parsed) {
+    const { position } = item;
+    const reject = (rejection: Rejection, event: unknown) => {
+      results[position] = { status: 'rejected', rejection, event, position };
+    };
     if (!item.ok) {
-      results[item.position] = { status: 'rejected', rejection: item.rejection, event: item.raw, position: item.position };
+      reject(item.rejection, item.raw);
       continue;
     }
-    const lane = `${customerKeyOf(item.event) ?? ''}|${item.event.dimension}|${utcHourStart(eventTime(item.event)).getTime()}`;
-    lanes.set(lane, [...(lanes.get(lane) ?? []), item]);
-  }
-  const queue = [...lanes.values()];
-  const worker = async () => {
-    for (let lane = queue.shift(); lane; lane = queue.shift()) {
-      for (const item of lane) {
-        if (!item.ok) continue;
-        results[item.position] = await ingestEvent(ports, item.event, item.event.eventId ?? `${message.messageId}#${item.position}`, item.position);
-      }
+    const found = await findCustomer(ports.customers, item.event);
+    if ('reason' in found) {
+      reject(found, item.event);
+      continue;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENT_BUCKETS, queue.length) }, worker));
+    const eventId = item.event.eventId ?? `${message.messageId}#${position}`;
+    const rejection = checkEventFor(found, item.event, ports.products, now, ports.window);
+    if (rejection) reject(rejection, item.event);
+    else accepted.push({ position, event: item.event, customer: found, eventId });
+  }
+
+  const additions = accepted.map((a) => usageAddition(a.customer, a.event, a.eventId, eventHourStart(a.event), now));
+  const outcomes = additions.length > 0 ? await ports.ledger.addUsage(additions) : [];
+  // Events whose hour was already sealed (and maybe billed) count in the current hour instead.
+  const rolled = outcomes.flatMap((outcome, i) => (outcome === 'sealed' ? [i] : []));
+  const rolledAdditions = rolled.map((i) => usageAddition(accepted[i].customer, accepted[i].event, accepted[i].eventId, utcHourStart(now), now));
+  const rolledOutcomes = rolledAdditions.length > 0 ? await ports.ledger.addUsage(rolledAdditions) : [];
+  rolled.forEach((i, j) => {
+    outcomes[i] = rolledOutcomes[j];
+    additions[i] = rolledAdditions[j];
+  });
+
+  accepted.forEach(({ position, event }, i) => {
+    const addition = additions[i];
+    const reject = (rejection: Rejection) => {
+      results[position] = { status: 'rejected', rejection, event, position };
+    };
+    switch (outcomes[i]) {
+      case 'added':
+        results[position] = { status: 'counted', bucketKey: addition.bucket.bucketKey, rolledOver: rolled.includes(i) };
+        break;
+      case 'duplicate':
+        results[position] = { status: 'duplicate', eventKey: addition.eventKey };
+        break;
+      case 'too-large':
+        reject({ reason: 'too-many-tag-sets', message: `the hour bucket ${addition.bucket.bucketKey} holds too many distinct allocation tag sets` });
+        break;
+      case 'sealed':
+        // The current hour was sealed early: the customer's access ended and its final usage was metered.
+        reject({ reason: 'hour-already-billed', message: `the customer's usage for ${addition.bucket.hourStart} was already metered` });
+        break;
+    }
+  });
   return { events: results };
 }
 
-async function ingestEvent(ports: IngestPorts, event: UsageEvent, eventId: string, position: number): Promise<EventResult> {
-  const reject = (rejection: Rejection): EventResult => ({ status: 'rejected', rejection, event, position });
+/** The registered customer an event names, or why there is none. */
+async function findCustomer(customers: CustomerDirectory, event: UsageEvent): Promise<KnownCustomer | Rejection> {
   const customerKey = customerKeyOf(event);
-  if (!customerKey) return reject({ reason: 'invalid-event', message: 'the licence ARN has no licence id' });
-  const customer = await ports.customers.find(customerKey);
-  if (!customer) return reject({ reason: 'unknown-customer', message: `no registered customer ${customerKey}` });
-  const product = ports.products.find((p) => p.productCode === customer.productCode);
-  if (!product) return reject({ reason: 'unknown-product', message: `${customer.productCode} is not a product of this stack` });
+  if (!customerKey) return { reason: 'invalid-event', message: 'the licence ARN has no licence id' };
+  const customer = await customers.find(customerKey);
+  return customer ?? { reason: 'unknown-customer', message: `no registered customer ${customerKey}` };
+}
+
+/** Whether the customer's product, identity, subscription and the event's own rules allow the event. */
+export function checkEventFor(
+  customer: KnownCustomer,
+  event: UsageEvent,
+  products: readonly ProductConfig[],
+  now: Date,
+  window?: UsageWindow,
+): Rejection | null {
+  const product = products.find((p) => p.productCode === customer.productCode);
+  if (!product) return { reason: 'unknown-product', message: `${customer.productCode} is not a product of this stack` };
   if (event.productCode !== undefined && event.productCode !== customer.productCode) {
-    return reject({ reason: 'identity-mismatch', message: `the licence is for ${customer.productCode}, not ${event.productCode}` });
+    return { reason: 'identity-mismatch', message: `the licence is for ${customer.productCode}, not ${event.productCode}` };
   }
   if (event.customerAWSAccountId !== undefined && event.customerAWSAccountId !== customer.customerAWSAccountId) {
-    return reject({ reason: 'identity-mismatch', message: 'customerAWSAccountId does not match the customer' });
+    return { reason: 'identity-mismatch', message: 'customerAWSAccountId does not match the customer' };
   }
   if (event.customerIdentifier !== undefined && event.customerIdentifier !== customer.customerIdentifier) {
-    return reject({ reason: 'identity-mismatch', message: 'customerIdentifier does not match the customer' });
+    return { reason: 'identity-mismatch', message: 'customerIdentifier does not match the customer' };
   }
-  const now = ports.now();
-  const rejection = checkUsageEvent(event, product, now, ports.window);
-  if (rejection) return reject(rejection);
-  if (billingDecision(customer.subscription, utcHourStart(eventTime(event)), now) === 'closed') {
-    return reject({ reason: 'customer-not-subscribed', message: 'the customer is not subscribed and its final usage window has closed' });
+  const rejection = checkUsageEvent(event, product, now, window);
+  if (rejection) return rejection;
+  if (customer.subscription && billingDecision(customer.subscription, eventHourStart(event), now) === 'closed') {
+    return { reason: 'customer-not-subscribed', message: 'the customer is not subscribed and its final usage window has closed' };
   }
+  return null;
+}
 
+function eventHourStart(event: UsageEvent): Date {
+  return new Date(Math.floor(eventTimeMs(event) / HOUR_MS) * HOUR_MS);
+}
+
+/** What an accepted event adds to the ledger: its quantity and allocations, in the bucket of `hourStart`. */
+export function usageAddition(customer: KnownCustomer, event: UsageEvent, eventId: string, hourStart: Date, now: Date): UsageAddition {
   const allocations: Record<string, number> = {};
-  for (const a of event.allocations ?? []) allocations[tagSetKey(a.tags)] = a.quantity;
-  const addTo = (hourStart: Date) => {
-    const hour = hourStart.toISOString();
-    const bucket = {
+  if (event.allocations) for (const a of event.allocations) allocations[tagSetKey(a.tags)] = a.quantity;
+  const hour = utcHourKeyOfMs(hourStart.getTime());
+  return {
+    bucket: {
       bucketKey: bucketKeyOf(customer.customerKey, event.dimension, hour),
       customerKey: customer.customerKey,
       productCode: customer.productCode,
@@ -123,28 +179,12 @@ async function ingestEvent(ports: IngestPorts, event: UsageEvent, eventId: strin
       customerIdentifier: customer.customerIdentifier,
       dimension: event.dimension,
       hourStart: hour,
-    };
-    const eventKey = `${customer.customerKey}|${eventId}`;
-    return { bucket, result: ports.ledger.addUsage({ bucket, eventKey, quantity: event.quantity, allocations, at: now }) };
+    },
+    eventKey: `${customer.customerKey}|${eventId}`,
+    quantity: event.quantity,
+    allocations,
+    at: now,
   };
-
-  let attempt = addTo(utcHourStart(eventTime(event)));
-  let rolledOver = false;
-  if ((await attempt.result) === 'sealed') {
-    // The event's hour was already sealed (and maybe billed): its usage counts in the current hour.
-    attempt = addTo(utcHourStart(now));
-    rolledOver = true;
-  }
-  const outcome = await attempt.result;
-  if (outcome === 'too-large') {
-    return reject({ reason: 'too-many-tag-sets', message: `the hour bucket ${attempt.bucket.bucketKey} holds too many distinct allocation tag sets` });
-  }
-  if (outcome === 'duplicate') return { status: 'duplicate', eventKey: `${customer.customerKey}|${eventId}` };
-  if (outcome === 'sealed') {
-    // The current hour was sealed early: the customer's access ended and its final usage was metered.
-    return reject({ reason: 'hour-already-billed', message: `the customer's usage for ${attempt.bucket.hourStart} was already metered` });
-  }
-  return { status: 'counted', bucketKey: attempt.bucket.bucketKey, rolledOver };
 }
 
 /** The Customers table key an event names: its licence, or its legacy product + customer. */

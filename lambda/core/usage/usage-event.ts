@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AWS_ACCOUNT_ID, MarketplaceLimits as Limits, TAG_CHARACTERS } from '../marketplace-limits';
+import validateUsageEvent from './generated/usage-event-validator';
 
 /**
  * Usage message format, version 1: what the seller's services put on the usage queue. A message body
@@ -98,13 +99,50 @@ export function parseUsageMessage(body: string): ParsedEvent[] | Rejection {
     return { reason: 'too-many-events', message: `A message holds at most ${MAX_EVENTS_PER_MESSAGE} events, this one ${items.length}` };
   }
   return items.map((raw, position) => {
-    const result = usageEventSchema.safeParse(raw);
-    if (result.success) return { ok: true, position, event: result.data };
-    return { ok: false, position, raw, rejection: { reason: 'invalid-event', message: z.prettifyError(result.error) } };
+    // The compiled JSON Schema decides (it is fast: ingestion's hot path); zod explains a rejection.
+    if (validateUsageEvent(raw)) return { ok: true, position, event: raw as UsageEvent };
+    return { ok: false, position, raw, rejection: { reason: 'invalid-event', message: explainInvalidEvent(raw) } };
   });
+}
+
+function explainInvalidEvent(raw: unknown): string {
+  const result = usageEventSchema.safeParse(raw);
+  // A test keeps the two in agreement; should zod ever accept what the JSON Schema refused, the
+  // event is still refused, with the general reason.
+  return result.success ? 'The event does not match the usage message schema (schema/usage-message.v1.json)' : z.prettifyError(result.error);
+}
+
+/** The event's time in epoch milliseconds. */
+export function eventTimeMs(event: UsageEvent): number {
+  const { timestamp } = event;
+  if (typeof timestamp === 'number') return timestamp;
+  return timestamp.charCodeAt(timestamp.length - 1) === Z ? utcTimestampMs(timestamp) : Date.parse(timestamp);
+}
+
+const Z = 'Z'.charCodeAt(0);
+const ZERO = '0'.charCodeAt(0);
+
+/**
+ * Date.parse for a schema-valid timestamp in UTC (`2026-11-02T10:15:00Z`, optionally with a
+ * fraction), by digit position: four times faster, and ingestion reads every event's time. Offset
+ * timestamps go to Date.parse. A test holds the two equal.
+ */
+function utcTimestampMs(text: string): number {
+  const year = twoDigits(text, 0) * 100 + twoDigits(text, 2);
+  // Date.UTC reads years 0-99 as 1900-1999.
+  if (year < 100) return Date.parse(text);
+  // Milliseconds: the fraction's first three digits, right-padded (Date.parse ignores the rest).
+  const fractionDigits = text.length - 21; // between the `.` at 19 and the final Z
+  let ms = 0;
+  for (let i = 0; i < 3; i++) ms = ms * 10 + (i < fractionDigits ? text.charCodeAt(20 + i) - ZERO : 0);
+  return Date.UTC(year, twoDigits(text, 5) - 1, twoDigits(text, 8), twoDigits(text, 11), twoDigits(text, 14), twoDigits(text, 17), ms);
+}
+
+function twoDigits(text: string, at: number): number {
+  return (text.charCodeAt(at) - ZERO) * 10 + text.charCodeAt(at + 1) - ZERO;
 }
 
 /** The event's time as a Date. */
 export function eventTime(event: UsageEvent): Date {
-  return new Date(event.timestamp);
+  return new Date(eventTimeMs(event));
 }

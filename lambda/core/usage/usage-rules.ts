@@ -1,7 +1,8 @@
 import { MarketplaceLimits as Limits } from '../marketplace-limits';
 import { ProductConfig } from '../product-config';
-import { utcHourStart } from '../utc-hour';
-import { eventTime, Rejection, UsageEvent } from './usage-event';
+import { eventTimeMs, Rejection, UsageEvent } from './usage-event';
+
+const HOUR_MS = 3_600_000;
 
 /**
  * What makes a schema-valid usage event billable for a product: a known dimension, allocations that
@@ -31,23 +32,41 @@ export function checkUsageEvent(
     return { reason: 'unknown-dimension', message: `"${event.dimension}" is not a dimension of ${product.productCode}` };
   }
   if (event.allocations) {
-    const sum = event.allocations.reduce((total, a) => total + a.quantity, 0);
+    let sum = 0;
+    for (const a of event.allocations) sum += a.quantity;
     if (sum !== event.quantity) {
       return { reason: 'allocation-sum-mismatch', message: `allocations add up to ${sum}, the quantity is ${event.quantity}` };
     }
-    const tagSets = event.allocations.map((a) => tagSetKey(a.tags));
-    if (new Set(tagSets).size !== tagSets.length) {
+    if (hasRepeatedTagSet(event.allocations)) {
       return { reason: 'duplicate-tag-set', message: 'two allocations have the same tags' };
     }
   }
-  const time = eventTime(event);
-  if (time.getTime() > now.getTime() + window.futureSkewSeconds * 1000) {
-    return { reason: 'timestamp-in-future', message: `${time.toISOString()} is in the future` };
+  // Epoch milliseconds throughout: this runs for every usage event, and Dates cost.
+  const time = eventTimeMs(event);
+  const nowMs = now.getTime();
+  if (time > nowMs + window.futureSkewSeconds * 1000) {
+    return { reason: 'timestamp-in-future', message: `${new Date(time).toISOString()} is in the future` };
   }
-  if (!isBillableHour(utcHourStart(time), now, window.sendingMarginSeconds)) {
-    return { reason: 'timestamp-out-of-window', message: `${time.toISOString()} is too old for AWS Marketplace to bill` };
+  if (!isBillableHourMs(Math.floor(time / HOUR_MS) * HOUR_MS, nowMs + window.sendingMarginSeconds * 1000)) {
+    return { reason: 'timestamp-out-of-window', message: `${new Date(time).toISOString()} is too old for AWS Marketplace to bill` };
   }
   return null;
+}
+
+/** Whether two allocations carry the same tag set (a few are compared pairwise: no key strings). */
+function hasRepeatedTagSet(allocations: NonNullable<UsageEvent['allocations']>): boolean {
+  if (allocations.length > 8) return new Set(allocations.map((a) => tagSetKey(a.tags))).size !== allocations.length;
+  for (let i = 1; i < allocations.length; i++) {
+    for (let j = 0; j < i; j++) if (sameTags(allocations[i].tags, allocations[j].tags)) return true;
+  }
+  return false;
+}
+
+function sameTags(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) if (!Object.prototype.hasOwnProperty.call(b, key) || a[key] !== b[key]) return false;
+  return true;
 }
 
 /**
@@ -55,17 +74,48 @@ export function checkUsageEvent(
  * now: at most 24 hours old, and a previous month's usage only until 06:00 UTC on the 1st.
  */
 export function isBillableHour(hourStart: Date, now: Date, marginSeconds = 0): boolean {
-  const sendBy = new Date(now.getTime() + marginSeconds * 1000);
-  if (sendBy.getTime() - hourStart.getTime() > Limits.billingWindowSeconds * 1000) return false;
-  const monthsBack =
-    (sendBy.getUTCFullYear() - hourStart.getUTCFullYear()) * 12 + sendBy.getUTCMonth() - hourStart.getUTCMonth();
-  const cutoff = Date.UTC(sendBy.getUTCFullYear(), sendBy.getUTCMonth(), 1, Limits.previousMonthCutoffHourUtc);
-  return !(monthsBack > 0 && sendBy.getTime() >= cutoff);
+  return isBillableHourMs(hourStart.getTime(), now.getTime() + marginSeconds * 1000);
 }
 
-/** A canonical name for a set of tags (order-independent): how allocations are summed per tag set. */
+function isBillableHourMs(hourStart: number, sendBy: number): boolean {
+  if (sendBy - hourStart > Limits.billingWindowSeconds * 1000) return false;
+  // Within 24 hours, the only other rule is the month boundary: the hour is in sendBy's month, or
+  // sendBy is before the previous month's cut-off on the 1st.
+  const monthStart = utcMonthStart(sendBy);
+  return hourStart >= monthStart || sendBy < monthStart + Limits.previousMonthCutoffHourUtc * HOUR_MS;
+}
+
+let lastMonth = { from: 0, to: 0 };
+
+/** The start of the UTC month of `time`; the last month asked for is remembered. */
+function utcMonthStart(time: number): number {
+  if (time < lastMonth.from || time >= lastMonth.to) {
+    const date = new Date(time);
+    lastMonth = { from: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1), to: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1) };
+  }
+  return lastMonth.from;
+}
+
+/**
+ * A canonical name for a set of tags (order-independent): how allocations are summed per tag set.
+ * It is the JSON of the [key, value] pairs sorted by key, built by hand because it runs for every
+ * allocation of every event.
+ */
 export function tagSetKey(tags: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const keys = Object.keys(tags);
+  if (keys.length > 1) keys.sort();
+  let key = '[';
+  for (let i = 0; i < keys.length; i++) {
+    key += `${i === 0 ? '' : ','}[${jsonString(keys[i])},${jsonString(tags[keys[i]])}]`;
+  }
+  return `${key}]`;
+}
+
+/** Characters JSON escapes. Validated tags have none, so quoting them is enough. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
+
+function jsonString(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
 }
 
 export function tagsOfKey(key: string): Record<string, string> {

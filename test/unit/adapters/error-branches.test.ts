@@ -44,13 +44,13 @@ function ledgerAnswering(...answers: (Error | undefined)[]) {
 describe('Metering ledger: adding usage', () => {
   it('tries a transaction again after a TransactionConflict (concurrent events for one bucket)', async () => {
     const { ledger, calls } = ledgerAnswering(cancelled('None', 'TransactionConflict'), cancelled('TransactionConflict', 'None'));
-    await expect(ledger.addUsage(addition)).resolves.toBe('added');
+    await expect(ledger.addUsage([addition])).resolves.toEqual(['added']);
     expect(calls).toHaveLength(3);
   });
 
   it('gives up, loudly, when the conflicts do not stop', async () => {
     const { ledger } = ledgerAnswering(...Array.from({ length: 20 }, () => cancelled('None', 'TransactionConflict')));
-    await expect(ledger.addUsage(addition)).rejects.toThrow(/TransactionConflict/);
+    await expect(ledger.addUsage([addition])).rejects.toThrow(/TransactionConflict/);
   }, 20_000);
 
   it.each([
@@ -60,12 +60,12 @@ describe('Metering ledger: adding usage', () => {
     [['None', 'ValidationError'], 'too-large'],
   ])('reads cancellation reasons %j as %s', async (codes, outcome) => {
     const { ledger } = ledgerAnswering(cancelled(...codes));
-    await expect(ledger.addUsage(addition)).resolves.toBe(outcome);
+    await expect(ledger.addUsage([addition])).resolves.toEqual([outcome]);
   });
 
   it('lets other errors through (the message is retried by SQS)', async () => {
     const { ledger } = ledgerAnswering(new Error('ProvisionedThroughputExceeded'));
-    await expect(ledger.addUsage(addition)).rejects.toThrow('ProvisionedThroughputExceeded');
+    await expect(ledger.addUsage([addition])).rejects.toThrow('ProvisionedThroughputExceeded');
   });
 });
 

@@ -6,7 +6,7 @@ import { StoredSubscription } from '../../../lambda/core/lifecycle/subscription-
  */
 import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../../../lambda/core/customer';
 import { ProductConfig } from '../../../lambda/core/product-config';
-import { CustomerDirectory, UsageAddition, UsageLedger, KnownCustomer } from '../../../lambda/core/usage/ingest';
+import { AddUsageOutcome, CustomerDirectory, UsageAddition, UsageLedger, KnownCustomer } from '../../../lambda/core/usage/ingest';
 
 export const NOW = new Date('2026-11-02T10:20:00Z');
 export const ACCOUNT = '111122223333';
@@ -62,9 +62,14 @@ export class FakeUsageLedger implements UsageLedger {
   readonly calls: UsageAddition[] = [];
   failWith?: Error;
 
-  async addUsage(addition: UsageAddition): Promise<'added' | 'duplicate' | 'sealed'> {
-    this.calls.push(addition);
+  /** One addition after the other: what the DynamoDB ledger's transactions amount to. */
+  async addUsage(additions: readonly UsageAddition[]): Promise<AddUsageOutcome[]> {
+    this.calls.push(...additions);
     if (this.failWith) throw this.failWith;
+    return additions.map((addition) => this.addOne(addition));
+  }
+
+  private addOne(addition: UsageAddition): AddUsageOutcome {
     if (this.markers.has(addition.eventKey)) return 'duplicate';
     if (this.sealed.has(addition.bucket.bucketKey)) return 'sealed';
     this.markers.set(addition.eventKey, addition.bucket.bucketKey);

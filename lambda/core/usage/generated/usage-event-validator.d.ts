@@ -1,0 +1,3 @@
+/** The usageEvent definition of schema/usage-message.v1.json, compiled by ajv (see the .js beside). */
+declare function validateUsageEvent(data: unknown): boolean;
+export default validateUsageEvent;
