@@ -1,6 +1,7 @@
 /** UTC hours: AWS Marketplace de-duplicates and bills usage per customer x dimension x UTC hour. */
 
-const HOUR_MS = 3_600_000;
+/** Milliseconds in an hour. */
+export const HOUR_MS = 3_600_000;
 
 /** The start of the UTC hour that contains `time`. */
 export function utcHourStart(time: Date): Date {

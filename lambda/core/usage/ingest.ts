@@ -6,8 +6,6 @@ import { eventTimeMs, parseUsageMessage, Rejection, UsageEvent } from './usage-e
 import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 
-const HOUR_MS = 3_600_000;
-
 /**
  * Usage ingestion, free of AWS: a queue message's events are validated, matched to a registered
  * customer, and added to their hour bucket together with a de-duplication marker, so a redelivered
@@ -160,7 +158,7 @@ export function checkEventFor(
 }
 
 function eventHourStart(event: UsageEvent): Date {
-  return new Date(Math.floor(eventTimeMs(event) / HOUR_MS) * HOUR_MS);
+  return utcHourStart(new Date(eventTimeMs(event)));
 }
 
 /** What an accepted event adds to the ledger: its quantity and allocations, in the bucket of `hourStart`. */

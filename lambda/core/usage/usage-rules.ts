@@ -1,8 +1,7 @@
 import { MarketplaceLimits as Limits } from '../marketplace-limits';
 import { ProductConfig } from '../product-config';
+import { HOUR_MS } from '../utc-hour';
 import { eventTimeMs, Rejection, UsageEvent } from './usage-event';
-
-const HOUR_MS = 3_600_000;
 
 /**
  * What makes a schema-valid usage event billable for a product: a known dimension, allocations that
