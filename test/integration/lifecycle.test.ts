@@ -26,6 +26,7 @@ import { createCustomersTable } from '../../local/local-tables';
 import { LocalEnvironment, startLocalEnvironment } from '../../local/local-environment';
 import { LOCAL_CREDENTIALS, localClientConfig } from '../../local/services';
 import { requireJava } from '../support/local-services';
+import type { BilledRecord } from '../support/metering-environment';
 import { deliverStep, deliveryOrder, describeOrder, History, HistoryStep, legacyHistory, licenseHistory, seededRandom } from '../unit/lifecycle/event-history';
 import { FakeLifecyclePorts } from '../unit/lifecycle/fake-lifecycle-ports';
 import { PRODUCTS } from '../unit/lifecycle/fixtures';
@@ -122,14 +123,6 @@ async function usageDeadLetters(env: LocalEnvironment): Promise<{ reason?: strin
   return letters;
 }
 
-interface BilledRecord {
-  licenseArn?: string;
-  customerIdentifier?: string;
-  productCode: string;
-  dimension: string;
-  hour: string;
-  quantity: number;
-}
 const billed = async (env: LocalEnvironment) => (await admin<{ records: BilledRecord[] }>(env, 'GET', '/_admin/metering-records')).records;
 
 const eventsFor = (env: LocalEnvironment, customerKey: string): ProvisioningEvent[] =>

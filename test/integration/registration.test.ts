@@ -14,6 +14,7 @@ import { LocalApiServer, startLocalApiServer } from '../../local/api-gateway-ser
 import { createLocalRegistration, LocalRegistration } from '../../local/local-registration';
 import { RunningSimulator, SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
 import { requireJava, useDynamoDbLocal } from '../support/local-services';
+import { simulatorAdmin } from '../support/metering-environment';
 
 requireJava();
 const dynamoDb = useDynamoDbLocal();
@@ -89,15 +90,8 @@ beforeEach(async () => {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-async function admin<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${running().simulator.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
+function admin<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+  return simulatorAdmin<T>(running().simulator.url, method, path, body);
 }
 
 interface SimCustomer {

@@ -180,16 +180,7 @@ export function useMeteringEnvironment(options: MeteringEnvironmentOptions) {
     return usage;
   };
 
-  async function admin<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await fetch(`${running().simulator.url}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
-  }
+  const admin = <T = any>(method: string, path: string, body?: unknown): Promise<T> => simulatorAdmin<T>(running().simulator.url, method, path, body);
 
   /**
    * A buyer who subscribes on AWS Marketplace (the simulator) and registers through our
@@ -336,3 +327,15 @@ export function useMeteringEnvironment(options: MeteringEnvironmentOptions) {
 }
 
 export type MeteringEnvironment = ReturnType<typeof useMeteringEnvironment>;
+
+/** A call to the simulator's admin API; fails with the status and body when it is not 2xx. */
+export async function simulatorAdmin<T = any>(simulatorUrl: string, method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${simulatorUrl}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}

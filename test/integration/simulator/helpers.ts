@@ -7,6 +7,7 @@
  */
 import { MarketplaceMeteringClient, type UsageRecord, type UsageRecordResult } from '@aws-sdk/client-marketplace-metering';
 import { MarketplaceEntitlementServiceClient } from '@aws-sdk/client-marketplace-entitlement-service';
+import type { BilledRecord } from '../../support/metering-environment';
 import { SimulatorClock, startMarketplaceSimulator } from '../../../local/simulator';
 import type { RunningSimulator, SimulatorConfig, StartSimulatorOptions } from '../../../local/simulator';
 
@@ -85,19 +86,8 @@ export interface EntitlementInput {
   expirationDate?: string;
 }
 
-export interface MeteringRecord {
-  meteringRecordId: string;
-  productCode: string;
-  licenseArn?: string;
-  customerAWSAccountId?: string;
-  customerIdentifier?: string;
-  dimension: string;
-  hour: string;
-  timestamp: string;
-  quantity: number;
-  allocations?: unknown[];
-  billedAt: string;
-}
+/** A billed record as the admin API returns it. */
+export type MeteringRecord = BilledRecord;
 
 export interface CallRecord {
   operation: string;
