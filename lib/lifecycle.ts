@@ -69,6 +69,7 @@ export class SubscriptionLifecycle extends Construct {
         PRODUCTS: JSON.stringify(props.products),
         CUSTOMERS_TABLE: props.customers.table.tableName,
         METERING_TABLE: props.ledger.table.tableName,
+        USAGE_JOURNAL_TABLE: props.ledger.journalTable.tableName,
         METERING_FUNCTION_NAME: props.metering.meteringFunction.functionName,
         EVENT_BUS_NAME: eventBus.eventBusName,
         POWERTOOLS_SERVICE_NAME: 'marketplace-lifecycle',

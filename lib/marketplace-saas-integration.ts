@@ -26,7 +26,7 @@ export interface MarketplaceSaasIntegrationProps {
     RegistrationEndpointProps,
     'throttlingRateLimit' | 'throttlingBurstLimit' | 'maxBodyBytes' | 'logRetention'
   >;
-  /** Settings of the Metering ledger table. @default MeteringLedgerTableProps defaults (retained, PITR, encrypted) */
+  /** Settings of the Metering ledger and Usage journal tables. @default MeteringLedgerTableProps defaults (retained, PITR, encrypted) */
   readonly meteringLedger?: MeteringLedgerTableProps;
   /** Settings of the usage queue and ingestion. @default UsagePipelineProps defaults */
   readonly usage?: Pick<UsagePipelineProps, 'maxReceiveCount' | 'batchSize' | 'maxBatchingWindow' | 'logRetention'>;
@@ -41,6 +41,7 @@ export interface MarketplaceSaasIntegrationProps {
 export class MarketplaceSaasIntegration extends Construct {
   public readonly customers: CustomersTable;
   public readonly registration: RegistrationEndpoint;
+  /** The Metering ledger (hour buckets) and the Usage journal (what ingestion writes). */
   public readonly meteringLedger: MeteringLedgerTable;
   public readonly usage: UsagePipeline;
   public readonly metering: MeteringEngine;

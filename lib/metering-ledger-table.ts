@@ -3,23 +3,34 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { MeteringTableSchema as Schema } from '../lambda/core/metering-table-schema';
+import { UsageJournalSchema as JournalSchema } from '../lambda/core/usage-journal-schema';
 
 export interface MeteringLedgerTableProps {
   /**
-   * What happens to the ledger when the stack is deleted. It is the record of what was billed:
-   * keep it.
+   * What happens to the ledger and the Usage journal when the stack is deleted. The ledger is the
+   * record of what was billed, and the journal holds usage not yet billed: keep them.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
 }
 
 /**
- * The Metering ledger: hour buckets (customer x dimension x UTC hour, with their audit trail) and
- * the usage events' de-duplication markers (expired by TTL), plus a sparse index of the buckets that
- * still need metering.
+ * The Metering ledger and the Usage journal, two tables with the same protection (point-in-time
+ * recovery, AWS-managed encryption, deletion protection, retained by default).
+ * - The ledger holds the hour buckets (customer x dimension x UTC hour, with their audit trail) and
+ *   a sparse index of the buckets that still need metering (the work index).
+ * - The journal holds what ingestion writes: the usage entries (one per queue message and hour), and
+ *   what metering writes while folding them into buckets: hour seals, early-metering records and
+ *   the hashes of the eventIds an hour counted. All of it expires through TTL.
  */
 export class MeteringLedgerTable extends Construct {
+  /** The Metering ledger: hour buckets and the work index. */
   public readonly table: dynamodb.Table;
+  /**
+   * The Usage journal (keys in lambda/core/usage-journal-schema.ts): usage entries, hour seals,
+   * early-metering records and counted eventId hashes, expired by TTL on `expiresAt`. No index.
+   */
+  public readonly journalTable: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: MeteringLedgerTableProps = {}) {
     super(scope, id);
@@ -38,23 +49,42 @@ export class MeteringLedgerTable extends Construct {
       sortKey: { name: Schema.workIndex.sortKey, type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
-  }
-
-  /** What ingestion needs: transactional writes of buckets and markers. */
-  public grantIngest(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
-      resourceArns: [this.table.tableArn],
+    this.journalTable = new dynamodb.Table(this, 'JournalTable', {
+      partitionKey: { name: JournalSchema.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: JournalSchema.sortKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      timeToLiveAttribute: JournalSchema.ttlAttribute,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
   }
 
-  /** What metering needs: read the work index, update buckets. */
+  /**
+   * What ingestion needs: appending usage entries to the journal, PutItem and ConditionCheckItem
+   * (an entry is written in TransactWriteItems with a ConditionCheck on its hour's seal). Nothing
+   * on the ledger.
+   */
+  public grantAppendUsage(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
+      resourceArns: [this.journalTable.tableArn],
+    });
+  }
+
+  /**
+   * What metering needs (the metering function, and the lifecycle function's final metering): on
+   * the ledger, read the work index and write buckets; on the journal, seal hours, query entries
+   * and write journal items. The same actions on both tables.
+   */
   public grantMetering(grantee: iam.IGrantable): iam.Grant {
+    const actions = ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem'];
     return iam.Grant.addToPrincipal({
       grantee,
-      actions: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem'],
+      actions,
       resourceArns: [this.table.tableArn, `${this.table.tableArn}/index/${Schema.workIndex.name}`],
-    });
+    }).combine(iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.journalTable.tableArn] }));
   }
 }

@@ -57,6 +57,7 @@ export class MeteringEngine extends Construct {
       reservedConcurrentExecutions: 1,
       environment: {
         METERING_TABLE: props.ledger.table.tableName,
+        USAGE_JOURNAL_TABLE: props.ledger.journalTable.tableName,
         CUSTOMERS_TABLE: props.customers.table.tableName,
         PRODUCTS: JSON.stringify(props.products),
         ZERO_USAGE_RECORDS: String(props.sendZeroUsageRecords ?? true),

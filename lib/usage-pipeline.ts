@@ -28,8 +28,8 @@ export interface UsagePipelineProps {
 
 /**
  * The usage queue the seller's services send usage events to, its dead-letter queue (which also
- * receives invalid events, each with a `reason` attribute), and the ingest function that adds usage
- * to hour buckets in the Metering ledger.
+ * receives invalid events, each with a `reason` attribute), and the ingest function that appends
+ * usage to the Usage journal (metering folds it into hour buckets in the Metering ledger).
  */
 export class UsagePipeline extends Construct {
   public readonly queue: sqs.Queue;
@@ -48,13 +48,14 @@ export class UsagePipeline extends Construct {
 
     this.ingestFunction = handlerFunction(this, 'Ingest', {
       handlerFolder: 'ingest',
-      description: 'Adds usage events from the usage queue to hour buckets in the Metering ledger',
+      description: 'Appends usage events from the usage queue to the Usage journal',
       timeout: ingestTimeout,
       logRetention: props.logRetention,
       environment: {
         PRODUCTS: JSON.stringify(props.products),
         CUSTOMERS_TABLE: props.customers.table.tableName,
         METERING_TABLE: props.ledger.table.tableName,
+        USAGE_JOURNAL_TABLE: props.ledger.journalTable.tableName,
         USAGE_DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         POWERTOOLS_SERVICE_NAME: 'marketplace-usage-ingest',
       },
@@ -67,7 +68,7 @@ export class UsagePipeline extends Construct {
       }),
     );
     props.customers.grantLookup(this.ingestFunction);
-    props.ledger.grantIngest(this.ingestFunction);
+    props.ledger.grantAppendUsage(this.ingestFunction);
     this.deadLetterQueue.grantSendMessages(this.ingestFunction);
 
     new CfnOutput(this, 'UsageQueueUrl', { value: this.queue.queueUrl, description: 'Send usage events here' });

@@ -126,13 +126,14 @@ describe('the EventBridge rule for AWS Marketplace events', () => {
     expect(resource.DeletionPolicy).toBe('Retain');
   });
 
-  test('the function gets the products, both tables, the metering function and the event bus', () => {
+  test('the function gets the products, the three tables, the metering function and the event bus', () => {
     const fn = t.findResources('AWS::Lambda::Function')[lifecycleFunctionId(t)];
     expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 60, TracingConfig: { Mode: 'Active' } });
     expect(fn.Properties.Environment.Variables).toMatchObject({
       PRODUCTS: JSON.stringify([LICENSE_PRODUCT, LEGACY_PRODUCT]),
       CUSTOMERS_TABLE: { Ref: idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceCustomersTable/) },
       METERING_TABLE: { Ref: idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceMeteringLedgerTable/) },
+      USAGE_JOURNAL_TABLE: { Ref: idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceMeteringLedgerJournalTable/) },
       METERING_FUNCTION_NAME: { Ref: meteringFunctionId(t) },
       EVENT_BUS_NAME: 'default',
     });
@@ -247,6 +248,18 @@ describe('IAM of the lifecycle function', () => {
       [['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], { 'Fn::GetAtt': [customers, 'Arn'] }],
       [['dynamodb:Query'], { 'Fn::Join': ['', [{ 'Fn::GetAtt': [customers, 'Arn'] }, '/index/byCustomerAWSAccountId']] }],
     ]);
+  });
+
+  test('Metering ledger and Usage journal: what the final metering needs (query, get, put, update), on both tables', () => {
+    const ledger = idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceMeteringLedgerTable/);
+    const journal = idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceMeteringLedgerJournalTable/);
+    const arn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+    const on = (id: string) => statements().filter((s) => JSON.stringify(s.Resource).includes(id));
+    const readWrite = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'];
+    expect(on(ledger).map((s) => [actionsOf(s).sort(), s.Resource])).toEqual([
+      [readWrite, [arn(ledger), { 'Fn::Join': ['', [arn(ledger), '/index/byMeteringState']] }]],
+    ]);
+    expect(on(journal).map((s) => [actionsOf(s).sort(), s.Resource])).toEqual([[readWrite, arn(journal)]]);
   });
 
   test('no wildcard action, nothing beyond what the function does', () => {

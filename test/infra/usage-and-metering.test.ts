@@ -1,13 +1,14 @@
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { buildApp } from '../../lib/app-builder';
 import { MarketplaceSaasIntegration } from '../../lib/marketplace-saas-integration';
 
 /**
- * The usage pipeline, the Metering ledger and the metering engine as CloudFormation sees them:
- * queues that keep usage safe, the ingest event source, the schedule, and least-privilege IAM (only
- * the metering function may bill). cdk-nag over the whole app is test/infra/stack.test.ts.
+ * The usage pipeline, the Metering ledger, the Usage journal and the metering engine as
+ * CloudFormation sees them: queues that keep usage safe, the ingest event source, the schedule, both
+ * tables' protection, and least-privilege IAM (ingestion only appends to the journal, only the
+ * metering function may bill). cdk-nag over the whole app is test/infra/stack.test.ts.
  */
 
 const products = [
@@ -77,6 +78,7 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
   const metering = idOf(t, FUNCTION, /^MarketplaceMetering[0-9A-F]{8}$/);
   const registration = idOf(t, FUNCTION, /^MarketplaceRegistrationHandler[0-9A-F]{8}$/);
   const ledger = idOf(t, TABLE, /^MarketplaceMeteringLedgerTable[0-9A-F]{8}$/);
+  const journal = idOf(t, TABLE, /^MarketplaceMeteringLedgerJournalTable[0-9A-F]{8}$/);
   const customers = idOf(t, TABLE, /^MarketplaceCustomersTable[0-9A-F]{8}$/);
 
   describe('queues', () => {
@@ -145,10 +147,11 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       });
     });
 
-    it('knows the products, both tables and the usage dead-letter queue', () => {
+    it('knows the products, the Customers table, the Usage journal and the usage dead-letter queue', () => {
       expect(t.findResources(FUNCTION)[ingest].Properties.Environment.Variables).toMatchObject({
         PRODUCTS: JSON.stringify(products),
         CUSTOMERS_TABLE: { Ref: customers },
+        USAGE_JOURNAL_TABLE: { Ref: journal },
         METERING_TABLE: { Ref: ledger },
         USAGE_DEAD_LETTER_QUEUE_URL: { Ref: usageDlq },
       });
@@ -187,6 +190,7 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
         Environment: {
           Variables: expect.objectContaining({
             METERING_TABLE: { Ref: ledger },
+            USAGE_JOURNAL_TABLE: { Ref: journal },
             CUSTOMERS_TABLE: { Ref: customers },
             METERING_DEAD_LETTER_QUEUE_URL: { Ref: meteringDlq },
             GRACE_PERIOD_SECONDS: '600',
@@ -232,12 +236,17 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       expect(granting.map((g) => g.roles)).toEqual([[{ Ref: meteringRole }]]);
     });
 
-    it('ingest: transactional writes to the ledger table only (no reads, scans, deletes or index access), customer lookups, usage dead letters', () => {
+    it('ingest: appends entries to the journal (PutItem, ConditionCheckItem: no reads, updates, deletes), nothing on the ledger, customer lookups, usage dead letters', () => {
       const statements = statementsOf(t, roles().ingest);
-      const onLedger = statements.filter((s) => JSON.stringify(s.Resource).includes(ledger));
-      expect(onLedger).toEqual([
-        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'], Resource: getAtt(ledger) },
+      const onJournal = statements.filter((s) => JSON.stringify(s.Resource).includes(journal));
+      expect(onJournal).toEqual([
+        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem'], Resource: getAtt(journal) },
       ]);
+      expect(statements.filter((s) => JSON.stringify(s.Resource).includes(ledger))).toEqual([]);
+      // Every DynamoDB action it has is on the journal or the Customers table.
+      const dynamodb = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+      expect(dynamodb.flatMap(resourcesOf)).toEqual(expect.arrayContaining([getAtt(journal), getAtt(customers)]));
+      expect(dynamodb.flatMap(resourcesOf)).toHaveLength(2);
       const onCustomers = statements.filter((s) => JSON.stringify(s.Resource).includes(customers));
       expect(onCustomers).toEqual([{ Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: getAtt(customers) }]);
       const sends = statements.filter((s) => actionsOf(s).includes('sqs:SendMessage'));
@@ -245,7 +254,7 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       expect(statements.flatMap(actionsOf).filter((a) => a.endsWith(':*') || a === '*')).toEqual([]);
     });
 
-    it('metering: query the work index, update and create buckets in the ledger, nothing more; read customers; metering dead letters', () => {
+    it('metering: query the work index, update and create buckets in the ledger; seal, query and write the journal; nothing more; read customers; metering dead letters', () => {
       const statements = statementsOf(t, roles().metering);
       const onLedger = statements.filter((s) => JSON.stringify(s.Resource).includes(ledger));
       expect(onLedger).toEqual([
@@ -256,6 +265,9 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
           Resource: [getAtt(ledger), { 'Fn::Join': ['', [getAtt(ledger), '/index/byMeteringState']] }],
         },
       ]);
+      expect(statements.filter((s) => JSON.stringify(s.Resource).includes(journal))).toEqual([
+        { Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem'], Resource: getAtt(journal) },
+      ]);
       expect(statements.filter((s) => JSON.stringify(s.Resource).includes(customers))).toEqual([
         // Subscription states (BatchGetItem) and the subscribed customers for zero-quantity records (Scan).
         { Effect: 'Allow', Action: ['dynamodb:BatchGetItem', 'dynamodb:Scan'], Resource: getAtt(customers) },
@@ -265,9 +277,20 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       expect(statements.flatMap(actionsOf).filter((a) => a.endsWith(':*') || a === '*')).toEqual([]);
     });
 
-    it('registration may not touch the ledger or the usage queues', () => {
+    it('registration may not touch the ledger, the journal or the usage queues', () => {
       const text = JSON.stringify(statementsOf(t, roles().registration));
-      for (const id of [ledger, usageQueue, usageDlq, meteringDlq]) expect(text).not.toContain(id);
+      for (const id of [ledger, journal, usageQueue, usageDlq, meteringDlq]) expect(text).not.toContain(id);
+    });
+
+    it("grantAppendUsage gives a role the journal's PutItem and ConditionCheckItem, and nothing else", () => {
+      const { stack, integration } = embedded();
+      const role = new iam.Role(stack, 'Appender', { assumedBy: new iam.AccountRootPrincipal() });
+      integration.meteringLedger.grantAppendUsage(role);
+      const e = Template.fromStack(stack);
+      const journalId = idOf(e, TABLE, /^MarketplaceMeteringLedgerJournalTable[0-9A-F]{8}$/);
+      expect(statementsOf(e, idOf(e, 'AWS::IAM::Role', /^Appender[0-9A-F]{8}$/))).toEqual([
+        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem'], Resource: getAtt(journalId) },
+      ]);
     });
   });
 
@@ -301,6 +324,49 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
           },
         ],
       });
+    });
+  });
+
+  describe('Usage journal table', () => {
+    it('is its own table next to the ledger and the Customers table, with pk + sk string keys, TTL on expiresAt, and no index', () => {
+      expect(Object.keys(t.findResources(TABLE)).sort()).toEqual([customers, journal, ledger].sort());
+      const properties = t.findResources(TABLE)[journal].Properties;
+      expect(properties.KeySchema).toEqual([
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ]);
+      expect(properties.AttributeDefinitions).toEqual([
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ]);
+      expect(properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+      expect(properties.GlobalSecondaryIndexes).toBeUndefined();
+      expect(properties.LocalSecondaryIndexes).toBeUndefined();
+    });
+
+    it('keeps usage not yet billed: on-demand, point-in-time recovery, AWS-managed encryption, deletion protection, retained on delete and replace', () => {
+      const resource = t.findResources(TABLE)[journal];
+      expect(resource).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      expect(resource.Properties).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        // SSEEnabled without a key: the AWS managed KMS key (aws/dynamodb), not the owned default.
+        SSESpecification: { SSEEnabled: true },
+        DeletionProtectionEnabled: true,
+      });
+      expect(resource.Properties.SSESpecification.KMSMasterKeyId).toBeUndefined();
+    });
+
+    it("follows the ledger's removalPolicy prop", () => {
+      const { stack } = embedded({ meteringLedger: { removalPolicy: RemovalPolicy.DESTROY } });
+      const tables = Template.fromStack(stack).findResources(TABLE);
+      const policies = Object.entries(tables)
+        .filter(([id]) => /^MarketplaceMeteringLedger(Journal)?Table[0-9A-F]{8}$/.test(id))
+        .map(([, r]) => [r.DeletionPolicy, r.UpdateReplacePolicy]);
+      expect(policies).toEqual([
+        ['Delete', 'Delete'],
+        ['Delete', 'Delete'],
+      ]);
     });
   });
 
