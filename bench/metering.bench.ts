@@ -4,9 +4,10 @@ import { UsageProducer } from '../lambda/adapters/usage-producer';
 import { MarketplaceLimits } from '../lambda/core/marketplace-limits';
 import { ProductConfig } from '../lambda/core/product-config';
 import { licenseCustomerKey } from '../lambda/core/customer';
-import { checkEventFor, customerKeyOf, KnownCustomer, UsageAddition, usageAddition } from '../lambda/core/usage/ingest';
-import { eventTimeMs, parseUsageMessage } from '../lambda/core/usage/usage-event';
-import { planUsageWrites } from '../lambda/core/usage/usage-writes';
+import { foldHour } from '../lambda/core/metering/fold';
+import { checkEventFor, customerKeyOf, journalEntries, KnownCustomer } from '../lambda/core/usage/ingest';
+import { parseUsageMessage } from '../lambda/core/usage/usage-event';
+import { JournalEntry } from '../lambda/core/usage/usage-journal';
 import { utcHourStart } from '../lambda/core/utc-hour';
 import { startLocalApiServer } from '../local/api-gateway-server';
 import { createLocalRegistration } from '../local/local-registration';
@@ -40,6 +41,7 @@ const EVENTS_PER_MESSAGE = 25; // the producer client's default
 export function benchAggregation(): void {
   const product: ProductConfig = { productCode: 'bench-product', identityMode: 'license', dimensions: ['requests', 'storage_gb'] };
   const now = new Date();
+  const writtenAt = now.toISOString();
   const licenses = Array.from({ length: 1000 }, (_, i) => `arn:aws:license-manager::${String(100000000000 + i)}:license:l-${i.toString(16).padStart(16, '0')}`);
   let seed = 42;
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -74,17 +76,18 @@ export function benchAggregation(): void {
     }),
   );
   /**
-   * The per-event work of ingestion without I/O, in the production functions ingestMessage calls:
-   * parse and validate the message, check each event against its customer and product, make its
-   * bucket addition, and plan the message's writes (events summed per bucket).
+   * Validate and bucket without I/O, in the production functions: ingestion's per-event work
+   * (parse and validate the message, check each event against its customer and product, build the
+   * message's journal entries and serialize them as the adapter stores them), then the fold of the
+   * hour's entries into buckets (parse the stored entries, sum events per bucket).
    */
   const aggregate = (messages: string[]) => {
     let rejected = 0;
-    let writes = 0;
-    for (const body of messages) {
+    const stored = new Map<string, { entry: JournalEntry; usage: string }[]>();
+    messages.forEach((body, m) => {
       const parsed = parseUsageMessage(body);
       if (!Array.isArray(parsed)) throw new Error(parsed.message);
-      const additions: UsageAddition[] = [];
+      const accepted = [];
       for (const item of parsed) {
         if (!item.ok) throw new Error(item.rejection.message);
         const e = item.event;
@@ -93,11 +96,20 @@ export function benchAggregation(): void {
           rejected++;
           continue;
         }
-        additions.push(usageAddition(customer, e, e.eventId!, utcHourStart(new Date(eventTimeMs(e))), now));
+        accepted.push({ position: item.position, event: e, customer });
       }
-      for (const transaction of planUsageWrites(additions)) writes += transaction.length;
+      for (const entry of journalEntries(`message-${m}`, accepted, writtenAt)) {
+        let list = stored.get(entry.hourStart);
+        if (!list) stored.set(entry.hourStart, (list = []));
+        list.push({ entry, usage: JSON.stringify({ customers: entry.customers, events: entry.events }) });
+      }
+    });
+    let buckets = 0;
+    for (const [hourStart, list] of stored) {
+      const entries = list.map(({ entry, usage }) => ({ ...entry, ...(JSON.parse(usage) as Pick<JournalEntry, 'customers' | 'events'>) }));
+      buckets += foldHour({ hourStart, entries }).buckets.length;
     }
-    return { writes, rejected };
+    return { writes: buckets, rejected };
   };
   const parseOnly = (messages: string[]) => {
     let n = 0;
@@ -125,13 +137,13 @@ export function benchAggregation(): void {
   if (full.result.rejected !== 0) throw new Error(`${full.result.rejected} events rejected: the generated events should all be valid`);
 
   printFigures(
-    `Ingestion's per-event work on one core (parseUsageMessage, checkEventFor, usageAddition, planUsageWrites), ${AGGREGATION_EVENTS.toLocaleString('en')} events in messages of ${EVENTS_PER_MESSAGE}, 30% with 2 allocations, 1000 customers`,
+    `Validate and bucket on one core: ingestion's per-event work (parseUsageMessage, checkEventFor, journalEntries, the entry serialized) and the fold (entries parsed, foldHour), ${AGGREGATION_EVENTS.toLocaleString('en')} events in messages of ${EVENTS_PER_MESSAGE}, 30% with 2 allocations, 1000 customers`,
     {
       'validate + bucket: events/s': AGGREGATION_EVENTS / full.seconds,
       'validate + bucket: microseconds/event': (full.seconds * 1e6) / AGGREGATION_EVENTS,
       'of which JSON.parse + schema (parseUsageMessage alone): events/s': AGGREGATION_EVENTS / schema.seconds,
       'JSON.parse alone: events/s': AGGREGATION_EVENTS / json.seconds,
-      'bucket writes planned (one per bucket and message)': full.result.writes,
+      'hour buckets folded': full.result.writes,
       'target (events/s)': 500_000,
     },
   );
@@ -234,12 +246,6 @@ export async function benchEndToEnd(): Promise<void> {
     const ingestSeconds = (performance.now() - ingestStarted) / 1000;
     const ingestCapacity = capacity.take();
 
-    const buckets = await scanBuckets(dynamoDb.endpoint, usage.meteringTableName);
-    const counted = buckets.reduce((n, b) => n + Number(b.quantity), 0);
-    if (counted !== totalQuantity) throw new Error(`the ledger counted ${counted}, the events carried ${totalQuantity}`);
-    const countedEvents = buckets.reduce((n, b) => n + Number(b.usageEvents), 0);
-    if (countedEvents !== E2E_EVENTS) throw new Error(`the ledger counted ${countedEvents} events, ${E2E_EVENTS} were sent`);
-
     // Stage 3: one metering run.
     await admin('POST', '/_admin/clock', { now: meterAt.toISOString() });
     const meteringStarted = performance.now();
@@ -247,6 +253,12 @@ export async function benchEndToEnd(): Promise<void> {
     const meteringSeconds = (performance.now() - meteringStarted) / 1000;
     const totalSeconds = (performance.now() - started) / 1000;
     const meteringCapacity = capacity.take();
+
+    const buckets = await scanBuckets(dynamoDb.endpoint, usage.meteringTableName);
+    const counted = buckets.reduce((n, b) => n + Number(b.quantity), 0);
+    if (counted !== totalQuantity) throw new Error(`the ledger counted ${counted}, the events carried ${totalQuantity}`);
+    const countedEvents = buckets.reduce((n, b) => n + Number(b.usageEvents), 0);
+    if (countedEvents !== E2E_EVENTS) throw new Error(`the ledger counted ${countedEvents} events, ${E2E_EVENTS} were sent`);
 
     const { records } = await admin('GET', '/_admin/metering-records');
     const billedQuantity = (records as { quantity: number }[]).reduce((n, r) => n + r.quantity, 0);
@@ -280,14 +292,13 @@ export async function benchEndToEnd(): Promise<void> {
     printFigures(
       'DynamoDB capacity: ingestion counted from the items it writes, the rest as DynamoDB Local reports it (ReturnConsumedCapacity INDEXES)',
       {
-        // DynamoDB Local's ConsumedCapacity for a transaction of many items is far below what
-        // DynamoDB bills, so ingestion's write units are counted from the items written, by the
-        // pricing rule: 2 WCU per transactional write of an item up to 1 KB (markers and these
-        // buckets are), plus 1 WCU for the byMeteringState index entry each bucket update rewrites.
-        'ingest: transactional items sent per usage event (markers; cancelled attempts included)': ingestCapacity.markers / E2E_EVENTS,
-        'ingest: transactional items sent per usage event (bucket updates, one per bucket and message)': ingestCapacity.bucketUpdates / E2E_EVENTS,
-        'ingest: write capacity units per usage event (2 x items + 1 per bucket update for the index)':
-          (2 * (ingestCapacity.markers + ingestCapacity.bucketUpdates) + ingestCapacity.bucketUpdates) / E2E_EVENTS,
+        // DynamoDB Local's ConsumedCapacity for transactions is below what DynamoDB bills, so
+        // ingestion's units are counted from the items it sends, by the pricing rule: a
+        // transactional write costs 2 WCU per KB of the item, a ConditionCheck 2 RCU.
+        'ingest: journal items written per usage event (entries + late placeholders; cancelled attempts included)': ingestCapacity.puts / E2E_EVENTS,
+        'ingest: usage events per journal entry': E2E_EVENTS / Math.max(1, ingestCapacity.puts),
+        'ingest: write capacity units per usage event (2 x KB per entry)': ingestCapacity.putUnits / E2E_EVENTS,
+        'ingest: read capacity units per usage event (seal checks, 2 each)': (2 * ingestCapacity.checks) / E2E_EVENTS,
         'ingest: read capacity units per usage event (Customers GetItem, cached 1 s locally)': ingestCapacity.read / E2E_EVENTS,
         'ingest: TransactWriteItems requests per usage event': ingestCapacity.transactions / E2E_EVENTS,
         'metering: write capacity units per bucket (seal, attempt, outcome; table + index)': (meteringCapacity.writeTable + meteringCapacity.writeIndexes) / report.metered,
@@ -301,7 +312,7 @@ export async function benchEndToEnd(): Promise<void> {
 
 /** Adds ReturnConsumedCapacity to every request of the client and sums what comes back. */
 function countCapacity(documents: DynamoDBDocumentClient) {
-  const zero = () => ({ writeTable: 0, writeIndexes: 0, read: 0, transactions: 0, markers: 0, bucketUpdates: 0 });
+  const zero = () => ({ writeTable: 0, writeIndexes: 0, read: 0, transactions: 0, puts: 0, putUnits: 0, checks: 0 });
   let sum = zero();
   const writes = new Set(['TransactWriteItemsCommand', 'UpdateItemCommand', 'PutItemCommand', 'DeleteItemCommand']);
   documents.middlewareStack.add(
@@ -322,9 +333,12 @@ function countCapacity(documents: DynamoDBDocumentClient) {
       }
       if (context.commandName === 'TransactWriteItemsCommand') {
         sum.transactions += 1;
-        for (const item of (args.input as { TransactItems: { Put?: unknown; Update?: unknown }[] }).TransactItems) {
-          if (item.Put) sum.markers += 1;
-          if (item.Update) sum.bucketUpdates += 1;
+        for (const item of (args.input as { TransactItems: { Put?: { Item: Record<string, unknown> }; ConditionCheck?: unknown }[] }).TransactItems) {
+          if (item.Put) {
+            sum.puts += 1;
+            sum.putUnits += 2 * Math.ceil(itemBytes(item.Put.Item) / 1024);
+          }
+          if (item.ConditionCheck) sum.checks += 1;
         }
       }
       return result;
@@ -338,6 +352,18 @@ function countCapacity(documents: DynamoDBDocumentClient) {
       return taken;
     },
   };
+}
+
+/** An item's size as DynamoDB counts it (attribute names plus values), near enough for strings and numbers. */
+function itemBytes(item: Record<string, unknown>): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(item)) {
+    bytes += Buffer.byteLength(name);
+    if (typeof value === 'string') bytes += Buffer.byteLength(value);
+    else if (typeof value === 'number') bytes += Math.ceil(String(value).length / 2) + 1;
+    else bytes += Buffer.byteLength(JSON.stringify(value));
+  }
+  return bytes;
 }
 
 interface ConsumedCapacity {

@@ -1,6 +1,7 @@
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CustomersTableSchema } from '../lambda/core/customers-table-schema';
 import { MeteringTableSchema } from '../lambda/core/metering-table-schema';
+import { UsageJournalSchema } from '../lambda/core/usage-journal-schema';
 
 /**
  * The stack's tables in DynamoDB Local, from the same key schemas the CDK constructs use
@@ -9,20 +10,21 @@ import { MeteringTableSchema } from '../lambda/core/metering-table-schema';
 
 interface TableShape {
   readonly partitionKey: string;
-  readonly index: { readonly name: string; readonly partitionKey: string; readonly sortKey: string };
+  readonly sortKey?: string;
+  readonly index?: { readonly name: string; readonly partitionKey: string; readonly sortKey: string };
 }
 
 async function createTable(client: DynamoDBClient, tableName: string, shape: TableShape): Promise<void> {
-  const { partitionKey, index } = shape;
-  const attributes = [...new Set([partitionKey, index.partitionKey, index.sortKey])];
+  const { partitionKey, sortKey, index } = shape;
+  const attributes = [...new Set([partitionKey, ...(sortKey ? [sortKey] : []), ...(index ? [index.partitionKey, index.sortKey] : [])])];
   try {
     await client.send(
       new CreateTableCommand({
         TableName: tableName,
         BillingMode: 'PAY_PER_REQUEST',
         AttributeDefinitions: attributes.map((name) => ({ AttributeName: name, AttributeType: 'S' })),
-        KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [
+        KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }, ...(sortKey ? [{ AttributeName: sortKey, KeyType: 'RANGE' as const }] : [])],
+        GlobalSecondaryIndexes: index && [
           {
             IndexName: index.name,
             KeySchema: [
@@ -52,4 +54,8 @@ export function createMeteringTable(client: DynamoDBClient, tableName: string): 
     partitionKey: MeteringTableSchema.partitionKey,
     index: MeteringTableSchema.workIndex,
   });
+}
+
+export function createUsageJournalTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  return createTable(client, tableName, { partitionKey: UsageJournalSchema.partitionKey, sortKey: UsageJournalSchema.sortKey });
 }

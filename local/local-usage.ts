@@ -19,7 +19,7 @@ import { ProductConfig } from '../lambda/core/product-config';
 import { createIngestHandler, IngestLog } from '../lambda/ingest/ingest-batch';
 import { meteringDeadLetters, MeteringLog, meterNow } from '../lambda/metering/metering-job';
 import { LocalRoute } from './api-gateway-server';
-import { createMeteringTable } from './local-tables';
+import { createMeteringTable, createUsageJournalTable } from './local-tables';
 import { localClientConfig } from './services';
 
 /**
@@ -36,6 +36,8 @@ export interface LocalUsageOptions {
   readonly customersTableName: string;
   /** @default 'MeteringLedger' */
   readonly meteringTableName?: string;
+  /** @default 'UsageJournal' */
+  readonly journalTableName?: string;
   /** Receives before a message goes to the usage dead-letter queue. @default 5 */
   readonly maxReceiveCount?: number;
   /** Seconds between scheduled metering runs; 0: no schedule. @default 0 */
@@ -51,6 +53,7 @@ export interface LocalUsage {
   readonly usageDeadLetterQueueUrl: string;
   readonly meteringDeadLetterQueueUrl: string;
   readonly meteringTableName: string;
+  readonly journalTableName: string;
   readonly documents: DynamoDBDocumentClient;
   readonly sqs: SQSClient;
   readonly ledger: DynamoDbMeteringLedger;
@@ -67,7 +70,9 @@ const SILENT = { info: () => undefined, warn: () => undefined, error: () => unde
 export async function createLocalUsage(options: LocalUsageOptions): Promise<LocalUsage> {
   const meteringTableName = options.meteringTableName ?? 'MeteringLedger';
   const dynamoDb = new DynamoDBClient(localClientConfig(options.dynamoDbEndpoint));
+  const journalTableName = options.journalTableName ?? 'UsageJournal';
   await createMeteringTable(dynamoDb, meteringTableName);
+  await createUsageJournalTable(dynamoDb, journalTableName);
   const documents = DynamoDBDocumentClient.from(dynamoDb, { marshallOptions: { removeUndefinedValues: true } });
   const sqs = new SQSClient(localClientConfig(options.sqsEndpoint));
   const log = options.log ?? SILENT;
@@ -84,10 +89,10 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: options.maxReceiveCount ?? 5 }),
   });
 
-  const ledger = new DynamoDbMeteringLedger(documents, meteringTableName);
+  const ledger = new DynamoDbMeteringLedger(documents, meteringTableName, journalTableName);
   const ingest = createIngestHandler({
     ports: {
-      ledger,
+      journal: ledger.journal,
       customers: new CachedCustomerDirectory(documents, options.customersTableName, 1000),
       products: options.products,
       now: () => new Date(),
@@ -201,6 +206,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
     usageDeadLetterQueueUrl,
     meteringDeadLetterQueueUrl,
     meteringTableName,
+    journalTableName,
     documents,
     sqs,
     ledger,

@@ -1,4 +1,4 @@
-import { BatchGetCommand, BatchGetCommandOutput, DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchGetCommandOutput, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SubscriptionDirectory } from '../core/metering/metering-run';
 import { CustomerDirectory, KnownCustomer } from '../core/usage/ingest';
 import { StoredSubscription } from '../core/lifecycle/subscription-state';
@@ -18,28 +18,64 @@ export class CachedCustomerDirectory implements CustomerDirectory {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async find(customerKey: string): Promise<KnownCustomer | undefined> {
-    const cached = this.cache.get(customerKey);
-    if (cached && cached.until > this.now()) return cached.identity;
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { customerKey }, ConsistentRead: true }));
-    const identity =
-      Item && Item.productCode && Item.customerAWSAccountId
-        ? {
-            customerKey,
-            productCode: String(Item.productCode),
-            identityMode: Item.identityMode === 'legacy' ? ('legacy' as const) : ('license' as const),
-            customerAWSAccountId: String(Item.customerAWSAccountId),
-            licenseArn: Item.licenseArn as string | undefined,
-            customerIdentifier: Item.customerIdentifier as string | undefined,
-            subscription: Item.status
-              ? ({ status: Item.status, finalUsageUntil: Item.finalUsageUntil, statusEventTime: Item.statusEventTime } as StoredSubscription)
-              : undefined,
-          }
-        : undefined;
+  async find(customerKeys: readonly string[]): Promise<ReadonlyMap<string, KnownCustomer>> {
+    const found = new Map<string, KnownCustomer>();
+    const missing: string[] = [];
+    const now = this.now();
+    for (const customerKey of customerKeys) {
+      const cached = this.cache.get(customerKey);
+      if (!cached || cached.until <= now) missing.push(customerKey);
+      else if (cached.identity) found.set(customerKey, cached.identity);
+    }
+    if (missing.length === 0) return found;
+    const items = await batchGetCustomers(this.client, this.tableName, missing, { ConsistentRead: true });
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(customerKey, { identity, until: this.now() + this.ttlMs });
-    return identity;
+    const until = this.now() + this.ttlMs;
+    for (const customerKey of missing) {
+      const identity = knownCustomerOf(customerKey, items.get(customerKey));
+      this.cache.set(customerKey, { identity, until });
+      if (identity) found.set(customerKey, identity);
+    }
+    return found;
   }
+}
+
+function knownCustomerOf(customerKey: string, item: Record<string, unknown> | undefined): KnownCustomer | undefined {
+  if (!item || !item.productCode || !item.customerAWSAccountId) return undefined;
+  return {
+    customerKey,
+    productCode: String(item.productCode),
+    identityMode: item.identityMode === 'legacy' ? 'legacy' : 'license',
+    customerAWSAccountId: String(item.customerAWSAccountId),
+    licenseArn: item.licenseArn as string | undefined,
+    customerIdentifier: item.customerIdentifier as string | undefined,
+    subscription: subscriptionOf(item),
+  };
+}
+
+function subscriptionOf(item: Record<string, unknown>): StoredSubscription | undefined {
+  return item.status ? ({ status: item.status, finalUsageUntil: item.finalUsageUntil, statusEventTime: item.statusEventTime } as StoredSubscription) : undefined;
+}
+
+/** Customers items by key, read with BatchGetItem (100 keys a call; unprocessed keys asked again). */
+async function batchGetCustomers(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  customerKeys: readonly string[],
+  options: { ConsistentRead?: boolean; ProjectionExpression?: string; ExpressionAttributeNames?: Record<string, string> },
+): Promise<Map<string, Record<string, unknown>>> {
+  const found = new Map<string, Record<string, unknown>>();
+  for (let i = 0; i < customerKeys.length; i += 100) {
+    let keys: Record<string, unknown>[] | undefined = customerKeys.slice(i, i + 100).map((customerKey) => ({ customerKey }));
+    for (let attempt = 0; keys && keys.length > 0; attempt++) {
+      if (attempt === 5) throw new Error('BatchGetItem kept returning unprocessed keys');
+      const result: BatchGetCommandOutput = await client.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ...options } } }));
+      for (const item of result.Responses?.[tableName] ?? []) found.set(String(item.customerKey), item);
+      keys = result.UnprocessedKeys?.[tableName]?.Keys;
+      if (keys?.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+    }
+  }
+  return found;
 }
 
 /** Customers' subscription state for the metering run, read in batches of 100 keys. */
@@ -50,22 +86,14 @@ export class CustomerSubscriptions implements SubscriptionDirectory {
   ) {}
 
   async subscriptions(customerKeys: readonly string[]): Promise<Map<string, StoredSubscription>> {
+    const items = await batchGetCustomers(this.client, this.tableName, customerKeys, {
+      ProjectionExpression: 'customerKey, #status, finalUsageUntil, statusEventTime',
+      ExpressionAttributeNames: { '#status': 'status' },
+    });
     const found = new Map<string, StoredSubscription>();
-    for (let i = 0; i < customerKeys.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = customerKeys.slice(i, i + 100).map((customerKey) => ({ customerKey }));
-      for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        if (attempt === 5) throw new Error('BatchGetItem kept returning unprocessed keys');
-        const result: BatchGetCommandOutput = await this.client.send(
-          new BatchGetCommand({
-            RequestItems: { [this.tableName]: { Keys: keys, ProjectionExpression: 'customerKey, #status, finalUsageUntil, statusEventTime', ExpressionAttributeNames: { '#status': 'status' } } },
-          }),
-        );
-        for (const item of result.Responses?.[this.tableName] ?? []) {
-          if (item.status) found.set(String(item.customerKey), { status: item.status, finalUsageUntil: item.finalUsageUntil, statusEventTime: item.statusEventTime } as StoredSubscription);
-        }
-        keys = result.UnprocessedKeys?.[this.tableName]?.Keys;
-        if (keys?.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
-      }
+    for (const [customerKey, item] of items) {
+      const subscription = subscriptionOf(item);
+      if (subscription) found.set(customerKey, subscription);
     }
     return found;
   }

@@ -6,7 +6,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { CachedCustomerDirectory } from '../adapters/customer-directory';
 import { DeadLetterQueue } from '../adapters/dead-letter-queue';
-import { DynamoDbMeteringLedger } from '../adapters/metering-ledger';
+import { DynamoDbUsageJournal } from '../adapters/usage-journal';
 import { parseProductList } from '../core/product-config';
 import { createIngestHandler } from './ingest-batch';
 import { requiredEnv } from '../handler-environment';
@@ -18,7 +18,7 @@ const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshall
 
 const ingest = createIngestHandler({
   ports: {
-    ledger: new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE')),
+    journal: new DynamoDbUsageJournal(documents, requiredEnv('USAGE_JOURNAL_TABLE')),
     customers: new CachedCustomerDirectory(documents, requiredEnv('CUSTOMERS_TABLE')),
     products: parseProductList(process.env.PRODUCTS),
     now: () => new Date(),

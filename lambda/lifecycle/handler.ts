@@ -22,7 +22,7 @@ import { requiredEnv } from '../handler-environment';
 
 const logger = new Logger({ serviceName: 'marketplace-lifecycle' });
 const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-const ledger = new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE'));
+const ledger = new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE'), requiredEnv('USAGE_JOURNAL_TABLE'));
 const lambda = new LambdaClient({});
 const publishEvent = eventBridgePublisher(new EventBridgeClient({}), process.env.EVENT_BUS_NAME || 'default');
 
@@ -42,7 +42,9 @@ const service = new LifecycleService(
           Payload: JSON.stringify({ reason: 'final-usage', customerKey }),
         }),
       );
-      logger.info('final usage sealed for metering', { customerKey, buckets: sealed.length });
+      logger.info('final usage sealed for metering', { customerKey, buckets: sealed.buckets.length, duplicates: sealed.duplicates });
+      // Too many allocation tag sets in an hour: those events cannot be billed.
+      if (sealed.rejected.length > 0) logger.warn('final usage events refused', { customerKey, reasons: sealed.rejected.map((r) => r.reason) });
     },
   }),
   parseProductList(process.env.PRODUCTS),

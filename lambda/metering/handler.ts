@@ -22,7 +22,7 @@ const SAFETY_MARGIN_MS = 30_000;
 
 const logger = new Logger({ serviceName: 'marketplace-metering' });
 const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-const ledger = new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE'));
+const ledger = new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE'), requiredEnv('USAGE_JOURNAL_TABLE'));
 const ports = {
   ledger,
   // Zero-quantity records for idle subscribed customers, unless turned off.

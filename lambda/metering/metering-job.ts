@@ -8,6 +8,8 @@ import { DeadLetterQueue } from '../adapters/dead-letter-queue';
  */
 export function meteringDeadLetters(queue: Pick<DeadLetterQueue, 'send'>): MeteringPorts['deadLetters'] {
   return {
+    sendUsage: (rejections) =>
+      queue.send(rejections.map((rejection) => ({ reason: rejection.reason, body: { ...rejection, kind: 'usage-event' } }))),
     send: (letters) =>
       queue.send(
         letters.map((letter) => ({

@@ -1,13 +1,15 @@
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 import { isBillableHour } from '../usage/usage-rules';
 import { utcHourStart } from '../utc-hour';
+import { FoldRejection } from './fold';
+import { FoldReport } from './fold-hours';
 import { HourBucket, MeteringRecord, meteringRecordOf } from './hour-bucket';
 import { ApiResult, matchOutcomes, requestErrorAction } from './outcomes';
 import { backoffDelayMs, BackoffPolicy, CallRateLimiter, Clock, DEFAULT_BACKOFF } from './pacing';
 import { MeteringRequest, PlannedRecord, planRequests } from './request-plan';
 
 /**
- * One metering run: seal the hours that are over, send every sealed bucket through BatchMeterUsage,
+ * One metering run: seal the hours that are over and fold their usage into buckets, send every sealed bucket through BatchMeterUsage,
  * and store each outcome. A sealed bucket's quantity never changes, so sending it again after a crash
  * or a lost answer is an idempotent repeat for AWS: no usage lost, none billed twice.
  */
@@ -15,10 +17,10 @@ import { MeteringRequest, PlannedRecord, planRequests } from './request-plan';
 /** The Metering ledger: hour buckets and their audit trail. */
 export interface MeteringLedger {
   /**
-   * Seals open buckets of hours that ended at or before `cutoff` and returns them, sealed (an index
-   * read right after may not show them yet).
+   * Seals the hours that ended at or before `cutoff` and folds their usage into sealed buckets,
+   * returned with the events refused (an index read right after may not show the buckets yet).
    */
-  sealHoursEndedBy(cutoff: Date, now: Date): Promise<HourBucket[]>;
+  sealHoursEndedBy(cutoff: Date, now: Date): Promise<FoldReport>;
   /** Sealed buckets waiting to be metered, oldest hour first. */
   bucketsToMeter(limit: number): Promise<HourBucket[]>;
   /** Counts an attempt on each bucket before it is sent (the audit trail survives a crash mid-call). */
@@ -52,6 +54,8 @@ export interface DeadLetter {
 
 export interface MeteringDeadLetters {
   send(letters: readonly DeadLetter[]): Promise<void>;
+  /** Usage events refused while an hour was folded (e.g. usage after the customer's final metering). */
+  sendUsage(rejections: readonly FoldRejection[]): Promise<void>;
 }
 
 export interface BatchMeterUsageCall {
@@ -114,7 +118,12 @@ export interface MeteringPorts {
 }
 
 export interface MeteringReport {
+  /** Buckets sealed (folded from the usage journal) this run. */
   sealed: number;
+  /** Usage events refused while folding, sent to the metering dead-letter queue. */
+  usageRejected: number;
+  /** Usage events dropped while folding as repeats of an eventId already counted. */
+  duplicates: number;
   metered: number;
   deadLettered: number;
   /** Left sealed for the next run: still failing after retries, or out of time. */
@@ -135,11 +144,17 @@ export async function runMetering(
   const settings = { ...DEFAULT_METERING_SETTINGS, ...options.settings };
   const { ledger, clock } = ports;
   const at = () => new Date(clock.now());
-  const report: MeteringReport = { sealed: 0, metered: 0, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, calls: 0 };
+  const report: MeteringReport = { sealed: 0, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, calls: 0 };
 
   const cutoff = new Date(options.now.getTime() - settings.gracePeriodSeconds * 1000);
-  const justSealed = await ledger.sealHoursEndedBy(cutoff, options.now);
+  const folded = await ledger.sealHoursEndedBy(cutoff, options.now);
+  const justSealed = folded.buckets;
   report.sealed = justSealed.length;
+  report.duplicates = folded.duplicates;
+  if (folded.rejected.length > 0) {
+    await ports.deadLetters.sendUsage(folded.rejected);
+    report.usageRejected = folded.rejected.length;
+  }
   // The latest hour that has ended by the cutoff: its idle customers get zero records.
   const zeroHour = new Date(utcHourStart(cutoff).getTime() - 3_600_000);
   const zeros = ports.zeroUsage ? await ports.zeroUsage.fillHour(zeroHour, options.now) : [];

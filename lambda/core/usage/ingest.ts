@@ -1,48 +1,28 @@
 import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../customer';
-import { BucketIdentity, bucketKeyOf } from '../metering/hour-bucket';
+import { bucketKeyOf } from '../metering/hour-bucket';
 import { ProductConfig } from '../product-config';
 import { utcHourKeyOfMs, utcHourStart } from '../utc-hour';
+import { AppendOutcome, JournalEntry, JournalEntryBuilder, JournalEvent, UsageJournal } from './usage-journal';
 import { eventTimeMs, parseUsageMessage, Rejection, UsageEvent } from './usage-event';
 import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 
 /**
  * Usage ingestion, free of AWS: a queue message's events are validated, matched to a registered
- * customer, and added to their hour bucket together with a de-duplication marker, so a redelivered
- * message adds nothing.
+ * customer, and written to the usage journal; a redelivered message adds nothing.
  */
-
-export interface UsageAddition {
-  readonly bucket: BucketIdentity & { readonly bucketKey: string };
-  /** De-duplication marker: the same key is counted once. */
-  readonly eventKey: string;
-  readonly quantity: number;
-  /** Quantity per allocation tag set. */
-  readonly allocations: Readonly<Record<string, number>>;
-  readonly at: Date;
-}
-
-export type AddUsageOutcome = 'added' | 'duplicate' | 'sealed' | 'too-large';
-
-export interface UsageLedger {
-  /**
-   * Adds each usage to its bucket and writes its marker, both or neither; one outcome per addition,
-   * in order: `duplicate` when the marker exists, `sealed` when the bucket is sealed, `too-large`
-   * when the bucket cannot grow (for those, nothing is written).
-   */
-  addUsage(additions: readonly UsageAddition[]): Promise<AddUsageOutcome[]>;
-}
 
 /** A registered customer, with its subscription state when lifecycle events have told it. */
 export type KnownCustomer = CustomerIdentity & { readonly subscription?: StoredSubscription };
 
 /** Registered customers, from the Customers table. */
 export interface CustomerDirectory {
-  find(customerKey: string): Promise<KnownCustomer | undefined>;
+  /** The registered customers among `customerKeys` (unknown keys are absent from the map). */
+  find(customerKeys: readonly string[]): Promise<ReadonlyMap<string, KnownCustomer>>;
 }
 
 export interface IngestPorts {
-  readonly ledger: UsageLedger;
+  readonly journal: UsageJournal;
   readonly customers: CustomerDirectory;
   readonly products: readonly ProductConfig[];
   readonly now: () => Date;
@@ -51,22 +31,31 @@ export interface IngestPorts {
 
 export type EventResult =
   | { readonly status: 'counted'; readonly bucketKey: string; readonly rolledOver: boolean }
-  | { readonly status: 'duplicate'; readonly eventKey: string }
+  | { readonly status: 'duplicate'; readonly messageId: string; readonly hourStart: string }
   | { readonly status: 'rejected'; readonly rejection: Rejection; readonly event: unknown; readonly position: number };
 
 export type MessageResult = { readonly rejectedMessage: Rejection } | { readonly events: readonly EventResult[] };
 
+interface AcceptedEvent {
+  readonly position: number;
+  readonly event: UsageEvent;
+  readonly customer: KnownCustomer;
+}
+
 /**
- * Ingests one queue message: its valid events are written together (see usage-writes.ts).
- * Infrastructure errors propagate: the caller reports the message as failed, SQS delivers it again,
- * and the markers keep what was already counted from counting twice.
+ * Ingests one queue message: its valid events are written to the usage journal, one entry per hour
+ * they count in (usage-journal.ts). Infrastructure errors propagate: the caller reports the message
+ * as failed, SQS delivers it again, and the entries already written make the redelivery add nothing.
  */
 export async function ingestMessage(ports: IngestPorts, message: { messageId: string; body: string }): Promise<MessageResult> {
   const parsed = parseUsageMessage(message.body);
   if (!Array.isArray(parsed)) return { rejectedMessage: parsed };
   const results: EventResult[] = new Array(parsed.length);
   const now = ports.now();
-  const accepted: { position: number; event: UsageEvent; customer: KnownCustomer; eventId: string }[] = [];
+  const accepted: AcceptedEvent[] = [];
+  // The message's customers in one lookup, not one per event.
+  const customerKeys = parsed.map((item) => (item.ok ? customerKeyOf(item.event) : undefined));
+  const customers = await ports.customers.find([...new Set(customerKeys.filter((k): k is string => k !== undefined))]);
   for (const item of parsed) {
     const { position } = item;
     const reject = (rejection: Rejection, event: unknown) => {
@@ -76,58 +65,81 @@ export async function ingestMessage(ports: IngestPorts, message: { messageId: st
       reject(item.rejection, item.raw);
       continue;
     }
-    const found = await findCustomer(ports.customers, item.event);
-    if ('reason' in found) {
-      reject(found, item.event);
+    const customerKey = customerKeys[position];
+    const customer = customerKey === undefined ? undefined : customers.get(customerKey);
+    if (!customer) {
+      reject(
+        customerKey === undefined
+          ? { reason: 'invalid-event', message: 'the licence ARN has no licence id' }
+          : { reason: 'unknown-customer', message: `no registered customer ${customerKey}` },
+        item.event,
+      );
       continue;
     }
-    const eventId = item.event.eventId ?? `${message.messageId}#${position}`;
-    const rejection = checkEventFor(found, item.event, ports.products, now, ports.window);
+    const rejection = checkEventFor(customer, item.event, ports.products, now, ports.window);
     if (rejection) reject(rejection, item.event);
-    else accepted.push({ position, event: item.event, customer: found, eventId });
+    else accepted.push({ position, event: item.event, customer });
   }
+  if (accepted.length === 0) return { events: results };
 
-  const additions = accepted.map((a) => usageAddition(a.customer, a.event, a.eventId, eventHourStart(a.event), now));
-  const outcomes = additions.length > 0 ? await ports.ledger.addUsage(additions) : [];
+  const writtenAt = now.toISOString();
+  const entries = journalEntries(message.messageId, accepted, writtenAt);
+  const outcomes = await ports.journal.append(entries);
   // Events whose hour was already sealed (and maybe billed) count in the current hour instead.
-  const rolled = outcomes.flatMap((outcome, i) => (outcome === 'sealed' ? [i] : []));
-  const rolledAdditions = rolled.map((i) => usageAddition(accepted[i].customer, accepted[i].event, accepted[i].eventId, utcHourStart(now), now));
-  const rolledOutcomes = rolledAdditions.length > 0 ? await ports.ledger.addUsage(rolledAdditions) : [];
-  rolled.forEach((i, j) => {
-    outcomes[i] = rolledOutcomes[j];
-    additions[i] = rolledAdditions[j];
-  });
+  const currentHour = utcHourKeyOfMs(now.getTime());
+  const late = entries.filter((entry, i) => outcomes[i] === 'sealed' && entry.hourStart !== currentHour);
+  const lateEntries = late.map((entry) => ({ ...entry, hourStart: currentHour, rolledFrom: entry.hourStart }));
+  const lateOutcomes = lateEntries.length > 0 ? await ports.journal.append(lateEntries) : [];
 
-  accepted.forEach(({ position, event }, i) => {
-    const addition = additions[i];
-    const reject = (rejection: Rejection) => {
-      results[position] = { status: 'rejected', rejection, event, position };
-    };
-    switch (outcomes[i]) {
-      case 'added':
-        results[position] = { status: 'counted', bucketKey: addition.bucket.bucketKey, rolledOver: rolled.includes(i) };
-        break;
-      case 'duplicate':
-        results[position] = { status: 'duplicate', eventKey: addition.eventKey };
-        break;
-      case 'too-large':
-        reject({ reason: 'too-many-tag-sets', message: `the hour bucket ${addition.bucket.bucketKey} holds too many distinct allocation tag sets` });
-        break;
-      case 'sealed':
-        // The current hour was sealed early: the customer's access ended and its final usage was metered.
-        reject({ reason: 'hour-already-billed', message: `the customer's usage for ${addition.bucket.hourStart} was already metered` });
-        break;
+  const settle = (entry: JournalEntry, outcome: AppendOutcome, rolledOver: boolean) => {
+    for (const e of entry.events) {
+      const position = e.p;
+      const customer = entry.customers[e.c];
+      if (outcome === 'appended') {
+        results[position] = { status: 'counted', bucketKey: bucketKeyOf(customer.customerKey, e.d, entry.hourStart), rolledOver };
+      } else if (outcome === 'duplicate') {
+        results[position] = { status: 'duplicate', messageId: entry.messageId, hourStart: entry.rolledFrom ?? entry.hourStart };
+      } else {
+        // The current hour is sealed too: the customer's access ended and its final usage was metered.
+        results[position] = {
+          status: 'rejected',
+          rejection: { reason: 'hour-already-billed', message: `the customer's usage for ${entry.hourStart} was already metered` },
+          event: accepted.find((a) => a.position === position)!.event,
+          position,
+        };
+      }
     }
+  };
+  entries.forEach((entry, i) => {
+    if (outcomes[i] !== 'sealed' || entry.hourStart === currentHour) settle(entry, outcomes[i], false);
   });
+  late.forEach((_, i) => settle(lateEntries[i], lateOutcomes[i], true));
   return { events: results };
 }
 
-/** The registered customer an event names, or why there is none. */
-async function findCustomer(customers: CustomerDirectory, event: UsageEvent): Promise<KnownCustomer | Rejection> {
-  const customerKey = customerKeyOf(event);
-  if (!customerKey) return { reason: 'invalid-event', message: 'the licence ARN has no licence id' };
-  const customer = await customers.find(customerKey);
-  return customer ?? { reason: 'unknown-customer', message: `no registered customer ${customerKey}` };
+/** The message's accepted events as journal entries, one per hour. */
+export function journalEntries(messageId: string, accepted: readonly AcceptedEvent[], writtenAt: string): JournalEntry[] {
+  const builder = new JournalEntryBuilder(messageId, writtenAt);
+  for (const { position, event, customer } of accepted) {
+    builder.add(utcHourKeyOfMs(eventTimeMs(event)), customer, journalEventOf(event, position));
+  }
+  return builder.build();
+}
+
+/** What the journal keeps of an accepted event. */
+export function journalEventOf(event: UsageEvent, position: number): Omit<JournalEvent, 'c'> {
+  let a: Record<string, number> | undefined;
+  if (event.allocations) {
+    a = {};
+    for (const allocation of event.allocations) a[tagSetKey(allocation.tags)] = allocation.quantity;
+  }
+  return {
+    d: event.dimension,
+    q: event.quantity,
+    p: position,
+    ...(event.eventId === undefined ? {} : { id: event.eventId }),
+    ...(a === undefined ? {} : { a }),
+  };
 }
 
 /** Whether the customer's product, identity, subscription and the event's own rules allow the event. */
@@ -159,30 +171,6 @@ export function checkEventFor(
 
 function eventHourStart(event: UsageEvent): Date {
   return utcHourStart(new Date(eventTimeMs(event)));
-}
-
-/** What an accepted event adds to the ledger: its quantity and allocations, in the bucket of `hourStart`. */
-export function usageAddition(customer: KnownCustomer, event: UsageEvent, eventId: string, hourStart: Date, now: Date): UsageAddition {
-  const allocations: Record<string, number> = {};
-  if (event.allocations) for (const a of event.allocations) allocations[tagSetKey(a.tags)] = a.quantity;
-  const hour = utcHourKeyOfMs(hourStart.getTime());
-  return {
-    bucket: {
-      bucketKey: bucketKeyOf(customer.customerKey, event.dimension, hour),
-      customerKey: customer.customerKey,
-      productCode: customer.productCode,
-      identityMode: customer.identityMode,
-      customerAWSAccountId: customer.customerAWSAccountId,
-      licenseArn: customer.licenseArn,
-      customerIdentifier: customer.customerIdentifier,
-      dimension: event.dimension,
-      hourStart: hour,
-    },
-    eventKey: `${customer.customerKey}|${eventId}`,
-    quantity: event.quantity,
-    allocations,
-    at: now,
-  };
 }
 
 /** The Customers table key an event names: its licence, or its legacy product + customer. */

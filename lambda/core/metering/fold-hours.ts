@@ -1,0 +1,151 @@
+import { MarketplaceLimits as Limits } from '../marketplace-limits';
+import { HOUR_MS, utcHourStart } from '../utc-hour';
+import { JournalEntry } from '../usage/usage-journal';
+import { FoldedBucket, foldHour, FoldRejection } from './fold';
+import { HourBucket } from './hour-bucket';
+
+/**
+ * From the usage journal to sealed hour buckets: each hour that has ended (plus the grace period) is
+ * sealed, so ingestion can add nothing more to it, then folded into buckets written once, sealed.
+ * A customer whose access ends has its open hours folded at once (early metering); the hour's fold
+ * later skips what that counted and refuses what came after.
+ */
+
+export interface HourJournal {
+  /** The last hour whose fold completed, if any. */
+  foldedThrough(): Promise<string | undefined>;
+  markFolded(hourStart: string, at: Date): Promise<void>;
+  /** Seals the hour: once this resolves, no entry can be appended to it. */
+  seal(hourStart: string, at: Date): Promise<void>;
+  /** All entries of the hour (a strongly consistent read). */
+  entries(hourStart: string): Promise<JournalEntry[]>;
+  /** Customers of the hour metered early, with the ids of the entries that counted. */
+  flushes(hourStart: string): Promise<Map<string, Set<string>>>;
+  /**
+   * Records an early metering of one customer's hour and writes its buckets sealed, all or nothing;
+   * `exists` when the hour was already metered early for that customer, or one of the buckets exists.
+   */
+  recordFlush(hourStart: string, customerKey: string, entryIds: readonly string[], buckets: readonly FoldedBucket[], at: Date): Promise<'recorded' | 'exists'>;
+  /** The countedKeys of the given hours' folds, as a lookup. */
+  counted(hours: readonly string[]): Promise<(countedKey: string) => boolean>;
+  recordCounted(hourStart: string, countedKeys: readonly string[]): Promise<void>;
+}
+
+export interface SealedBucketWriter {
+  /** Writes a folded bucket sealed and returns it; undefined when the bucket exists. */
+  putSealedBucket(bucket: FoldedBucket, at: Date): Promise<HourBucket | undefined>;
+}
+
+export interface FoldPorts {
+  readonly journal: HourJournal;
+  readonly buckets: SealedBucketWriter;
+}
+
+export interface FoldReport {
+  /** Buckets written (sealed) by this call. */
+  readonly buckets: HourBucket[];
+  /** Events refused while folding: they go to a dead-letter queue. */
+  readonly rejected: FoldRejection[];
+  /** Events dropped as repeats of a counted eventId. */
+  readonly duplicates: number;
+}
+
+/** How far back the first fold looks: nothing older can still be billed. */
+const FIRST_FOLD_LOOKBACK_MS = Limits.billingWindowSeconds * 1000;
+
+/** Bucket writes in flight at once. */
+const BUCKET_WRITES_AT_ONCE = 25;
+
+/** Attempts at folding one hour when early meterings of its customers keep landing meanwhile. */
+const FOLD_ATTEMPTS = 5;
+
+/** Hours after the last folded one (or the billing window, the first time) up to `lastHour`. */
+async function hoursToFold(journal: HourJournal, lastHour: number, now: Date): Promise<string[]> {
+  const through = await journal.foldedThrough();
+  const first = through === undefined ? utcHourStart(new Date(now.getTime() - FIRST_FOLD_LOOKBACK_MS)).getTime() : Date.parse(through) + HOUR_MS;
+  const hours: string[] = [];
+  for (let hour = first; hour <= lastHour; hour += HOUR_MS) hours.push(new Date(hour).toISOString());
+  return hours;
+}
+
+/** Seals and folds every hour that ended at or before `cutoff`, oldest first. */
+export async function foldHoursEndedBy(ports: FoldPorts, cutoff: Date, now: Date): Promise<FoldReport> {
+  const lastHour = utcHourStart(cutoff).getTime() - HOUR_MS;
+  const report: FoldReport = { buckets: [], rejected: [], duplicates: 0 };
+  const hours = await hoursToFold(ports.journal, lastHour, now);
+  // Sealed and read together (the first run looks back a whole day), folded in order: a late
+  // event's fold checks what the hours before counted.
+  await Promise.all(hours.map((hourStart) => ports.journal.seal(hourStart, now)));
+  const entries = await Promise.all(hours.map((hourStart) => ports.journal.entries(hourStart)));
+  for (const [i, hourStart] of hours.entries()) {
+    const folded = await foldSealedHour(ports, hourStart, entries[i], now);
+    report.buckets.push(...folded.buckets);
+    report.rejected.push(...folded.rejected);
+    (report as { duplicates: number }).duplicates += folded.duplicates;
+    await ports.journal.markFolded(hourStart, now);
+  }
+  return report;
+}
+
+async function foldSealedHour(ports: FoldPorts, hourStart: string, entries: readonly JournalEntry[], now: Date): Promise<FoldReport> {
+  const countedBefore = await countedLookup(ports.journal, hourStart, entries);
+  for (let attempt = 1; ; attempt++) {
+    const flushed = await ports.journal.flushes(hourStart);
+    const result = foldHour({ hourStart, entries, flushed, countedBefore });
+    const written: HourBucket[] = [];
+    let flushedMeanwhile = false;
+    for (let i = 0; i < result.buckets.length; i += BUCKET_WRITES_AT_ONCE) {
+      const batch = result.buckets.slice(i, i + BUCKET_WRITES_AT_ONCE);
+      const created = await Promise.all(batch.map((bucket) => ports.buckets.putSealedBucket(bucket, now)));
+      created.forEach((bucket, j) => {
+        if (bucket) written.push(bucket);
+        // The bucket exists: written by this very fold before a crash (the same bucket), or by an
+        // early metering of the customer that landed meanwhile: then the hour is folded again.
+        else flushedMeanwhile ||= !flushed.has(batch[j].customerKey);
+      });
+    }
+    if (flushedMeanwhile && attempt < FOLD_ATTEMPTS) {
+      const now2 = await ports.journal.flushes(hourStart);
+      if ([...now2.keys()].some((customerKey) => !flushed.has(customerKey))) continue;
+    }
+    if (result.countedKeys.length > 0) await ports.journal.recordCounted(hourStart, result.countedKeys);
+    return { buckets: written, rejected: result.rejected, duplicates: result.duplicates };
+  }
+}
+
+/** For late entries: what the hours between their own hour and this one counted. */
+async function countedLookup(journal: HourJournal, hourStart: string, entries: readonly JournalEntry[]) {
+  const origins = entries.flatMap((e) => (e.rolledFrom !== undefined && e.events.some((ev) => ev.id !== undefined) ? [Date.parse(e.rolledFrom)] : []));
+  if (origins.length === 0) return undefined;
+  const hours: string[] = [];
+  for (let hour = Math.min(...origins); hour < Date.parse(hourStart); hour += HOUR_MS) hours.push(new Date(hour).toISOString());
+  return journal.counted(hours);
+}
+
+/**
+ * Early metering of one customer (its access is ending): every hour not folded yet, up to the
+ * current one, is folded for that customer alone and its buckets written sealed, with the entries
+ * that counted. Returns the buckets written and the events refused.
+ */
+export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now: Date): Promise<FoldReport> {
+  const report: FoldReport = { buckets: [], rejected: [], duplicates: 0 };
+  for (const hourStart of await hoursToFold(ports.journal, utcHourStart(now).getTime(), now)) {
+    const flushed = await ports.journal.flushes(hourStart);
+    if (flushed.has(customerKey)) continue;
+    const entries = await ports.journal.entries(hourStart);
+    const result = foldHour({ hourStart, entries, customerKey, countedBefore: await countedLookup(ports.journal, hourStart, entries) });
+    if (result.buckets.length === 0) continue;
+    const recorded = await ports.journal.recordFlush(hourStart, customerKey, result.sources.get(customerKey) ?? [], result.buckets, now);
+    if (recorded === 'exists') continue;
+    report.buckets.push(...result.buckets.map((b) => sealedBucketOf(b, now)));
+    report.rejected.push(...result.rejected);
+    (report as { duplicates: number }).duplicates += result.duplicates;
+  }
+  return report;
+}
+
+/** A folded bucket as the ledger holds it once written. */
+export function sealedBucketOf(bucket: FoldedBucket, at: Date): HourBucket {
+  const { usageEvents: _events, firstUsageAt: _first, lastUsageAt: _last, ...rest } = bucket;
+  return { ...rest, status: 'sealed', attempts: 0, sealedAt: at.toISOString() };
+}

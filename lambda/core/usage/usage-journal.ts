@@ -1,0 +1,133 @@
+import { CustomerIdentity } from '../customer';
+
+/**
+ * The usage journal: ingestion writes a queue message's accepted events as one entry per hour they
+ * count in, and nothing else. The metering run seals an hour (no entry can be added to it after
+ * that), reads the hour's entries and folds them into hour buckets (fold.ts). One write per message
+ * and hour instead of one per event and bucket: the entry key (hour, message id) is the
+ * de-duplication marker of a redelivered message, and events that repeat an eventId in another
+ * message are dropped when the hour is folded.
+ */
+
+/** A customer as an entry records it: what its bucket needs, so folding reads no other table. */
+export type JournalCustomer = Pick<
+  CustomerIdentity,
+  'customerKey' | 'productCode' | 'identityMode' | 'customerAWSAccountId' | 'licenseArn' | 'customerIdentifier'
+>;
+
+/** One accepted usage event, as small as it can be: entries are paid for by the kilobyte. */
+export interface JournalEvent {
+  /** Index of the event's customer in the entry's `customers`. */
+  readonly c: number;
+  /** Dimension. */
+  readonly d: string;
+  /** Quantity. */
+  readonly q: number;
+  /** The event's position in its message. */
+  readonly p: number;
+  /** The producer's eventId, when it gave one (else the message id + position identify the event). */
+  readonly id?: string;
+  /** Quantity per allocation tag set (tagSetKey). */
+  readonly a?: Readonly<Record<string, number>>;
+}
+
+export interface JournalEntry {
+  /** The SQS message the events came in. */
+  readonly messageId: string;
+  /** The hour the events count in (ISO 8601 start of the UTC hour). */
+  readonly hourStart: string;
+  /**
+   * Set when the events' own hour was already sealed when they arrived: they count in `hourStart`,
+   * the hour then open, instead.
+   */
+  readonly rolledFrom?: string;
+  readonly customers: readonly JournalCustomer[];
+  readonly events: readonly JournalEvent[];
+  /** When ingestion wrote it. */
+  readonly writtenAt: string;
+}
+
+/**
+ * What an entry is stored under: unique per message and hour. A late entry's id also names the hour
+ * it came from, so a message can have a normal and a late entry in one hour.
+ */
+export function entryIdOf(entry: Pick<JournalEntry, 'messageId' | 'rolledFrom'>): string {
+  return entry.rolledFrom === undefined ? entry.messageId : `${entry.messageId}#from#${entry.rolledFrom}`;
+}
+
+/** The identity the journal de-duplicates an event by: its customer and eventId. */
+export function eventKeyOf(customerKey: string, eventId: string): string {
+  return `${customerKey}|${eventId}`;
+}
+
+/**
+ * The journal partition of a message (0..shards-1): entries of one hour spread over a few partitions,
+ * and each partition's seal is a separate item, so concurrent ingestion does not contend on one.
+ * FNV-1a: stable across runtimes, no crypto needed.
+ */
+export function journalShardOf(messageId: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < messageId.length; i++) {
+    hash ^= messageId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
+}
+
+/** Groups a message's events by the hour they count in, one entry each, customers listed once per entry. */
+export class JournalEntryBuilder {
+  private readonly entries = new Map<string, { customers: JournalCustomer[]; index: Map<string, number>; events: JournalEvent[] }>();
+
+  constructor(
+    private readonly messageId: string,
+    private readonly writtenAt: string,
+  ) {}
+
+  add(hourStart: string, customer: JournalCustomer, event: Omit<JournalEvent, 'c'>): void {
+    let draft = this.entries.get(hourStart);
+    if (!draft) this.entries.set(hourStart, (draft = { customers: [], index: new Map(), events: [] }));
+    let c = draft.index.get(customer.customerKey);
+    if (c === undefined) {
+      c = draft.customers.length;
+      draft.index.set(customer.customerKey, c);
+      draft.customers.push(journalCustomerOf(customer));
+    }
+    draft.events.push({ ...event, c });
+  }
+
+  build(): JournalEntry[] {
+    return [...this.entries].map(([hourStart, draft]) => ({
+      messageId: this.messageId,
+      hourStart,
+      customers: draft.customers,
+      events: draft.events,
+      writtenAt: this.writtenAt,
+    }));
+  }
+}
+
+function journalCustomerOf(customer: JournalCustomer): JournalCustomer {
+  const { customerKey, productCode, identityMode, customerAWSAccountId, licenseArn, customerIdentifier } = customer;
+  return {
+    customerKey,
+    productCode,
+    identityMode,
+    customerAWSAccountId,
+    ...(licenseArn === undefined ? {} : { licenseArn }),
+    ...(customerIdentifier === undefined ? {} : { customerIdentifier }),
+  };
+}
+
+/** What writing an entry came to. */
+export type AppendOutcome =
+  /** Written: its events will be folded with its hour. */
+  | 'appended'
+  /** The message's entry for that hour exists (a redelivery): its events were counted already. */
+  | 'duplicate'
+  /** The hour is sealed: nothing was written; the events belong in the hour now open. */
+  | 'sealed';
+
+export interface UsageJournal {
+  /** Writes each entry unless its key exists or its hour is sealed; one outcome per entry, in order. */
+  append(entries: readonly JournalEntry[]): Promise<AppendOutcome[]>;
+}
