@@ -4,6 +4,7 @@ import { foldCustomerNow, FoldReport, foldHoursEndedBy, FoldPorts } from '../cor
 import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
 import { MeteringLedger } from '../core/metering/metering-run';
 import { MeteringTableSchema as Schema } from '../core/metering-table-schema';
+import { batchWrite } from './batch-write';
 import { bucketItemKey, sealedBucketItem, shardOf, toBucket } from './bucket-items';
 import { DynamoDbUsageJournal } from './usage-journal';
 
@@ -42,8 +43,10 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
     return foldCustomerNow(this.fold, customerKey, now);
   }
 
-  putSealedBucket(bucket: FoldedBucket, at: Date): Promise<HourBucket | undefined> {
-    return this.createBucket(sealedBucketItem(bucket, at));
+  async putSealedBuckets(buckets: readonly FoldedBucket[], at: Date): Promise<HourBucket[]> {
+    const items = buckets.map((bucket) => sealedBucketItem(bucket, at));
+    await batchWrite(this.client, this.tableName, items);
+    return items.map(toBucket);
   }
 
   async bucketsToMeter(limit: number): Promise<HourBucket[]> {

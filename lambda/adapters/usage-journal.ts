@@ -5,7 +5,8 @@ import { FoldedBucket } from '../core/metering/fold';
 import { HourJournal } from '../core/metering/fold-hours';
 import { backoffDelayMs } from '../core/metering/pacing';
 import { UsageJournalSchema as Schema } from '../core/usage-journal-schema';
-import { AppendOutcome, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
+import { AppendOutcome, entryBytes, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
+import { batchWrite } from './batch-write';
 import { sealedBucketItem } from './bucket-items';
 
 /**
@@ -25,6 +26,39 @@ const ENTRY_IDS_PER_ITEM = 5_000;
 const key = (pk: string, sk: string) => ({ [Schema.partitionKey]: pk, [Schema.sortKey]: sk });
 const entryPartition = (hourStart: string, shard: number) => `entry#${hourStart}#${shard}`;
 const shardOfMessage = (messageId: string) => journalShardOf(messageId, Schema.shards);
+const sealKey = (entry: JournalEntry) => `${entry.hourStart}|${shardOfMessage(entry.messageId)}`;
+
+/** DynamoDB TransactWriteItems: items per transaction. */
+const MAX_TRANSACTION_ITEMS = 100;
+/** Entry bytes per transaction, well under its 4 MB limit. */
+const MAX_TRANSACTION_BYTES = 3_000_000;
+
+/** Packs entries into transactions: each entry's Puts plus the seal checks the transaction needs. */
+function packTransactions(entries: readonly JournalEntry[]): JournalEntry[][] {
+  const transactions: JournalEntry[][] = [];
+  let current: JournalEntry[] = [];
+  let items = 0;
+  let bytes = 0;
+  let seals = new Set<string>();
+  for (const entry of entries) {
+    const puts = entry.rolledFrom === undefined ? 1 : 2;
+    const size = entryBytes(entry);
+    const newSeal = seals.has(sealKey(entry)) ? 0 : 1;
+    if (current.length > 0 && (items + puts + newSeal > MAX_TRANSACTION_ITEMS || bytes + size > MAX_TRANSACTION_BYTES)) {
+      transactions.push(current);
+      current = [];
+      items = 0;
+      bytes = 0;
+      seals = new Set();
+    }
+    current.push(entry);
+    items += puts + (seals.has(sealKey(entry)) ? 0 : 1);
+    bytes += size;
+    seals.add(sealKey(entry));
+  }
+  if (current.length > 0) transactions.push(current);
+  return transactions;
+}
 
 export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
   constructor(
@@ -34,70 +68,124 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     private readonly ledgerTableName?: string,
   ) {}
 
+  /**
+   * Writes the entries in as few transactions as fit (100 items each: every entry's Put, a late
+   * entry's placeholder, and one seal check per hour and shard). A cancelled transaction says which
+   * items failed: those entries get their outcome and the others are written again.
+   */
   async append(entries: readonly JournalEntry[]): Promise<AppendOutcome[]> {
-    return Promise.all(entries.map((entry) => this.appendOne(entry)));
+    const outcomes = new Map<JournalEntry, AppendOutcome>();
+    // The same entry twice in one call (SQS may deliver a message twice in a batch): the copy
+    // shares the first one's fate, as a duplicate.
+    const firsts = new Map<string, JournalEntry>();
+    const copies: JournalEntry[] = [];
+    for (const entry of entries) {
+      const id = `${entry.hourStart}|${entryIdOf(entry)}`;
+      if (firsts.has(id)) copies.push(entry);
+      else firsts.set(id, entry);
+    }
+    let pending = [...firsts.values()];
+    for (let conflicts = 0; pending.length > 0; ) {
+      const results = await Promise.all(packTransactions(pending).map((batch) => this.tryAppend(batch)));
+      let conflicted = false;
+      for (const result of results) {
+        for (const [entry, outcome] of result.settled) outcomes.set(entry, outcome);
+        conflicted ||= result.conflict;
+      }
+      pending = pending.filter((entry) => !outcomes.has(entry));
+      if (pending.length > 0 && conflicted) {
+        if (conflicts === CONFLICT_RETRIES) throw new Error(`TransactionConflict appending to the usage journal after ${CONFLICT_RETRIES} retries`);
+        await new Promise((r) => setTimeout(r, backoffDelayMs(conflicts++, { baseMs: 20, capMs: 1000 })));
+      }
+    }
+    for (const copy of copies) {
+      const first = outcomes.get(firsts.get(`${copy.hourStart}|${entryIdOf(copy)}`)!)!;
+      outcomes.set(copy, first === 'sealed' ? 'sealed' : 'duplicate');
+    }
+    return entries.map((entry) => outcomes.get(entry)!);
   }
 
-  private async appendOne(entry: JournalEntry): Promise<AppendOutcome> {
+  /** One transaction: every entry is settled, or none is and `conflict` says whether to try again. */
+  private async tryAppend(entries: readonly JournalEntry[]): Promise<{ settled: Map<JournalEntry, AppendOutcome>; conflict: boolean }> {
+    const items: TransactItems = [];
+    const owners: { entry?: JournalEntry; seal?: string }[] = [];
+    const seals = new Map<string, JournalEntry[]>();
+    for (const entry of entries) {
+      for (const put of this.entryPuts(entry)) {
+        items.push({ Put: put });
+        owners.push({ entry });
+      }
+      const seal = sealKey(entry);
+      const sharing = seals.get(seal);
+      if (sharing) sharing.push(entry);
+      else seals.set(seal, [entry]);
+    }
+    for (const seal of seals.keys()) {
+      const [hourStart, shard] = seal.split('|');
+      items.push({ ConditionCheck: { TableName: this.tableName, Key: key(`seal#${hourStart}`, shard), ConditionExpression: 'attribute_not_exists(sealedAt)' } });
+      owners.push({ seal });
+    }
+    const settled = new Map<JournalEntry, AppendOutcome>();
+    try {
+      await this.client.send(new TransactWriteCommand({ TransactItems: items }));
+      for (const entry of entries) settled.set(entry, 'appended');
+      return { settled, conflict: false };
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const codes = (error.CancellationReasons ?? []).map((r) => r.Code);
+      let conflict = false;
+      codes.forEach((code, i) => {
+        conflict ||= code === 'TransactionConflict';
+        if (code !== 'ConditionalCheckFailed') return;
+        const owner = owners[i];
+        // The entry (or its placeholder) exists: a redelivery, whatever the seal says.
+        if (owner.entry) settled.set(owner.entry, 'duplicate');
+      });
+      codes.forEach((code, i) => {
+        const seal = owners[i]?.seal;
+        if (code !== 'ConditionalCheckFailed' || !seal) return;
+        for (const entry of seals.get(seal)!) if (!settled.has(entry)) settled.set(entry, 'sealed');
+      });
+      // Nothing to learn from (a throttled item, say): the messages are retried by SQS.
+      if (settled.size === 0 && !conflict) throw error;
+      return { settled, conflict };
+    }
+  }
+
+  /** The entry's item, after a late entry's placeholder under its own hour. */
+  private entryPuts(entry: JournalEntry) {
     const shard = shardOfMessage(entry.messageId);
     const expiresAt = this.expiry(new Date(entry.writtenAt));
     const notExists = { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': Schema.partitionKey } };
-    const items: TransactItems = [];
+    const puts = [];
     if (entry.rolledFrom !== undefined) {
-      // A late entry leaves a placeholder under its own hour: a redelivery, however late, finds it.
-      items.push({
-        Put: { TableName: this.tableName, Item: { ...key(entryPartition(entry.rolledFrom, shard), entry.messageId), countedIn: entry.hourStart, expiresAt }, ...notExists },
-      });
+      // A redelivery, however late, finds the placeholder.
+      puts.push({ TableName: this.tableName, Item: { ...key(entryPartition(entry.rolledFrom, shard), entryIdOf({ messageId: entry.messageId, part: entry.part })), countedIn: entry.hourStart, expiresAt }, ...notExists });
     }
-    items.push({
-      Put: {
-        TableName: this.tableName,
-        Item: {
-          ...key(entryPartition(entry.hourStart, shard), entryIdOf(entry)),
-          messageId: entry.messageId,
-          hourStart: entry.hourStart,
-          ...(entry.rolledFrom === undefined ? {} : { rolledFrom: entry.rolledFrom }),
-          // One string, not nested maps: smaller to store and far cheaper to (un)marshal.
-          usage: JSON.stringify({ customers: entry.customers, events: entry.events }),
-          writtenAt: entry.writtenAt,
-          expiresAt,
-        },
-        ...notExists,
+    puts.push({
+      TableName: this.tableName,
+      Item: {
+        ...key(entryPartition(entry.hourStart, shard), entryIdOf(entry)),
+        messageId: entry.messageId,
+        hourStart: entry.hourStart,
+        ...(entry.rolledFrom === undefined ? {} : { rolledFrom: entry.rolledFrom }),
+        ...(entry.part === undefined ? {} : { part: entry.part }),
+        // One string, not nested maps: smaller to store and far cheaper to (un)marshal.
+        usage: JSON.stringify({ customers: entry.customers, events: entry.events }),
+        writtenAt: entry.writtenAt,
+        expiresAt,
       },
+      ...notExists,
     });
-    items.push({
-      ConditionCheck: {
-        TableName: this.tableName,
-        Key: key(`seal#${entry.hourStart}`, String(shard)),
-        ConditionExpression: 'attribute_not_exists(sealedAt)',
-      },
-    });
-    for (let conflicts = 0; ; conflicts++) {
-      try {
-        await this.client.send(new TransactWriteCommand({ TransactItems: items }));
-        return 'appended';
-      } catch (error) {
-        if (!(error instanceof TransactionCanceledException)) throw error;
-        const codes = (error.CancellationReasons ?? []).map((r) => r.Code);
-        // The entry (or its placeholder) exists: a redelivery, whatever the seal says.
-        if (codes.slice(0, -1).includes('ConditionalCheckFailed')) return 'duplicate';
-        if (codes[codes.length - 1] === 'ConditionalCheckFailed') return 'sealed';
-        if (!codes.includes('TransactionConflict') || conflicts === CONFLICT_RETRIES) throw error;
-        await new Promise((r) => setTimeout(r, backoffDelayMs(conflicts, { baseMs: 20, capMs: 1000 })));
-      }
-    }
+    return puts;
   }
 
-  async seal(hourStart: string, at: Date): Promise<void> {
-    await Promise.all(
-      Array.from({ length: Schema.shards }, (_, shard) =>
-        this.withConflictRetries(() =>
-          this.client.send(
-            new PutCommand({ TableName: this.tableName, Item: { ...key(`seal#${hourStart}`, String(shard)), sealedAt: at.toISOString(), expiresAt: this.expiry(at) } }),
-          ),
-        ),
-      ),
+  /** Seals several hours with BatchWriteItem (25 seals a call): the first fold seals a whole day. */
+  async sealHours(hours: readonly string[], at: Date): Promise<void> {
+    const requests = hours.flatMap((hourStart) =>
+      Array.from({ length: Schema.shards }, (_, shard) => ({ ...key(`seal#${hourStart}`, String(shard)), sealedAt: at.toISOString(), expiresAt: this.expiry(at) })),
     );
+    await batchWrite(this.client, this.tableName, requests);
   }
 
   async entries(hourStart: string): Promise<JournalEntry[]> {

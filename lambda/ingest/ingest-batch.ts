@@ -1,13 +1,13 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { EventResult, ingestMessage, IngestPorts } from '../core/usage/ingest';
+import { EventResult, ingestMessages, IngestPorts, MessageResult } from '../core/usage/ingest';
 import { DeadLetterQueue } from '../adapters/dead-letter-queue';
 
 /**
  * The usage queue's consumer, shared by the Lambda handler and the local poller: each message's
  * events are ingested; invalid ones go to the usage dead-letter queue with their reason (never
- * retried); an infrastructure failure marks the message failed, so SQS redelivers it and the
- * de-duplication markers keep what was already counted from counting twice.
+ * retried); an infrastructure failure marks the messages failed, so SQS redelivers them and the
+ * journal entries already written keep what was counted from counting twice.
  */
 
 export interface IngestLog {
@@ -22,8 +22,10 @@ export interface IngestDependencies {
 }
 
 export function createIngestHandler(deps: IngestDependencies): (event: SQSEvent) => Promise<SQSBatchResponse> {
-  const recordHandler = async (record: SQSRecord): Promise<void> => {
-    const result = await ingestMessage(deps.ports, { messageId: record.messageId, body: record.body });
+  const recordHandler = async (record: SQSRecord, results: Map<string, MessageResult> | Error): Promise<void> => {
+    // The batch's journal write failed: every message is retried (what was written counts once).
+    if (results instanceof Error) throw results;
+    const result = results.get(record.messageId)!;
     if ('rejectedMessage' in result) {
       await deps.deadLetters.send([
         {
@@ -55,6 +57,18 @@ export function createIngestHandler(deps: IngestDependencies): (event: SQSEvent)
       rejected: rejected.length,
     });
   };
-  return (event) =>
-    processPartialResponse(event, recordHandler, new BatchProcessor(EventType.SQS), { throwOnFullBatchFailure: false });
+  return async (event) => {
+    // The whole batch is ingested together (one customer lookup, few journal transactions); each
+    // message's result is then handled on its own.
+    const results = await ingestMessages(
+      deps.ports,
+      event.Records.map((r) => ({ messageId: r.messageId, body: r.body })),
+    ).then(
+      (list) => new Map(list.map((result, i) => [event.Records[i].messageId, result])),
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
+    return processPartialResponse(event, (record: SQSRecord) => recordHandler(record, results), new BatchProcessor(EventType.SQS), {
+      throwOnFullBatchFailure: false,
+    });
+  };
 }

@@ -15,8 +15,8 @@ export interface HourJournal {
   /** The last hour whose fold completed, if any. */
   foldedThrough(): Promise<string | undefined>;
   markFolded(hourStart: string, at: Date): Promise<void>;
-  /** Seals the hour: once this resolves, no entry can be appended to it. */
-  seal(hourStart: string, at: Date): Promise<void>;
+  /** Seals the hours: once this resolves, no entry can be appended to them. */
+  sealHours(hours: readonly string[], at: Date): Promise<void>;
   /** All entries of the hour (a strongly consistent read). */
   entries(hourStart: string): Promise<JournalEntry[]>;
   /** Customers of the hour metered early, with the ids of the entries that counted. */
@@ -32,8 +32,13 @@ export interface HourJournal {
 }
 
 export interface SealedBucketWriter {
-  /** Writes a folded bucket sealed and returns it; undefined when the bucket exists. */
-  putSealedBucket(bucket: FoldedBucket, at: Date): Promise<HourBucket | undefined>;
+  /**
+   * Writes folded buckets sealed, replacing any bucket of the same key, and returns them. Only the
+   * metering run writes this way, one run at a time, and before it meters anything: a bucket it
+   * replaces was written by an earlier try of the same fold, or by an early metering that landed
+   * while this fold ran (see foldSealedHour); neither has been sent to AWS yet.
+   */
+  putSealedBuckets(buckets: readonly FoldedBucket[], at: Date): Promise<HourBucket[]>;
 }
 
 export interface FoldPorts {
@@ -53,11 +58,8 @@ export interface FoldReport {
 /** How far back the first fold looks: nothing older can still be billed. */
 const FIRST_FOLD_LOOKBACK_MS = Limits.billingWindowSeconds * 1000;
 
-/** Bucket writes in flight at once. */
-const BUCKET_WRITES_AT_ONCE = 25;
-
-/** Attempts at folding one hour when early meterings of its customers keep landing meanwhile. */
-const FOLD_ATTEMPTS = 5;
+/** Hours whose entries are read at once (each hour is a query per shard). */
+const HOURS_READ_AT_ONCE = 4;
 
 /** Hours after the last folded one (or the billing window, the first time) up to `lastHour`. */
 async function hoursToFold(journal: HourJournal, lastHour: number, now: Date): Promise<string[]> {
@@ -75,8 +77,11 @@ export async function foldHoursEndedBy(ports: FoldPorts, cutoff: Date, now: Date
   const hours = await hoursToFold(ports.journal, lastHour, now);
   // Sealed and read together (the first run looks back a whole day), folded in order: a late
   // event's fold checks what the hours before counted.
-  await Promise.all(hours.map((hourStart) => ports.journal.seal(hourStart, now)));
-  const entries = await Promise.all(hours.map((hourStart) => ports.journal.entries(hourStart)));
+  await ports.journal.sealHours(hours, now);
+  const entries: JournalEntry[][] = [];
+  for (let i = 0; i < hours.length; i += HOURS_READ_AT_ONCE) {
+    entries.push(...(await Promise.all(hours.slice(i, i + HOURS_READ_AT_ONCE).map((hourStart) => ports.journal.entries(hourStart)))));
+  }
   for (const [i, hourStart] of hours.entries()) {
     const folded = await foldSealedHour(ports, hourStart, entries[i], now);
     report.buckets.push(...folded.buckets);
@@ -87,30 +92,19 @@ export async function foldHoursEndedBy(ports: FoldPorts, cutoff: Date, now: Date
   return report;
 }
 
+/**
+ * Folds a sealed hour. Customers metered early are known before folding; should an early metering
+ * land meanwhile, this fold's bucket replaces its bucket: the hour is sealed, so this fold holds all
+ * the customer's usage of the hour, and the early metering's run (queued behind this one) sends the
+ * bucket as this fold wrote it.
+ */
 async function foldSealedHour(ports: FoldPorts, hourStart: string, entries: readonly JournalEntry[], now: Date): Promise<FoldReport> {
   const countedBefore = await countedLookup(ports.journal, hourStart, entries);
-  for (let attempt = 1; ; attempt++) {
-    const flushed = await ports.journal.flushes(hourStart);
-    const result = foldHour({ hourStart, entries, flushed, countedBefore });
-    const written: HourBucket[] = [];
-    let flushedMeanwhile = false;
-    for (let i = 0; i < result.buckets.length; i += BUCKET_WRITES_AT_ONCE) {
-      const batch = result.buckets.slice(i, i + BUCKET_WRITES_AT_ONCE);
-      const created = await Promise.all(batch.map((bucket) => ports.buckets.putSealedBucket(bucket, now)));
-      created.forEach((bucket, j) => {
-        if (bucket) written.push(bucket);
-        // The bucket exists: written by this very fold before a crash (the same bucket), or by an
-        // early metering of the customer that landed meanwhile: then the hour is folded again.
-        else flushedMeanwhile ||= !flushed.has(batch[j].customerKey);
-      });
-    }
-    if (flushedMeanwhile && attempt < FOLD_ATTEMPTS) {
-      const now2 = await ports.journal.flushes(hourStart);
-      if ([...now2.keys()].some((customerKey) => !flushed.has(customerKey))) continue;
-    }
-    if (result.countedKeys.length > 0) await ports.journal.recordCounted(hourStart, result.countedKeys);
-    return { buckets: written, rejected: result.rejected, duplicates: result.duplicates };
-  }
+  const flushed = await ports.journal.flushes(hourStart);
+  const result = foldHour({ hourStart, entries, flushed, countedBefore });
+  const written = result.buckets.length > 0 ? await ports.buckets.putSealedBuckets(result.buckets, now) : [];
+  if (result.countedKeys.length > 0) await ports.journal.recordCounted(hourStart, result.countedKeys);
+  return { buckets: written, rejected: result.rejected, duplicates: result.duplicates };
 }
 
 /** For late entries: what the hours between their own hour and this one counted. */

@@ -94,6 +94,8 @@ export interface MeteringSettings {
   readonly maxAttempts: number;
   /** Buckets read per run. @default 5000 */
   readonly maxBucketsPerRun: number;
+  /** BatchMeterUsage requests in flight at once (the call rate limit still holds). @default 3 */
+  readonly concurrentRequests: number;
   readonly backoff: BackoffPolicy;
 }
 
@@ -102,6 +104,7 @@ export const DEFAULT_METERING_SETTINGS: MeteringSettings = {
   callsPerSecond: 9,
   maxAttempts: 6,
   maxBucketsPerRun: 5000,
+  concurrentRequests: 3,
   backoff: DEFAULT_BACKOFF,
 };
 
@@ -209,14 +212,17 @@ export async function runMetering(
 
   const limiter = new CallRateLimiter(settings.callsPerSecond, clock);
   const work: MeteringRequest[] = planRequests(sendable);
-  while (work.length > 0) {
-    const request = work.shift()!;
-    if (report.stoppedBy || clock.now() >= options.deadline.getTime()) {
-      report.deferred += request.records.length;
-      continue;
+  // A few requests in flight: each waits on its answer and outcome writes, not on the others.
+  const worker = async () => {
+    for (let request = work.shift(); request; request = work.shift()) {
+      if (report.stoppedBy || clock.now() >= options.deadline.getTime()) {
+        report.deferred += request.records.length;
+        continue;
+      }
+      await sendRequest(request);
     }
-    await sendRequest(request);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, settings.concurrentRequests) }, worker));
   return report;
 
   /** Sends one request until every record has a final outcome or the attempts run out. */
@@ -265,21 +271,24 @@ export async function runMetering(
       }
       const outcomes = matchOutcomes(pending, answer.results);
       const retry: PlannedRecord[] = [];
-      for (const planned of pending) {
-        const outcome = outcomes.get(planned.bucketKey)!;
-        if (outcome.kind === 'metered') {
-          await ledger.recordMetered(planned.bucketKey, outcome.meteringRecordId, at());
-          report.metered += 1;
-        } else if (outcome.kind === 'rejected' && outcome.reason === 'CustomerNotSubscribed' && !hasLeft(byKey.get(planned.bucketKey)!)) {
-          // Not subscribed yet (or AWS has not caught up): try again next run, until the hour leaves the window.
-          await ledger.recordHeld(planned.bucketKey, outcome.reason, at());
-          report.held += 1;
-        } else if (outcome.kind === 'rejected') {
-          await deadLetter(byKey.get(planned.bucketKey)!, outcome.reason, `BatchMeterUsage answered ${outcome.reason}`, planned.record);
-        } else {
-          retry.push(planned);
-        }
-      }
+      // Each record's outcome is stored on its own bucket: all at once.
+      await Promise.all(
+        pending.map(async (planned) => {
+          const outcome = outcomes.get(planned.bucketKey)!;
+          if (outcome.kind === 'metered') {
+            await ledger.recordMetered(planned.bucketKey, outcome.meteringRecordId, at());
+            report.metered += 1;
+          } else if (outcome.kind === 'rejected' && outcome.reason === 'CustomerNotSubscribed' && !hasLeft(byKey.get(planned.bucketKey)!)) {
+            // Not subscribed yet (or AWS has not caught up): try again next run, until the hour leaves the window.
+            await ledger.recordHeld(planned.bucketKey, outcome.reason, at());
+            report.held += 1;
+          } else if (outcome.kind === 'rejected') {
+            await deadLetter(byKey.get(planned.bucketKey)!, outcome.reason, `BatchMeterUsage answered ${outcome.reason}`, planned.record);
+          } else {
+            retry.push(planned);
+          }
+        }),
+      );
       pending = retry;
     }
   }

@@ -3,7 +3,7 @@ import { bucketKeyOf } from '../metering/hour-bucket';
 import { ProductConfig } from '../product-config';
 import { utcHourKeyOfMs, utcHourStart } from '../utc-hour';
 import { AppendOutcome, JournalEntry, JournalEntryBuilder, JournalEvent, UsageJournal } from './usage-journal';
-import { eventTimeMs, parseUsageMessage, Rejection, UsageEvent } from './usage-event';
+import { eventTimeMs, ParsedEvent, parseUsageMessage, Rejection, UsageEvent } from './usage-event';
 import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 
@@ -42,21 +42,76 @@ interface AcceptedEvent {
   readonly customer: KnownCustomer;
 }
 
+export interface QueueMessage {
+  readonly messageId: string;
+  readonly body: string;
+}
+
+/** Ingests one queue message (see ingestMessages). */
+export async function ingestMessage(ports: IngestPorts, message: QueueMessage): Promise<MessageResult> {
+  return (await ingestMessages(ports, [message]))[0];
+}
+
 /**
- * Ingests one queue message: its valid events are written to the usage journal, one entry per hour
- * they count in (usage-journal.ts). Infrastructure errors propagate: the caller reports the message
- * as failed, SQS delivers it again, and the entries already written make the redelivery add nothing.
+ * Ingests a batch of queue messages: their valid events are written to the usage journal, one entry
+ * per message and hour they count in (usage-journal.ts), all in one append. Infrastructure errors
+ * propagate: the caller reports the messages as failed, SQS delivers them again, and the entries
+ * already written make a redelivery add nothing.
  */
-export async function ingestMessage(ports: IngestPorts, message: { messageId: string; body: string }): Promise<MessageResult> {
-  const parsed = parseUsageMessage(message.body);
-  if (!Array.isArray(parsed)) return { rejectedMessage: parsed };
-  const results: EventResult[] = new Array(parsed.length);
+export async function ingestMessages(ports: IngestPorts, messages: readonly QueueMessage[]): Promise<MessageResult[]> {
   const now = ports.now();
+  const parsed = messages.map((message) => parseUsageMessage(message.body));
+  const customerKeys = parsed.map((items) => (Array.isArray(items) ? items.map((item) => (item.ok ? customerKeyOf(item.event) : undefined)) : []));
+  // The batch's customers in one lookup, not one per event.
+  const customers = await ports.customers.find([...new Set(customerKeys.flat().filter((k): k is string => k !== undefined))]);
+
+  const writtenAt = now.toISOString();
+  const outcomes: (MessageResult & { events?: EventResult[] })[] = [];
+  const pending: { results: EventResult[]; accepted: AcceptedEvent[]; entries: JournalEntry[] }[] = [];
+  messages.forEach((message, m) => {
+    const items = parsed[m];
+    if (!Array.isArray(items)) {
+      outcomes.push({ rejectedMessage: items });
+      return;
+    }
+    const results: EventResult[] = new Array(items.length);
+    const accepted = acceptEvents(ports, items, customerKeys[m], customers, now, results);
+    const entries = accepted.length > 0 ? journalEntries(message.messageId, accepted, writtenAt) : [];
+    outcomes.push({ events: results });
+    pending.push({ results, accepted, entries });
+  });
+
+  const entries = pending.flatMap((p) => p.entries);
+  const appended = entries.length > 0 ? await ports.journal.append(entries) : [];
+  // Events whose hour was already sealed (and maybe billed) count in the current hour instead.
+  const currentHour = utcHourKeyOfMs(now.getTime());
+  const late = entries.filter((entry, i) => appended[i] === 'sealed' && entry.hourStart !== currentHour);
+  const lateEntries = late.map((entry) => ({ ...entry, hourStart: currentHour, rolledFrom: entry.hourStart }));
+  const lateAppended = lateEntries.length > 0 ? await ports.journal.append(lateEntries) : [];
+  const outcomeOf = new Map<JournalEntry, { entry: JournalEntry; outcome: AppendOutcome; rolledOver: boolean }>();
+  entries.forEach((entry, i) => outcomeOf.set(entry, { entry, outcome: appended[i], rolledOver: false }));
+  late.forEach((entry, i) => outcomeOf.set(entry, { entry: lateEntries[i], outcome: lateAppended[i], rolledOver: true }));
+
+  for (const { results, accepted, entries: messageEntries } of pending) {
+    for (const original of messageEntries) {
+      const { entry, outcome, rolledOver } = outcomeOf.get(original)!;
+      settleEntry(entry, outcome, rolledOver, accepted, results);
+    }
+  }
+  return outcomes;
+}
+
+/** The message's events that pass every check; the others get their rejection in `results`. */
+function acceptEvents(
+  ports: IngestPorts,
+  items: readonly ParsedEvent[],
+  customerKeys: readonly (string | undefined)[],
+  customers: ReadonlyMap<string, KnownCustomer>,
+  now: Date,
+  results: EventResult[],
+): AcceptedEvent[] {
   const accepted: AcceptedEvent[] = [];
-  // The message's customers in one lookup, not one per event.
-  const customerKeys = parsed.map((item) => (item.ok ? customerKeyOf(item.event) : undefined));
-  const customers = await ports.customers.find([...new Set(customerKeys.filter((k): k is string => k !== undefined))]);
-  for (const item of parsed) {
+  for (const item of items) {
     const { position } = item;
     const reject = (rejection: Rejection, event: unknown) => {
       results[position] = { status: 'rejected', rejection, event, position };
@@ -80,41 +135,27 @@ export async function ingestMessage(ports: IngestPorts, message: { messageId: st
     if (rejection) reject(rejection, item.event);
     else accepted.push({ position, event: item.event, customer });
   }
-  if (accepted.length === 0) return { events: results };
+  return accepted;
+}
 
-  const writtenAt = now.toISOString();
-  const entries = journalEntries(message.messageId, accepted, writtenAt);
-  const outcomes = await ports.journal.append(entries);
-  // Events whose hour was already sealed (and maybe billed) count in the current hour instead.
-  const currentHour = utcHourKeyOfMs(now.getTime());
-  const late = entries.filter((entry, i) => outcomes[i] === 'sealed' && entry.hourStart !== currentHour);
-  const lateEntries = late.map((entry) => ({ ...entry, hourStart: currentHour, rolledFrom: entry.hourStart }));
-  const lateOutcomes = lateEntries.length > 0 ? await ports.journal.append(lateEntries) : [];
-
-  const settle = (entry: JournalEntry, outcome: AppendOutcome, rolledOver: boolean) => {
-    for (const e of entry.events) {
-      const position = e.p;
-      const customer = entry.customers[e.c];
-      if (outcome === 'appended') {
-        results[position] = { status: 'counted', bucketKey: bucketKeyOf(customer.customerKey, e.d, entry.hourStart), rolledOver };
-      } else if (outcome === 'duplicate') {
-        results[position] = { status: 'duplicate', messageId: entry.messageId, hourStart: entry.rolledFrom ?? entry.hourStart };
-      } else {
-        // The current hour is sealed too: the customer's access ended and its final usage was metered.
-        results[position] = {
-          status: 'rejected',
-          rejection: { reason: 'hour-already-billed', message: `the customer's usage for ${entry.hourStart} was already metered` },
-          event: accepted.find((a) => a.position === position)!.event,
-          position,
-        };
-      }
+/** Each event of an entry gets the entry's outcome. */
+function settleEntry(entry: JournalEntry, outcome: AppendOutcome, rolledOver: boolean, accepted: readonly AcceptedEvent[], results: EventResult[]): void {
+  for (const e of entry.events) {
+    const position = e.p;
+    if (outcome === 'appended') {
+      results[position] = { status: 'counted', bucketKey: bucketKeyOf(entry.customers[e.c].customerKey, e.d, entry.hourStart), rolledOver };
+    } else if (outcome === 'duplicate') {
+      results[position] = { status: 'duplicate', messageId: entry.messageId, hourStart: entry.rolledFrom ?? entry.hourStart };
+    } else {
+      // The current hour is sealed too: metering ran as if later than this clock (local mode).
+      results[position] = {
+        status: 'rejected',
+        rejection: { reason: 'hour-already-billed', message: `the usage for ${entry.hourStart} was already metered` },
+        event: accepted.find((a) => a.position === position)!.event,
+        position,
+      };
     }
-  };
-  entries.forEach((entry, i) => {
-    if (outcomes[i] !== 'sealed' || entry.hourStart === currentHour) settle(entry, outcomes[i], false);
-  });
-  late.forEach((_, i) => settle(lateEntries[i], lateOutcomes[i], true));
-  return { events: results };
+  }
 }
 
 /** The message's accepted events as journal entries, one per hour. */

@@ -41,6 +41,8 @@ export interface JournalEntry {
    * the hour then open, instead.
    */
   readonly rolledFrom?: string;
+  /** Set when the message's events of this hour did not fit one item: the part's number (1, 2, ...). */
+  readonly part?: number;
   readonly customers: readonly JournalCustomer[];
   readonly events: readonly JournalEvent[];
   /** When ingestion wrote it. */
@@ -51,9 +53,29 @@ export interface JournalEntry {
  * What an entry is stored under: unique per message and hour. A late entry's id also names the hour
  * it came from, so a message can have a normal and a late entry in one hour.
  */
-export function entryIdOf(entry: Pick<JournalEntry, 'messageId' | 'rolledFrom'>): string {
-  return entry.rolledFrom === undefined ? entry.messageId : `${entry.messageId}#from#${entry.rolledFrom}`;
+export function entryIdOf(entry: Pick<JournalEntry, 'messageId' | 'rolledFrom' | 'part'>): string {
+  const id = entry.part === undefined ? entry.messageId : `${entry.messageId}#part${entry.part}`;
+  return entry.rolledFrom === undefined ? id : `${id}#from#${entry.rolledFrom}`;
 }
+
+/**
+ * An entry's stored size, near enough (the item's JSON and keys): DynamoDB items hold at most
+ * 400 KB, transactions 4 MB.
+ */
+export function entryBytes(entry: Pick<JournalEntry, 'customers' | 'events'>): number {
+  let bytes = 200 + entry.customers.length * 200;
+  for (const event of entry.events) bytes += eventBytes(event);
+  return bytes;
+}
+
+function eventBytes(event: Omit<JournalEvent, 'c'>): number {
+  let bytes = 60 + event.d.length + (event.id?.length ?? 0);
+  if (event.a) for (const tagSet in event.a) bytes += tagSet.length + 16;
+  return bytes;
+}
+
+/** Entry size above which a message's events of one hour are split into parts. */
+export const MAX_ENTRY_BYTES = 300_000;
 
 /** The identity the journal de-duplicates an event by: its customer and eventId. */
 export function eventKeyOf(customerKey: string, eventId: string): string {
@@ -76,7 +98,7 @@ export function journalShardOf(messageId: string, shards: number): number {
 
 /** Groups a message's events by the hour they count in, one entry each, customers listed once per entry. */
 export class JournalEntryBuilder {
-  private readonly entries = new Map<string, { customers: JournalCustomer[]; index: Map<string, number>; events: JournalEvent[] }>();
+  private readonly entries = new Map<string, Draft[]>();
 
   constructor(
     private readonly messageId: string,
@@ -84,8 +106,15 @@ export class JournalEntryBuilder {
   ) {}
 
   add(hourStart: string, customer: JournalCustomer, event: Omit<JournalEvent, 'c'>): void {
-    let draft = this.entries.get(hourStart);
-    if (!draft) this.entries.set(hourStart, (draft = { customers: [], index: new Map(), events: [] }));
+    let drafts = this.entries.get(hourStart);
+    if (!drafts) this.entries.set(hourStart, (drafts = [newDraft()]));
+    let draft = drafts[drafts.length - 1];
+    // Only events with many allocations can fill an item: the others are not measured.
+    if (event.a) {
+      const bytes = eventBytes(event) + 200;
+      if (draft.events.length > 0 && draft.bytes + bytes > MAX_ENTRY_BYTES) drafts.push((draft = newDraft()));
+      draft.bytes += bytes;
+    }
     let c = draft.index.get(customer.customerKey);
     if (c === undefined) {
       c = draft.customers.length;
@@ -96,15 +125,28 @@ export class JournalEntryBuilder {
   }
 
   build(): JournalEntry[] {
-    return [...this.entries].map(([hourStart, draft]) => ({
-      messageId: this.messageId,
-      hourStart,
-      customers: draft.customers,
-      events: draft.events,
-      writtenAt: this.writtenAt,
-    }));
+    return [...this.entries].flatMap(([hourStart, drafts]) =>
+      drafts.map((draft, i) => ({
+        messageId: this.messageId,
+        hourStart,
+        ...(drafts.length > 1 ? { part: i + 1 } : {}),
+        customers: draft.customers,
+        events: draft.events,
+        writtenAt: this.writtenAt,
+      })),
+    );
   }
 }
+
+interface Draft {
+  readonly customers: JournalCustomer[];
+  readonly index: Map<string, number>;
+  readonly events: JournalEvent[];
+  /** Size of the events with allocations, plus their customers. */
+  bytes: number;
+}
+
+const newDraft = (): Draft => ({ customers: [], index: new Map(), events: [], bytes: 0 });
 
 function journalCustomerOf(customer: JournalCustomer): JournalCustomer {
   const { customerKey, productCode, identityMode, customerAWSAccountId, licenseArn, customerIdentifier } = customer;

@@ -1,3 +1,5 @@
+import { FoldRejection } from '../../../lambda/core/metering/fold';
+import { FoldReport } from '../../../lambda/core/metering/fold-hours';
 /**
  * In-memory stand-ins for the metering run's ports: a clock that moves only when slept on, a ledger
  * of hour buckets, a dead-letter queue, and a BatchMeterUsage that keeps AWS's semantics (see
@@ -57,7 +59,7 @@ export class FakeMeteringLedger implements MeteringLedger {
     return [...this.buckets.values()].filter((b) => b.status === status);
   }
 
-  async sealHoursEndedBy(cutoff: Date, now: Date): Promise<HourBucket[]> {
+  async sealHoursEndedBy(cutoff: Date, now: Date): Promise<FoldReport> {
     const sealed: HourBucket[] = [];
     for (const bucket of this.buckets.values()) {
       if (bucket.status === 'open' && Date.parse(bucket.hourStart) + HOUR_MS <= cutoff.getTime()) {
@@ -66,7 +68,7 @@ export class FakeMeteringLedger implements MeteringLedger {
         sealed.push({ ...bucket });
       }
     }
-    return sealed;
+    return { buckets: sealed, rejected: [], duplicates: 0 };
   }
 
   async bucketsToMeter(limit: number): Promise<HourBucket[]> {
@@ -108,8 +110,12 @@ export class FakeMeteringLedger implements MeteringLedger {
 
 export class FakeDeadLetters implements MeteringDeadLetters {
   readonly letters: DeadLetter[] = [];
+  readonly usage: FoldRejection[] = [];
   async send(letters: readonly DeadLetter[]): Promise<void> {
     this.letters.push(...letters);
+  }
+  async sendUsage(rejections: readonly FoldRejection[]): Promise<void> {
+    this.usage.push(...rejections);
   }
 }
 

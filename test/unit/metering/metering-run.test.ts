@@ -55,7 +55,7 @@ describe('runMetering', () => {
 
       const report = await run();
 
-      expect(report).toEqual({ sealed: 2, metered: 2, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, calls: 2 });
+      expect(report).toEqual({ sealed: 2, usageRejected: 0, duplicates: 0, metered: 2, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, calls: 2 });
       expect(ledger.get(current.bucketKey).status).toBe('open');
       for (const b of lastHour) {
         const stored = ledger.get(b.bucketKey);
@@ -98,7 +98,8 @@ describe('runMetering', () => {
   it('bills exactly once across a crash between AWS answering and the outcome being stored', async () => {
     const { clock, ledger, api, sealed, run } = setup();
     const buckets = sealed(nthLicenseBucket(1, { quantity: 5 }), nthLicenseBucket(2, { quantity: 7 }), nthLicenseBucket(3, { quantity: 11 }));
-    ledger.crashOnRecordMetered = 1;
+    // The function dies with the answer in hand: none of the three outcomes is stored.
+    ledger.crashOnRecordMetered = 3;
 
     await expect(run()).rejects.toThrow(/timed out/);
     // AWS billed all three in the one call; nothing was stored as metered: every bucket is still sealed.
@@ -241,7 +242,7 @@ describe('runMetering', () => {
 
       const report = await run({ deadline: new Date(NOW.getTime() - 1) });
 
-      expect(report).toEqual({ sealed: 1, metered: 0, deadLettered: 0, deferred: 1, held: 0, zeroRecords: 0, calls: 0 });
+      expect(report).toEqual({ sealed: 1, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 1, held: 0, zeroRecords: 0, calls: 0 });
       expect(api.calls).toEqual([]);
       expect(ledger.get(bucket.bucketKey).status).toBe('sealed');
     });
@@ -253,9 +254,10 @@ describe('runMetering', () => {
       sealed(nthLicenseBucket(1), nthLicenseBucket(2), legacyBucket());
       api.failAlways = disabled();
 
-      const report = await run();
+      // One request at a time: with several in flight, each may get its own DisabledApiException.
+      const report = await run({ settings: { concurrentRequests: 1 } });
 
-      expect(report).toEqual({ sealed: 0, metered: 0, deadLettered: 0, deferred: 3, held: 0, zeroRecords: 0, calls: 1, stoppedBy: 'DisabledApiException' });
+      expect(report).toEqual({ sealed: 0, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 3, held: 0, zeroRecords: 0, calls: 1, stoppedBy: 'DisabledApiException' });
       expect(deadLetters.letters).toEqual([]);
       expect(ledger.withStatus('sealed')).toHaveLength(3);
     });
@@ -399,7 +401,9 @@ describe('runMetering', () => {
       sealed(...Array.from({ length: 100 }, (_, i) => nthLicenseBucket(i + 1)));
       api.failNext = [throttling(), throttling(), throttling(), serverError(), throttling()];
 
-      const report = await run({ settings: { callsPerSecond: 2 }, random: () => 0 });
+      // One request at a time: the fake clock's sleep moves one shared clock, so concurrent backoffs
+      // would each move it for all.
+      const report = await run({ settings: { callsPerSecond: 2, concurrentRequests: 1 }, random: () => 0 });
 
       expect(report).toMatchObject({ metered: 100, calls: 9 });
       expect(maxCallsInAnySecond(api.calls.map((c) => c.at))).toBeLessThanOrEqual(2);

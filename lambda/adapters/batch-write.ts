@@ -1,0 +1,31 @@
+import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { backoffDelayMs } from '../core/metering/pacing';
+
+/** BatchWriteItem: puts per call. */
+const PUTS_PER_CALL = 25;
+const ATTEMPTS = 8;
+
+/**
+ * Puts items with BatchWriteItem, 25 a call, the calls at once; what DynamoDB leaves unprocessed
+ * (throttling, or a transaction in flight on the item) is sent again after a pause.
+ */
+export async function batchWrite(client: DynamoDBDocumentClient, tableName: string, items: readonly Record<string, unknown>[]): Promise<void> {
+  const calls: { PutRequest: { Item: Record<string, unknown> } }[][] = [];
+  for (let i = 0; i < items.length; i += PUTS_PER_CALL) calls.push(items.slice(i, i + PUTS_PER_CALL).map((Item) => ({ PutRequest: { Item } })));
+  await Promise.all(
+    calls.map(async (call) => {
+      let unprocessed = call;
+      for (let attempt = 0; unprocessed.length > 0; attempt++) {
+        if (attempt === ATTEMPTS) throw new Error(`BatchWriteItem on ${tableName} kept leaving ${unprocessed.length} items unprocessed`);
+        if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1, { baseMs: 20, capMs: 1000 })));
+        try {
+          const result = await client.send(new BatchWriteCommand({ RequestItems: { [tableName]: unprocessed } }));
+          unprocessed = (result.UnprocessedItems?.[tableName] ?? []) as typeof call;
+        } catch (error) {
+          // The whole call refused because an item is in a transaction: try it again.
+          if ((error as Error).name !== 'TransactionConflictException') throw error;
+        }
+      }
+    }),
+  );
+}
