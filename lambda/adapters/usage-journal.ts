@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { FoldedBucket } from '../core/metering/fold';
@@ -18,8 +17,6 @@ import { sealedBucketItem } from './bucket-items';
 type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
 
 const CONFLICT_RETRIES = 8;
-/** Counted-key hashes per item: 8 bytes each, well under DynamoDB's 400 KB item limit. */
-const HASHES_PER_ITEM = 40_000;
 /** Entry ids per early-metering record item. */
 const ENTRY_IDS_PER_ITEM = 5_000;
 
@@ -241,30 +238,6 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     }
   }
 
-  async counted(hours: readonly string[]): Promise<(countedKey: string) => boolean> {
-    const hashes = new Set<string>();
-    for (const hourStart of hours) {
-      for (const item of await this.query(`counted#${hourStart}`)) {
-        const bytes = Buffer.from(item.hashes as Uint8Array);
-        for (let i = 0; i + 8 <= bytes.length; i += 8) hashes.add(bytes.toString('hex', i, i + 8));
-      }
-    }
-    return (countedKey) => hashes.has(hashOf(countedKey).toString('hex'));
-  }
-
-  async recordCounted(hourStart: string, countedKeys: readonly string[]): Promise<void> {
-    const at = new Date();
-    for (let part = 0; part * HASHES_PER_ITEM < countedKeys.length; part++) {
-      const slice = countedKeys.slice(part * HASHES_PER_ITEM, (part + 1) * HASHES_PER_ITEM);
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...key(`counted#${hourStart}`, String(part)), hashes: Buffer.concat(slice.map(hashOf)), expiresAt: this.expiry(at) },
-        }),
-      );
-    }
-  }
-
   async foldedThrough(): Promise<string | undefined> {
     const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: key('folded', 'through'), ConsistentRead: true }));
     return Item?.hourStart as string | undefined;
@@ -309,8 +282,4 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
   private expiry(at: Date): number {
     return Math.floor(at.getTime() / 1000) + Schema.lifetimeSeconds;
   }
-}
-
-function hashOf(countedKey: string): Buffer {
-  return createHash('sha1').update(countedKey).digest().subarray(0, 8);
 }

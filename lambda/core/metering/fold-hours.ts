@@ -1,7 +1,7 @@
 import { MarketplaceLimits as Limits } from '../marketplace-limits';
 import { HOUR_MS, utcHourStart } from '../utc-hour';
 import { JournalEntry } from '../usage/usage-journal';
-import { FoldedBucket, foldHour, FoldRejection } from './fold';
+import { FoldedBucket, foldHour, FoldRejection, seenKeyOf } from './fold';
 import { HourBucket } from './hour-bucket';
 
 /**
@@ -26,9 +26,6 @@ export interface HourJournal {
    * `exists` when the hour was already metered early for that customer, or one of the buckets exists.
    */
   recordFlush(hourStart: string, customerKey: string, entryIds: readonly string[], buckets: readonly FoldedBucket[], at: Date): Promise<'recorded' | 'exists'>;
-  /** The countedKeys of the given hours' folds, as a lookup. */
-  counted(hours: readonly string[]): Promise<(countedKey: string) => boolean>;
-  recordCounted(hourStart: string, countedKeys: readonly string[]): Promise<void>;
 }
 
 export interface SealedBucketWriter {
@@ -99,21 +96,33 @@ export async function foldHoursEndedBy(ports: FoldPorts, cutoff: Date, now: Date
  * bucket as this fold wrote it.
  */
 async function foldSealedHour(ports: FoldPorts, hourStart: string, entries: readonly JournalEntry[], now: Date): Promise<FoldReport> {
-  const countedBefore = await countedLookup(ports.journal, hourStart, entries);
+  if (entries.length === 0) return { buckets: [], rejected: [], duplicates: 0 };
+  const seenBefore = await seenBeforeLookup(ports.journal, hourStart, entries);
   const flushed = await ports.journal.flushes(hourStart);
-  const result = foldHour({ hourStart, entries, flushed, countedBefore });
+  const result = foldHour({ hourStart, entries, flushed, seenBefore });
   const written = result.buckets.length > 0 ? await ports.buckets.putSealedBuckets(result.buckets, now) : [];
-  if (result.countedKeys.length > 0) await ports.journal.recordCounted(hourStart, result.countedKeys);
   return { buckets: written, rejected: result.rejected, duplicates: result.duplicates };
 }
 
-/** For late entries: what the hours between their own hour and this one counted. */
-async function countedLookup(journal: HourJournal, hourStart: string, entries: readonly JournalEntry[]) {
+/**
+ * For late entries carrying eventIds: the eventIds the hours from their own hour up to this one
+ * saw, read back from those hours' entries (kept for days; late events are rare, so this costs
+ * nothing in the usual run).
+ */
+async function seenBeforeLookup(journal: HourJournal, hourStart: string, entries: readonly JournalEntry[]) {
   const origins = entries.flatMap((e) => (e.rolledFrom !== undefined && e.events.some((ev) => ev.id !== undefined) ? [Date.parse(e.rolledFrom)] : []));
   if (origins.length === 0) return undefined;
-  const hours: string[] = [];
-  for (let hour = Math.min(...origins); hour < Date.parse(hourStart); hour += HOUR_MS) hours.push(new Date(hour).toISOString());
-  return journal.counted(hours);
+  const seen = new Set<string>();
+  for (let hour = Math.min(...origins); hour < Date.parse(hourStart); hour += HOUR_MS) {
+    const earlierHour = new Date(hour).toISOString();
+    for (const entry of await journal.entries(earlierHour)) {
+      const ownHour = entry.rolledFrom ?? earlierHour;
+      for (const event of entry.events) {
+        if (event.id !== undefined) seen.add(seenKeyOf(ownHour, entry.customers[event.c].customerKey, event.id));
+      }
+    }
+  }
+  return (seenKey: string) => seen.has(seenKey);
 }
 
 /**
@@ -127,7 +136,7 @@ export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now
     const flushed = await ports.journal.flushes(hourStart);
     if (flushed.has(customerKey)) continue;
     const entries = await ports.journal.entries(hourStart);
-    const result = foldHour({ hourStart, entries, customerKey, countedBefore: await countedLookup(ports.journal, hourStart, entries) });
+    const result = foldHour({ hourStart, entries, customerKey, seenBefore: await seenBeforeLookup(ports.journal, hourStart, entries) });
     if (result.buckets.length === 0) continue;
     const recorded = await ports.journal.recordFlush(hourStart, customerKey, result.sources.get(customerKey) ?? [], result.buckets, now);
     if (recorded === 'exists') continue;

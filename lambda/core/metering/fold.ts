@@ -1,12 +1,12 @@
 import { MarketplaceLimits as Limits } from '../marketplace-limits';
-import { entryIdOf, eventKeyOf, JournalEntry } from '../usage/usage-journal';
+import { entryIdOf, JournalCustomer, JournalEntry } from '../usage/usage-journal';
 import { RejectionReason } from '../usage/usage-event';
 import { BucketIdentity, bucketKeyOf } from './hour-bucket';
 
 /**
  * Folding a sealed hour's journal entries into hour buckets, free of AWS. The result depends only on
- * the entries (in entry-id order) and what is already known of the hour, so folding again after a
- * crash gives the same buckets: they are written once and never change.
+ * the entries (taken in entry-id order) and what is already known of the hour, so folding again
+ * after a crash gives the same buckets.
  */
 
 export interface FoldedBucket extends BucketIdentity {
@@ -19,7 +19,7 @@ export interface FoldedBucket extends BucketIdentity {
   readonly lastUsageAt: string;
 }
 
-/** An event folding refuses, with what the usage dead-letter queue needs to explain it. */
+/** An event folding refuses, with what the dead-letter queue needs to explain it. */
 export interface FoldRejection {
   readonly reason: RejectionReason;
   readonly message: string;
@@ -40,10 +40,10 @@ export interface FoldInput {
    */
   readonly flushed?: ReadonlyMap<string, ReadonlySet<string>>;
   /**
-   * Whether a late event (one whose own hour was sealed when it arrived) was counted in an earlier
-   * hour, by its countedKey (see FoldResult).
+   * Whether a late event (its own hour was sealed when it arrived) was seen in an earlier hour, by
+   * seenKeyOf(its own hour, customer, eventId).
    */
-  readonly countedBefore?: (countedKey: string) => boolean;
+  readonly seenBefore?: (seenKey: string) => boolean;
   /** Fold only this customer's events (early metering of one customer). */
   readonly customerKey?: string;
 }
@@ -51,14 +51,9 @@ export interface FoldInput {
 export interface FoldResult {
   readonly buckets: FoldedBucket[];
   readonly rejected: FoldRejection[];
-  /** Events dropped because an event with the same eventId was counted before. */
+  /** Events dropped because an event with the same customer, eventId and own hour came before. */
   readonly duplicates: number;
-  /**
-   * `originHour|customerKey|eventId` of every counted event that carries a producer's eventId: a
-   * late copy in a later hour is checked against these.
-   */
-  readonly countedKeys: string[];
-  /** Per customer, the ids of the entries whose events were counted. */
+  /** Per customer, the ids of the entries whose events were counted (when folding one customer). */
   readonly sources: ReadonlyMap<string, readonly string[]>;
 }
 
@@ -68,10 +63,15 @@ export interface FoldResult {
  */
 export const MAX_ALLOCATION_BYTES_PER_BUCKET = 300_000;
 
+/** The identity of an event for de-duplication: its own hour, customer and eventId. */
+export function seenKeyOf(ownHour: string, customerKey: string, eventId: string): string {
+  return `${ownHour}|${customerKey}|${eventId}`;
+}
+
 interface DraftBucket {
-  identity: BucketIdentity & { bucketKey: string };
+  readonly identity: BucketIdentity & { bucketKey: string };
   quantity: number;
-  allocations: Record<string, number>;
+  readonly allocations: Record<string, number>;
   allocationBytes: number;
   tagSets: number;
   usageEvents: number;
@@ -79,62 +79,74 @@ interface DraftBucket {
   lastUsageAt: string;
 }
 
-export function countedKeyOf(originHour: string, customerKey: string, eventId: string): string {
-  return `${originHour}|${eventKeyOf(customerKey, eventId)}`;
+/** What folding keeps per customer: looked up once per event, nothing allocated per event. */
+interface CustomerFold {
+  readonly customer: JournalCustomer;
+  readonly skip: boolean;
+  /** Set when the customer was metered early: the entries that counted. */
+  readonly flushedEntries?: ReadonlySet<string>;
+  readonly buckets: Map<string, DraftBucket>;
+  /** The customer's eventIds seen for this hour (late events keep theirs per own hour, apart). */
+  readonly seen: Set<string>;
+  /** The last entry (by index) whose events were counted for the customer. */
+  lastCounted: number;
 }
 
 export function foldHour(input: FoldInput): FoldResult {
-  const { hourStart } = input;
-  const buckets = new Map<string, DraftBucket>();
+  const { hourStart, flushed, seenBefore } = input;
+  const customers = new Map<string, CustomerFold>();
+  const seenLate = new Map<string, Set<string>>();
   const rejected: FoldRejection[] = [];
-  const counted = new Set<string>();
-  const countedKeys: string[] = [];
   const sources = new Map<string, string[]>();
   let duplicates = 0;
 
-  const entries = input.entries
-    .map((entry) => ({ entry, entryId: entryIdOf(entry) }))
-    .sort((a, b) => (a.entryId < b.entryId ? -1 : a.entryId > b.entryId ? 1 : 0));
-  for (const { entry, entryId } of entries) {
-    const origin = entry.rolledFrom ?? hourStart;
-    const counting = new Set<string>();
+  const ordered = input.entries.map((entry) => ({ entry, entryId: entryIdOf(entry) }));
+  ordered.sort((a, b) => (a.entryId < b.entryId ? -1 : a.entryId > b.entryId ? 1 : 0));
+  ordered.forEach(({ entry, entryId }, entryIndex) => {
+    const late = entry.rolledFrom !== undefined;
     for (const event of entry.events) {
       const customer = entry.customers[event.c];
-      if (input.customerKey !== undefined && customer.customerKey !== input.customerKey) continue;
-      const reject = (reason: RejectionReason, message: string) =>
-        rejected.push({
-          reason,
-          message,
-          messageId: entry.messageId,
-          position: event.p,
-          customerKey: customer.customerKey,
-          dimension: event.d,
-          quantity: event.q,
-          ...(event.id === undefined ? {} : { eventId: event.id }),
-        });
-
-      const flushedEntries = input.flushed?.get(customer.customerKey);
-      if (flushedEntries) {
-        if (!flushedEntries.has(entryId)) {
-          reject('hour-already-billed', `the customer's usage for ${hourStart} was already metered (its access ended)`);
+      let fold = customers.get(customer.customerKey);
+      if (!fold) {
+        fold = {
+          customer,
+          skip: input.customerKey !== undefined && customer.customerKey !== input.customerKey,
+          flushedEntries: flushed?.get(customer.customerKey),
+          buckets: new Map(),
+          seen: new Set(),
+          lastCounted: -1,
+        };
+        customers.set(customer.customerKey, fold);
+      }
+      if (fold.skip) continue;
+      if (fold.flushedEntries) {
+        if (!fold.flushedEntries.has(entryId)) {
+          rejected.push(rejection(entry, event, customer, 'hour-already-billed', `the customer's usage for ${hourStart} was already metered (its access ended)`));
         }
         continue;
       }
       if (event.id !== undefined) {
-        const key = countedKeyOf(origin, customer.customerKey, event.id);
-        if (counted.has(key) || (entry.rolledFrom !== undefined && input.countedBefore?.(key))) {
+        let seen = fold.seen;
+        if (late) {
+          const key = seenKeyOf(entry.rolledFrom!, customer.customerKey, event.id);
+          if (seenBefore?.(key)) {
+            duplicates++;
+            continue;
+          }
+          const lateKey = `${entry.rolledFrom}|${customer.customerKey}`;
+          seen = seenLate.get(lateKey) ?? new Set();
+          seenLate.set(lateKey, seen);
+        }
+        if (seen.has(event.id)) {
           duplicates++;
           continue;
         }
-        counted.add(key);
-        countedKeys.push(key);
+        seen.add(event.id);
       }
-
-      const bucketKey = bucketKeyOf(customer.customerKey, event.d, hourStart);
-      let bucket = buckets.get(bucketKey);
+      let bucket = fold.buckets.get(event.d);
       if (!bucket) {
         bucket = {
-          identity: { bucketKey, ...customer, dimension: event.d, hourStart },
+          identity: { bucketKey: bucketKeyOf(customer.customerKey, event.d, hourStart), ...fold.customer, dimension: event.d, hourStart },
           quantity: 0,
           allocations: {},
           allocationBytes: 0,
@@ -143,40 +155,61 @@ export function foldHour(input: FoldInput): FoldResult {
           firstUsageAt: entry.writtenAt,
           lastUsageAt: entry.writtenAt,
         };
-        buckets.set(bucketKey, bucket);
+        fold.buckets.set(event.d, bucket);
       }
-      if (event.a && !addAllocations(bucket, event.a)) {
-        reject('too-many-tag-sets', `the hour bucket ${bucketKey} holds too many distinct allocation tag sets`);
+      if (event.a !== undefined && !addAllocations(bucket, event.a)) {
+        rejected.push(rejection(entry, event, customer, 'too-many-tag-sets', `the hour bucket ${bucket.identity.bucketKey} holds too many distinct allocation tag sets`));
         continue;
       }
       bucket.quantity += event.q;
       bucket.usageEvents += 1;
-      if (entry.writtenAt < bucket.firstUsageAt) bucket.firstUsageAt = entry.writtenAt;
-      if (entry.writtenAt > bucket.lastUsageAt) bucket.lastUsageAt = entry.writtenAt;
-      counting.add(customer.customerKey);
+      if (entry.writtenAt !== bucket.lastUsageAt) {
+        if (entry.writtenAt < bucket.firstUsageAt) bucket.firstUsageAt = entry.writtenAt;
+        if (entry.writtenAt > bucket.lastUsageAt) bucket.lastUsageAt = entry.writtenAt;
+      }
+      // Only early metering needs to know which entries it counted.
+      if (input.customerKey !== undefined && fold.lastCounted !== entryIndex) {
+        fold.lastCounted = entryIndex;
+        const list = sources.get(customer.customerKey);
+        if (list) list.push(entryId);
+        else sources.set(customer.customerKey, [entryId]);
+      }
     }
-    for (const customerKey of counting) {
-      let list = sources.get(customerKey);
-      if (!list) sources.set(customerKey, (list = []));
-      list.push(entryId);
-    }
-  }
+  });
 
-  return {
-    buckets: [...buckets.values()]
-      .filter((b) => b.usageEvents > 0)
-      .map((b) => ({
+  const buckets: FoldedBucket[] = [];
+  for (const fold of customers.values()) {
+    for (const b of fold.buckets.values()) {
+      if (b.usageEvents === 0) continue;
+      buckets.push({
         ...b.identity,
         quantity: b.quantity,
         allocations: b.allocations,
         usageEvents: b.usageEvents,
         firstUsageAt: b.firstUsageAt,
         lastUsageAt: b.lastUsageAt,
-      })),
-    rejected,
-    duplicates,
-    countedKeys,
-    sources,
+      });
+    }
+  }
+  return { buckets, rejected, duplicates, sources };
+}
+
+function rejection(
+  entry: JournalEntry,
+  event: JournalEntry['events'][number],
+  customer: JournalCustomer,
+  reason: RejectionReason,
+  message: string,
+): FoldRejection {
+  return {
+    reason,
+    message,
+    messageId: entry.messageId,
+    position: event.p,
+    customerKey: customer.customerKey,
+    dimension: event.d,
+    quantity: event.q,
+    ...(event.id === undefined ? {} : { eventId: event.id }),
   };
 }
 

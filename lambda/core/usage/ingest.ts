@@ -2,8 +2,8 @@ import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../cust
 import { bucketKeyOf } from '../metering/hour-bucket';
 import { ProductConfig } from '../product-config';
 import { utcHourKeyOfMs, utcHourStart } from '../utc-hour';
-import { AppendOutcome, JournalEntry, JournalEntryBuilder, JournalEvent, UsageJournal } from './usage-journal';
-import { eventTimeMs, ParsedEvent, parseUsageMessage, Rejection, UsageEvent } from './usage-event';
+import { AppendOutcome, JournalEntry, JournalEntryBuilder, UsageJournal } from './usage-journal';
+import { eventTimeMs, invalidEventRejection, isUsageEvent, messageEventsOf, Rejection, UsageEvent } from './usage-event';
 import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 
@@ -36,12 +36,6 @@ export type EventResult =
 
 export type MessageResult = { readonly rejectedMessage: Rejection } | { readonly events: readonly EventResult[] };
 
-interface AcceptedEvent {
-  readonly position: number;
-  readonly event: UsageEvent;
-  readonly customer: KnownCustomer;
-}
-
 export interface QueueMessage {
   readonly messageId: string;
   readonly body: string;
@@ -60,25 +54,24 @@ export async function ingestMessage(ports: IngestPorts, message: QueueMessage): 
  */
 export async function ingestMessages(ports: IngestPorts, messages: readonly QueueMessage[]): Promise<MessageResult[]> {
   const now = ports.now();
-  const parsed = messages.map((message) => parseUsageMessage(message.body));
-  const customerKeys = parsed.map((items) => (Array.isArray(items) ? items.map((item) => (item.ok ? customerKeyOf(item.event) : undefined)) : []));
+  const bodies = messages.map((message) => readBody(message.body));
+  const keys = bodies.map((events) => (Array.isArray(events) ? customerKeysOf(events) : []));
   // The batch's customers in one lookup, not one per event.
-  const customers = await ports.customers.find([...new Set(customerKeys.flat().filter((k): k is string => k !== undefined))]);
+  const customers = await ports.customers.find([...new Set(keys.flat().filter((k): k is string => typeof k === 'string'))]);
 
   const writtenAt = now.toISOString();
-  const outcomes: (MessageResult & { events?: EventResult[] })[] = [];
-  const pending: { results: EventResult[]; accepted: AcceptedEvent[]; entries: JournalEntry[] }[] = [];
+  const outcomes: MessageResult[] = [];
+  const pending: { results: EventResult[]; events: readonly unknown[]; entries: JournalEntry[] }[] = [];
   messages.forEach((message, m) => {
-    const items = parsed[m];
-    if (!Array.isArray(items)) {
-      outcomes.push({ rejectedMessage: items });
+    const events = bodies[m];
+    if (!Array.isArray(events)) {
+      outcomes.push({ rejectedMessage: events as Rejection });
       return;
     }
-    const results: EventResult[] = new Array(items.length);
-    const accepted = acceptEvents(ports, items, customerKeys[m], customers, now, results);
-    const entries = accepted.length > 0 ? journalEntries(message.messageId, accepted, writtenAt) : [];
+    const results: EventResult[] = new Array(events.length);
+    const entries = journalMessage(message.messageId, events, keys[m], customers, ports, now, writtenAt, results);
     outcomes.push({ events: results });
-    pending.push({ results, accepted, entries });
+    pending.push({ results, events, entries });
   });
 
   const entries = pending.flatMap((p) => p.entries);
@@ -92,54 +85,91 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
   entries.forEach((entry, i) => outcomeOf.set(entry, { entry, outcome: appended[i], rolledOver: false }));
   late.forEach((entry, i) => outcomeOf.set(entry, { entry: lateEntries[i], outcome: lateAppended[i], rolledOver: true }));
 
-  for (const { results, accepted, entries: messageEntries } of pending) {
+  for (const { results, events, entries: messageEntries } of pending) {
     for (const original of messageEntries) {
       const { entry, outcome, rolledOver } = outcomeOf.get(original)!;
-      settleEntry(entry, outcome, rolledOver, accepted, results);
+      settleEntry(entry, outcome, rolledOver, events, results);
     }
   }
   return outcomes;
 }
 
-/** The message's events that pass every check; the others get their rejection in `results`. */
-function acceptEvents(
-  ports: IngestPorts,
-  items: readonly ParsedEvent[],
-  customerKeys: readonly (string | undefined)[],
-  customers: ReadonlyMap<string, KnownCustomer>,
-  now: Date,
-  results: EventResult[],
-): AcceptedEvent[] {
-  const accepted: AcceptedEvent[] = [];
-  for (const item of items) {
-    const { position } = item;
-    const reject = (rejection: Rejection, event: unknown) => {
-      results[position] = { status: 'rejected', rejection, event, position };
-    };
-    if (!item.ok) {
-      reject(item.rejection, item.raw);
-      continue;
-    }
-    const customerKey = customerKeys[position];
-    const customer = customerKey === undefined ? undefined : customers.get(customerKey);
-    if (!customer) {
-      reject(
-        customerKey === undefined
-          ? { reason: 'invalid-event', message: 'the licence ARN has no licence id' }
-          : { reason: 'unknown-customer', message: `no registered customer ${customerKey}` },
-        item.event,
-      );
-      continue;
-    }
-    const rejection = checkEventFor(customer, item.event, ports.products, now, ports.window);
-    if (rejection) reject(rejection, item.event);
-    else accepted.push({ position, event: item.event, customer });
+function readBody(body: string): readonly unknown[] | Rejection {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return { reason: 'invalid-json', message: 'The message body is not JSON' };
   }
-  return accepted;
+  return messageEventsOf(parsed);
+}
+
+/**
+ * First pass over a message's events: each is checked against the schema, and the Customers key of
+ * each valid one is read (null: not a usage event; undefined: a licence ARN without a licence id).
+ */
+export function customerKeysOf(events: readonly unknown[]): (string | null | undefined)[] {
+  const keys: (string | null | undefined)[] = new Array(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i];
+    keys[i] = isUsageEvent(event) ? customerKeyOf(event) : null;
+  }
+  return keys;
+}
+
+/**
+ * Second pass: the events of registered customers that pass every rule, as the message's journal
+ * entries (one per hour); each other event gets its rejection in `results`.
+ */
+export function journalMessage(
+  messageId: string,
+  events: readonly unknown[],
+  keys: readonly (string | null | undefined)[],
+  customers: ReadonlyMap<string, KnownCustomer>,
+  settings: Pick<IngestPorts, 'products' | 'window'>,
+  now: Date,
+  writtenAt: string,
+  results: EventResult[],
+): JournalEntry[] {
+  const builder = new JournalEntryBuilder(messageId, writtenAt);
+  for (let position = 0; position < events.length; position++) {
+    const key = keys[position];
+    if (key === null) {
+      results[position] = rejected(invalidEventRejection(events[position]), events[position], position);
+      continue;
+    }
+    const event = events[position] as UsageEvent;
+    const customer = key === undefined ? undefined : customers.get(key);
+    if (!customer) {
+      const rejection: Rejection =
+        key === undefined
+          ? { reason: 'invalid-event', message: 'the licence ARN has no licence id' }
+          : { reason: 'unknown-customer', message: `no registered customer ${key}` };
+      results[position] = rejected(rejection, event, position);
+      continue;
+    }
+    const timeMs = eventTimeMs(event);
+    const rejection = checkEventFor(customer, event, settings.products, now, settings.window, timeMs);
+    if (rejection) {
+      results[position] = rejected(rejection, event, position);
+      continue;
+    }
+    let allocations: Record<string, number> | undefined;
+    if (event.allocations) {
+      allocations = {};
+      for (const allocation of event.allocations) allocations[tagSetKey(allocation.tags)] = allocation.quantity;
+    }
+    builder.add(utcHourKeyOfMs(timeMs), customer, event.dimension, event.quantity, position, event.eventId, allocations);
+  }
+  return builder.build();
+}
+
+function rejected(rejection: Rejection, event: unknown, position: number): EventResult {
+  return { status: 'rejected', rejection, event, position };
 }
 
 /** Each event of an entry gets the entry's outcome. */
-function settleEntry(entry: JournalEntry, outcome: AppendOutcome, rolledOver: boolean, accepted: readonly AcceptedEvent[], results: EventResult[]): void {
+function settleEntry(entry: JournalEntry, outcome: AppendOutcome, rolledOver: boolean, events: readonly unknown[], results: EventResult[]): void {
   for (const e of entry.events) {
     const position = e.p;
     if (outcome === 'appended') {
@@ -148,39 +178,10 @@ function settleEntry(entry: JournalEntry, outcome: AppendOutcome, rolledOver: bo
       results[position] = { status: 'duplicate', messageId: entry.messageId, hourStart: entry.rolledFrom ?? entry.hourStart };
     } else {
       // The current hour is sealed too: metering ran as if later than this clock (local mode).
-      results[position] = {
-        status: 'rejected',
-        rejection: { reason: 'hour-already-billed', message: `the usage for ${entry.hourStart} was already metered` },
-        event: accepted.find((a) => a.position === position)!.event,
-        position,
-      };
+      const rejection: Rejection = { reason: 'hour-already-billed', message: `the usage for ${entry.hourStart} was already metered` };
+      results[position] = rejected(rejection, events[position], position);
     }
   }
-}
-
-/** The message's accepted events as journal entries, one per hour. */
-export function journalEntries(messageId: string, accepted: readonly AcceptedEvent[], writtenAt: string): JournalEntry[] {
-  const builder = new JournalEntryBuilder(messageId, writtenAt);
-  for (const { position, event, customer } of accepted) {
-    builder.add(utcHourKeyOfMs(eventTimeMs(event)), customer, journalEventOf(event, position));
-  }
-  return builder.build();
-}
-
-/** What the journal keeps of an accepted event. */
-export function journalEventOf(event: UsageEvent, position: number): Omit<JournalEvent, 'c'> {
-  let a: Record<string, number> | undefined;
-  if (event.allocations) {
-    a = {};
-    for (const allocation of event.allocations) a[tagSetKey(allocation.tags)] = allocation.quantity;
-  }
-  return {
-    d: event.dimension,
-    q: event.quantity,
-    p: position,
-    ...(event.eventId === undefined ? {} : { id: event.eventId }),
-    ...(a === undefined ? {} : { a }),
-  };
 }
 
 /** Whether the customer's product, identity, subscription and the event's own rules allow the event. */
@@ -190,8 +191,10 @@ export function checkEventFor(
   products: readonly ProductConfig[],
   now: Date,
   window?: UsageWindow,
+  timeMs = eventTimeMs(event),
 ): Rejection | null {
-  const product = products.find((p) => p.productCode === customer.productCode);
+  let product: ProductConfig | undefined;
+  for (const candidate of products) if (candidate.productCode === customer.productCode) product = candidate;
   if (!product) return { reason: 'unknown-product', message: `${customer.productCode} is not a product of this stack` };
   if (event.productCode !== undefined && event.productCode !== customer.productCode) {
     return { reason: 'identity-mismatch', message: `the licence is for ${customer.productCode}, not ${event.productCode}` };
@@ -202,26 +205,32 @@ export function checkEventFor(
   if (event.customerIdentifier !== undefined && event.customerIdentifier !== customer.customerIdentifier) {
     return { reason: 'identity-mismatch', message: 'customerIdentifier does not match the customer' };
   }
-  const rejection = checkUsageEvent(event, product, now, window);
+  const rejection = checkUsageEvent(event, product, now, window, timeMs);
   if (rejection) return rejection;
-  if (customer.subscription && billingDecision(customer.subscription, eventHourStart(event), now) === 'closed') {
+  const status = customer.subscription?.status;
+  if (status !== undefined && status !== 'subscribed' && billingDecision(customer.subscription, utcHourStart(new Date(timeMs)), now) === 'closed') {
     return { reason: 'customer-not-subscribed', message: 'the customer is not subscribed and its final usage window has closed' };
   }
   return null;
 }
 
-function eventHourStart(event: UsageEvent): Date {
-  return utcHourStart(new Date(eventTimeMs(event)));
-}
-
 /** The Customers table key an event names: its licence, or its legacy product + customer. */
 export function customerKeyOf(event: UsageEvent): string | undefined {
   if (event.licenseArn !== undefined) {
-    try {
-      return licenseCustomerKey(event.licenseArn);
-    } catch {
-      return undefined;
+    // Every event carries its ARN: its key is worked out once per ARN.
+    let key = licenseKeys.get(event.licenseArn);
+    if (key === undefined) {
+      try {
+        key = licenseCustomerKey(event.licenseArn);
+      } catch {
+        return undefined;
+      }
+      if (licenseKeys.size >= 10_000) licenseKeys.clear();
+      licenseKeys.set(event.licenseArn, key);
     }
+    return key;
   }
   return legacyCustomerKey(event.productCode!, event.customerIdentifier!);
 }
+
+const licenseKeys = new Map<string, string>();

@@ -93,16 +93,37 @@ export function parseUsageMessage(body: string): ParsedEvent[] | Rejection {
   } catch {
     return { reason: 'invalid-json', message: 'The message body is not JSON' };
   }
+  return usageEventsOf(parsed);
+}
+
+/** A parsed message body's events, each checked against the schema. */
+export function usageEventsOf(parsed: unknown): ParsedEvent[] | Rejection {
+  const items = messageEventsOf(parsed);
+  if (!Array.isArray(items)) return items as Rejection;
+  return items.map((raw, position) => {
+    if (isUsageEvent(raw)) return { ok: true, position, event: raw };
+    return { ok: false, position, raw, rejection: invalidEventRejection(raw) };
+  });
+}
+
+/** A parsed message body as its list of (unchecked) events: one event or an array of them. */
+export function messageEventsOf(parsed: unknown): readonly unknown[] | Rejection {
   const items = Array.isArray(parsed) ? parsed : [parsed];
   if (items.length === 0) return { reason: 'invalid-event', message: 'The message holds an empty array' };
   if (items.length > MAX_EVENTS_PER_MESSAGE) {
     return { reason: 'too-many-events', message: `A message holds at most ${MAX_EVENTS_PER_MESSAGE} events, this one ${items.length}` };
   }
-  return items.map((raw, position) => {
-    // The compiled JSON Schema decides (it is fast: ingestion's hot path); zod explains a rejection.
-    if (validateUsageEvent(raw)) return { ok: true, position, event: raw as UsageEvent };
-    return { ok: false, position, raw, rejection: { reason: 'invalid-event', message: explainInvalidEvent(raw) } };
-  });
+  return items;
+}
+
+/** Whether a value is a usage event (the schema): the compiled JSON Schema decides, fast. */
+export function isUsageEvent(raw: unknown): raw is UsageEvent {
+  return validateUsageEvent(raw);
+}
+
+/** Why a value is not a usage event, in zod's words. */
+export function invalidEventRejection(raw: unknown): Rejection {
+  return { reason: 'invalid-event', message: explainInvalidEvent(raw) };
 }
 
 function explainInvalidEvent(raw: unknown): string {

@@ -68,7 +68,7 @@ export function entryBytes(entry: Pick<JournalEntry, 'customers' | 'events'>): n
   return bytes;
 }
 
-function eventBytes(event: Omit<JournalEvent, 'c'>): number {
+function eventBytes(event: Pick<JournalEvent, 'd' | 'id' | 'a'>): number {
   let bytes = 60 + event.d.length + (event.id?.length ?? 0);
   if (event.a) for (const tagSet in event.a) bytes += tagSet.length + 16;
   return bytes;
@@ -105,23 +105,28 @@ export class JournalEntryBuilder {
     private readonly writtenAt: string,
   ) {}
 
-  add(hourStart: string, customer: JournalCustomer, event: Omit<JournalEvent, 'c'>): void {
+  /** Adds an event (dimension, quantity, position in its message, eventId, allocations) to its hour's entry. */
+  add(hourStart: string, customer: JournalCustomer, d: string, q: number, p: number, id: string | undefined, a: Record<string, number> | undefined): void {
     let drafts = this.entries.get(hourStart);
     if (!drafts) this.entries.set(hourStart, (drafts = [newDraft()]));
     let draft = drafts[drafts.length - 1];
-    // Only events with many allocations can fill an item: the others are not measured.
-    if (event.a) {
-      const bytes = eventBytes(event) + 200;
-      if (draft.events.length > 0 && draft.bytes + bytes > MAX_ENTRY_BYTES) drafts.push((draft = newDraft()));
+    let c = draft.index.get(customer.customerKey);
+    // Only events with allocations can fill an item: the others are not measured.
+    if (a !== undefined) {
+      const bytes = eventBytes({ d, id, a }) + (c === undefined ? 200 : 0);
+      if (draft.events.length > 0 && draft.bytes + bytes > MAX_ENTRY_BYTES) {
+        drafts.push((draft = newDraft()));
+        c = undefined;
+      }
       draft.bytes += bytes;
     }
-    let c = draft.index.get(customer.customerKey);
     if (c === undefined) {
       c = draft.customers.length;
       draft.index.set(customer.customerKey, c);
       draft.customers.push(journalCustomerOf(customer));
     }
-    draft.events.push({ ...event, c });
+    // One shape for every event; undefined fields are left out when stored (JSON).
+    draft.events.push({ c, d, q, p, id, a });
   }
 
   build(): JournalEntry[] {
@@ -148,17 +153,19 @@ interface Draft {
 
 const newDraft = (): Draft => ({ customers: [], index: new Map(), events: [], bytes: 0 });
 
+/** A customer's journal form, made once per customer object (directories keep theirs for a while). */
 function journalCustomerOf(customer: JournalCustomer): JournalCustomer {
-  const { customerKey, productCode, identityMode, customerAWSAccountId, licenseArn, customerIdentifier } = customer;
-  return {
-    customerKey,
-    productCode,
-    identityMode,
-    customerAWSAccountId,
-    ...(licenseArn === undefined ? {} : { licenseArn }),
-    ...(customerIdentifier === undefined ? {} : { customerIdentifier }),
-  };
+  let made = journalCustomers.get(customer);
+  if (made === undefined) {
+    const { customerKey, productCode, identityMode, customerAWSAccountId, licenseArn, customerIdentifier } = customer;
+    // Undefined fields are left out when stored (JSON).
+    made = { customerKey, productCode, identityMode, customerAWSAccountId, licenseArn, customerIdentifier };
+    journalCustomers.set(customer, made);
+  }
+  return made;
 }
+
+const journalCustomers = new WeakMap<JournalCustomer, JournalCustomer>();
 
 /** What writing an entry came to. */
 export type AppendOutcome =

@@ -26,6 +26,8 @@ export function checkUsageEvent(
   product: ProductConfig,
   now: Date,
   window: UsageWindow = DEFAULT_USAGE_WINDOW,
+  /** The event's time, when the caller has read it already. */
+  timeMs = eventTimeMs(event),
 ): Rejection | null {
   if (!product.dimensions.includes(event.dimension)) {
     return { reason: 'unknown-dimension', message: `"${event.dimension}" is not a dimension of ${product.productCode}` };
@@ -41,7 +43,7 @@ export function checkUsageEvent(
     }
   }
   // Epoch milliseconds throughout: this runs for every usage event, and Dates cost.
-  const time = eventTimeMs(event);
+  const time = timeMs;
   const nowMs = now.getTime();
   if (time > nowMs + window.futureSkewSeconds * 1000) {
     return { reason: 'timestamp-in-future', message: `${new Date(time).toISOString()} is in the future` };
