@@ -1,10 +1,10 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchGetCommandOutput, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { FoldedBucket } from '../core/metering/fold';
 import { HourJournal } from '../core/metering/fold-hours';
 import { backoffDelayMs } from '../core/metering/pacing';
 import { UsageJournalSchema as Schema } from '../core/usage-journal-schema';
-import { AppendOutcome, entryBytes, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
+import { AppendOutcome, CustomerHour, customerHourKey, entryBytes, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
 import { batchWrite } from './batch-write';
 import { sealedBucketItem } from './bucket-items';
 
@@ -204,6 +204,24 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     return entries;
   }
 
+  async meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>> {
+    const metered = new Set<string>();
+    const keys = hours.map((hour) => key(`flush#${hour.hourStart}`, `${hour.customerKey}#0`));
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + 100);
+      for (let attempt = 0; pending && pending.length > 0; attempt++) {
+        if (attempt === CONFLICT_RETRIES) throw new Error('BatchGetItem kept returning unprocessed keys');
+        if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1, { baseMs: 20, capMs: 1000 })));
+        const result: BatchGetCommandOutput = await this.client.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true, ProjectionExpression: 'customerKey, hourStart' } } }),
+        );
+        for (const item of result.Responses?.[this.tableName] ?? []) metered.add(customerHourKey({ customerKey: String(item.customerKey), hourStart: String(item.hourStart) }));
+        pending = result.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return metered;
+  }
+
   async flushes(hourStart: string): Promise<Map<string, Set<string>>> {
     const flushed = new Map<string, Set<string>>();
     for (const item of await this.query(`flush#${hourStart}`)) {
@@ -225,7 +243,7 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     const notExists = { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': 'pk' } };
     const items: TransactItems = [
       ...parts.map((ids, part) => ({
-        Put: { TableName: this.tableName, Item: { ...key(`flush#${hourStart}`, `${customerKey}#${part}`), customerKey, entryIds: ids, flushedAt: at.toISOString(), expiresAt: this.expiry(at) }, ...notExists },
+        Put: { TableName: this.tableName, Item: { ...key(`flush#${hourStart}`, `${customerKey}#${part}`), customerKey, hourStart, entryIds: ids, flushedAt: at.toISOString(), expiresAt: this.expiry(at) }, ...notExists },
       })),
       ...buckets.map((bucket) => ({ Put: { TableName: this.ledgerTableName, Item: sealedBucketItem(bucket, at), ...notExists } })),
     ];

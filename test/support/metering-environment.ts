@@ -154,6 +154,7 @@ export function useMeteringEnvironment(options: MeteringEnvironmentOptions) {
       products: options.stackProducts,
       customersTableName: running().registration.tableName,
       meteringTableName: `MeteringLedger-${++tables}`,
+      journalTableName: `UsageJournal-${tables}`,
       meteringSettings: options.meteringSettings,
       zeroUsageRecords: options.zeroUsageRecords ?? false,
       log,

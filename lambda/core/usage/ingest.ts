@@ -2,7 +2,7 @@ import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../cust
 import { bucketKeyOf } from '../metering/hour-bucket';
 import { ProductConfig } from '../product-config';
 import { utcHourKeyOfMs, utcHourStart } from '../utc-hour';
-import { AppendOutcome, JournalEntry, JournalEntryBuilder, UsageJournal } from './usage-journal';
+import { AppendOutcome, CustomerHour, customerHourKey, JournalEntry, JournalEntryBuilder, JournalEvent, UsageJournal } from './usage-journal';
 import { eventTimeMs, invalidEventRejection, isUsageEvent, messageEventsOf, Rejection, UsageEvent } from './usage-event';
 import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
@@ -61,37 +61,87 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
 
   const writtenAt = now.toISOString();
   const outcomes: MessageResult[] = [];
-  const pending: { results: EventResult[]; events: readonly unknown[]; entries: JournalEntry[] }[] = [];
+  // Each entry's message: where its events' results go.
+  const owners = new Map<JournalEntry, { results: EventResult[]; events: readonly unknown[] }>();
+  const entries: JournalEntry[] = [];
   messages.forEach((message, m) => {
     const events = bodies[m];
     if (!Array.isArray(events)) {
       outcomes.push({ rejectedMessage: events as Rejection });
       return;
     }
-    const results: EventResult[] = new Array(events.length);
-    const entries = journalMessage(message.messageId, events, keys[m], customers, ports, now, writtenAt, results);
-    outcomes.push({ events: results });
-    pending.push({ results, events, entries });
+    const owner = { results: new Array<EventResult>(events.length), events };
+    outcomes.push({ events: owner.results });
+    for (const entry of journalMessage(message.messageId, events, keys[m], customers, ports, now, writtenAt, owner.results)) {
+      owners.set(entry, owner);
+      entries.push(entry);
+    }
   });
+  const entryOwner = {
+    refuse: (entry: JournalEntry, position: number, rejection: Rejection) => {
+      const { results, events } = owners.get(entry)!;
+      results[position] = rejected(rejection, events[position], position);
+    },
+    replace: (entry: JournalEntry, by: JournalEntry) => owners.set(by, owners.get(entry)!),
+  };
+  const settle = (entry: JournalEntry, outcome: AppendOutcome, rolledOver: boolean) => {
+    const { results, events } = owners.get(entry)!;
+    settleEntry(entry, outcome, rolledOver, events, results);
+  };
 
-  const entries = pending.flatMap((p) => p.entries);
-  const appended = entries.length > 0 ? await ports.journal.append(entries) : [];
+  const first = await withoutMeteredEarly(ports.journal, customers, entries, entryOwner);
+  const appended = first.length > 0 ? await ports.journal.append(first) : [];
   // Events whose hour was already sealed (and maybe billed) count in the current hour instead.
   const currentHour = utcHourKeyOfMs(now.getTime());
-  const late = entries.filter((entry, i) => appended[i] === 'sealed' && entry.hourStart !== currentHour);
-  const lateEntries = late.map((entry) => ({ ...entry, hourStart: currentHour, rolledFrom: entry.hourStart }));
-  const lateAppended = lateEntries.length > 0 ? await ports.journal.append(lateEntries) : [];
-  const outcomeOf = new Map<JournalEntry, { entry: JournalEntry; outcome: AppendOutcome; rolledOver: boolean }>();
-  entries.forEach((entry, i) => outcomeOf.set(entry, { entry, outcome: appended[i], rolledOver: false }));
-  late.forEach((entry, i) => outcomeOf.set(entry, { entry: lateEntries[i], outcome: lateAppended[i], rolledOver: true }));
+  const moved: JournalEntry[] = [];
+  first.forEach((entry, i) => {
+    if (appended[i] !== 'sealed' || entry.hourStart === currentHour) return settle(entry, appended[i], false);
+    const late = { ...entry, hourStart: currentHour, rolledFrom: entry.hourStart };
+    entryOwner.replace(entry, late);
+    moved.push(late);
+  });
+  const late = await withoutMeteredEarly(ports.journal, customers, moved, entryOwner);
+  const lateAppended = late.length > 0 ? await ports.journal.append(late) : [];
+  late.forEach((entry, i) => settle(entry, lateAppended[i], true));
+  return outcomes;
+}
 
-  for (const { results, events, entries: messageEntries } of pending) {
-    for (const original of messageEntries) {
-      const { entry, outcome, rolledOver } = outcomeOf.get(original)!;
-      settleEntry(entry, outcome, rolledOver, events, results);
+/**
+ * The entries without the events of customers whose usage of that hour was metered early (their
+ * access is ending): those are refused as `hour-already-billed`. Only customers whose subscription
+ * is ending are looked up; one whose state this cache has not seen yet is caught when the hour is
+ * folded.
+ */
+async function withoutMeteredEarly(
+  journal: UsageJournal,
+  customers: ReadonlyMap<string, KnownCustomer>,
+  entries: readonly JournalEntry[],
+  owner: { refuse(entry: JournalEntry, position: number, rejection: Rejection): void; replace(entry: JournalEntry, by: JournalEntry): void },
+): Promise<JournalEntry[]> {
+  const asked = new Map<string, CustomerHour>();
+  for (const entry of entries) {
+    for (const { customerKey } of entry.customers) {
+      const status = customers.get(customerKey)?.subscription?.status;
+      if (status !== 'unsubscribe-pending' && status !== 'unsubscribed') continue;
+      const hour = { customerKey, hourStart: entry.hourStart };
+      asked.set(customerHourKey(hour), hour);
     }
   }
-  return outcomes;
+  if (asked.size === 0) return [...entries];
+  const metered = await journal.meteredEarly([...asked.values()]);
+  if (metered.size === 0) return [...entries];
+  return entries.flatMap((entry) => {
+    const billed = (e: JournalEvent) => metered.has(customerHourKey({ customerKey: entry.customers[e.c].customerKey, hourStart: entry.hourStart }));
+    const keep = entry.events.filter((e) => !billed(e));
+    if (keep.length === entry.events.length) return [entry];
+    for (const e of entry.events) {
+      if (billed(e)) owner.refuse(entry, e.p, { reason: 'hour-already-billed', message: `the customer's usage for ${entry.hourStart} was already metered (its access ended)` });
+    }
+    if (keep.length === 0) return [];
+    const kept = { ...entry, events: keep };
+    owner.replace(entry, kept);
+    return [kept];
+  });
 }
 
 function readBody(body: string): readonly unknown[] | Rejection {

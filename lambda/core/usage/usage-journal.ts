@@ -179,4 +179,16 @@ export type AppendOutcome =
 export interface UsageJournal {
   /** Writes each entry unless its key exists or its hour is sealed; one outcome per entry, in order. */
   append(entries: readonly JournalEntry[]): Promise<AppendOutcome[]>;
+  /**
+   * Which of these customer hours were metered early (the customer's access ended), as
+   * `customerKey|hourStart`. Asked only for customers whose subscription is ending.
+   */
+  meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>>;
 }
+
+export interface CustomerHour {
+  readonly customerKey: string;
+  readonly hourStart: string;
+}
+
+export const customerHourKey = (hour: CustomerHour): string => `${hour.customerKey}|${hour.hourStart}`;
