@@ -1,12 +1,14 @@
 import { StoredSubscription } from '../../../lambda/core/lifecycle/subscription-state';
 /**
- * In-memory stand-ins for the ingest ports. The ledger keeps the contract of the DynamoDB ledger:
- * the de-duplication marker is checked first (`duplicate`), then whether the bucket is sealed
- * (`sealed`, nothing written), and otherwise the usage and the marker are written together.
+ * In-memory stand-ins for the ingest ports. The journal keeps the contract of the DynamoDB journal:
+ * an entry is stored under its hour and entry id; if that key exists the outcome is `duplicate`;
+ * otherwise, if its hour is sealed, `sealed` and nothing is written; otherwise it is written. A late
+ * entry also leaves a placeholder under its own hour, so a redelivered message is a duplicate there.
  */
 import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../../../lambda/core/customer';
 import { ProductConfig } from '../../../lambda/core/product-config';
-import { AddUsageOutcome, CustomerDirectory, UsageAddition, UsageLedger, KnownCustomer } from '../../../lambda/core/usage/ingest';
+import { CustomerDirectory, KnownCustomer } from '../../../lambda/core/usage/ingest';
+import { AppendOutcome, CustomerHour, customerHourKey, entryIdOf, JournalEntry, UsageJournal } from '../../../lambda/core/usage/usage-journal';
 
 export const NOW = new Date('2026-11-02T10:20:00Z');
 export const ACCOUNT = '111122223333';
@@ -48,61 +50,83 @@ export const FOREIGN_CUSTOMER: CustomerIdentity = {
   licenseArn: 'arn:aws:license-manager::111122223333:license:l-0000000000foreign0000',
 };
 
-export interface StoredBucket {
-  readonly addition: UsageAddition['bucket'];
-  quantity: number;
-  allocations: Record<string, number>;
-  events: number;
-}
-
-export class FakeUsageLedger implements UsageLedger {
-  readonly markers = new Map<string, string>();
-  readonly buckets = new Map<string, StoredBucket>();
+export class FakeUsageJournal implements UsageJournal {
+  /** Stored items by `hour|entryId`: an entry, or the placeholder a late entry leaves under its own hour. */
+  readonly items = new Map<string, JournalEntry | { readonly countedIn: string }>();
+  /** Sealed hours (the real journal seals every shard of an hour at once). */
   readonly sealed = new Set<string>();
-  readonly calls: UsageAddition[] = [];
+  /** Customer hours metered early, as `customerKey|hourStart` (customerHourKey). */
+  readonly earlyMetered = new Set<string>();
+  /** What each call was given. */
+  readonly appendCalls: JournalEntry[][] = [];
+  readonly meteredEarlyCalls: CustomerHour[][] = [];
   failWith?: Error;
 
-  /** One addition after the other: what the DynamoDB ledger's transactions amount to. */
-  async addUsage(additions: readonly UsageAddition[]): Promise<AddUsageOutcome[]> {
-    this.calls.push(...additions);
+  async append(entries: readonly JournalEntry[]): Promise<AppendOutcome[]> {
+    this.appendCalls.push([...entries]);
     if (this.failWith) throw this.failWith;
-    return additions.map((addition) => this.addOne(addition));
+    return entries.map((entry) => this.appendOne(entry));
   }
 
-  private addOne(addition: UsageAddition): AddUsageOutcome {
-    if (this.markers.has(addition.eventKey)) return 'duplicate';
-    if (this.sealed.has(addition.bucket.bucketKey)) return 'sealed';
-    this.markers.set(addition.eventKey, addition.bucket.bucketKey);
-    const stored = this.buckets.get(addition.bucket.bucketKey) ?? { addition: addition.bucket, quantity: 0, allocations: {}, events: 0 };
-    stored.quantity += addition.quantity;
-    stored.events += 1;
-    for (const [tagSet, quantity] of Object.entries(addition.allocations)) {
-      stored.allocations[tagSet] = (stored.allocations[tagSet] ?? 0) + quantity;
+  private appendOne(entry: JournalEntry): AppendOutcome {
+    const key = `${entry.hourStart}|${entryIdOf(entry)}`;
+    if (this.items.has(key)) return 'duplicate';
+    if (this.sealed.has(entry.hourStart)) return 'sealed';
+    this.items.set(key, entry);
+    // Where the message's entry for its own hour would be: a redelivery finds it there.
+    if (entry.rolledFrom !== undefined) this.items.set(`${entry.rolledFrom}|${entryIdOf({ messageId: entry.messageId, part: entry.part })}`, { countedIn: entry.hourStart });
+    return 'appended';
+  }
+
+  async meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>> {
+    this.meteredEarlyCalls.push([...hours]);
+    return new Set(hours.map(customerHourKey).filter((key) => this.earlyMetered.has(key)));
+  }
+
+  /** The stored entries (placeholders left out), in the order written. */
+  entries(): JournalEntry[] {
+    return [...this.items.values()].filter((item): item is JournalEntry => 'events' in item);
+  }
+
+  /** Total quantity stored for a customer (and a dimension and hour, when given). */
+  quantityOf(customerKey: string, dimension?: string, hourStart?: string): number {
+    let total = 0;
+    for (const entry of this.entries()) {
+      if (hourStart !== undefined && entry.hourStart !== hourStart) continue;
+      for (const e of entry.events) {
+        if (entry.customers[e.c].customerKey === customerKey && (dimension === undefined || e.d === dimension)) total += e.q;
+      }
     }
-    this.buckets.set(addition.bucket.bucketKey, stored);
-    return 'added';
-  }
-
-  quantityOf(bucketKey: string): number {
-    return this.buckets.get(bucketKey)?.quantity ?? 0;
+    return total;
   }
 
   totalQuantity(): number {
-    return [...this.buckets.values()].reduce((total, b) => total + b.quantity, 0);
+    return this.entries().reduce((total, entry) => total + entry.events.reduce((sum, e) => sum + e.q, 0), 0);
   }
 }
 
 export class FakeCustomerDirectory implements CustomerDirectory {
-  readonly lookups: string[] = [];
+  /** The keys each `find` call asked for. */
+  readonly calls: string[][] = [];
   private readonly customers = new Map<string, KnownCustomer>();
 
   constructor(customers: readonly CustomerIdentity[] = [LICENSE_CUSTOMER, OTHER_LICENSE_CUSTOMER, LEGACY_CUSTOMER, FOREIGN_CUSTOMER]) {
     for (const c of customers) this.customers.set(c.customerKey, c);
   }
 
-  async find(customerKey: string): Promise<KnownCustomer | undefined> {
-    this.lookups.push(customerKey);
-    return this.customers.get(customerKey);
+  async find(customerKeys: readonly string[]): Promise<ReadonlyMap<string, KnownCustomer>> {
+    this.calls.push([...customerKeys]);
+    const found = new Map<string, KnownCustomer>();
+    for (const key of customerKeys) {
+      const customer = this.customers.get(key);
+      if (customer) found.set(key, customer);
+    }
+    return found;
+  }
+
+  /** Every key asked for, over all calls. */
+  get lookups(): string[] {
+    return this.calls.flat();
   }
 
   /** Sets what lifecycle events have said about a customer. */

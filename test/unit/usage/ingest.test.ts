@@ -1,9 +1,11 @@
 import { bucketKeyOf } from '../../../lambda/core/metering/hour-bucket';
-import { EventResult, ingestMessage, IngestPorts, MessageResult } from '../../../lambda/core/usage/ingest';
+import { EventResult, ingestMessage, ingestMessages, IngestPorts, MessageResult } from '../../../lambda/core/usage/ingest';
+import { MAX_EVENTS_PER_MESSAGE } from '../../../lambda/core/usage/usage-event';
+import { JournalEntry } from '../../../lambda/core/usage/usage-journal';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
 import {
   FakeCustomerDirectory,
-  FakeUsageLedger,
+  FakeUsageJournal,
   LEGACY_CUSTOMER,
   LICENSE_ARN,
   LICENSE_CUSTOMER,
@@ -22,16 +24,22 @@ const event = (change: Record<string, unknown> = {}) => ({
   ...change,
 });
 
-const licenseBucket = (hour: string, dimension = 'requests') => bucketKeyOf(LICENSE_CUSTOMER.customerKey, dimension, hour);
+const H09 = '2026-11-02T09:00:00.000Z';
+const H10 = '2026-11-02T10:00:00.000Z';
+const LICENSE_KEY = LICENSE_CUSTOMER.customerKey;
+const OTHER_KEY = OTHER_LICENSE_CUSTOMER.customerKey;
+
+const licenseBucket = (hour: string, dimension = 'requests') => bucketKeyOf(LICENSE_KEY, dimension, hour);
 
 function setup(now: Date = NOW) {
-  const ledger = new FakeUsageLedger();
+  const journal = new FakeUsageJournal();
   const customers = new FakeCustomerDirectory();
-  const ports: IngestPorts = { ledger, customers, products: PRODUCTS, now: () => now };
+  const clock = { now };
+  const ports: IngestPorts = { journal, customers, products: PRODUCTS, now: () => clock.now };
   let counter = 0;
   const ingest = (body: unknown, messageId = `msg-${++counter}`) =>
     ingestMessage(ports, { messageId, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { ledger, customers, ports, ingest };
+  return { journal, customers, ports, ingest, clock };
 }
 
 function eventsOf(result: MessageResult): readonly EventResult[] {
@@ -45,183 +53,276 @@ async function single(promise: Promise<MessageResult>): Promise<EventResult> {
   return events[0];
 }
 
-describe('ingestMessage: hour buckets', () => {
+const statuses = (results: readonly EventResult[]) => results.map((r) => (r.status === 'rejected' ? r.rejection.reason : r.status));
+
+/** An entry's events as [customerKey, dimension, quantity, position, eventId, allocations]. */
+const eventRows = (entry: JournalEntry) => entry.events.map((e) => [entry.customers[e.c].customerKey, e.d, e.q, e.p, e.id, e.a]);
+
+describe('ingestMessage: journal entries', () => {
   it.each([
-    ['2026-11-02T09:00:00.000Z', '2026-11-02T09:00:00.000Z'],
-    ['2026-11-02T09:59:59.999Z', '2026-11-02T09:00:00.000Z'],
-    ['2026-11-02T10:00:00.000Z', '2026-11-02T10:00:00.000Z'],
-    ['2026-11-02T15:29:59+05:30', '2026-11-02T09:00:00.000Z'],
-    ['2026-11-02T15:30:00+05:30', '2026-11-02T10:00:00.000Z'],
-    [Date.UTC(2026, 10, 2, 9, 59, 59, 999), '2026-11-02T09:00:00.000Z'],
+    ['2026-11-02T09:00:00.000Z', H09],
+    ['2026-11-02T09:59:59.999Z', H09],
+    ['2026-11-02T10:00:00.000Z', H10],
+    ['2026-11-02T15:29:59+05:30', H09],
+    ['2026-11-02T15:30:00+05:30', H10],
+    [Date.UTC(2026, 10, 2, 9, 59, 59, 999), H09],
   ])('counts usage at %j in the hour starting %s', async (timestamp, hour) => {
-    const { ledger, ingest } = setup();
-    const result = await single(ingest(event({ timestamp, quantity: 7 })));
+    const { journal, ingest } = setup();
+    const result = await single(ingest(event({ timestamp, quantity: 7 }), 'm-1'));
     expect(result).toEqual({ status: 'counted', bucketKey: licenseBucket(hour), rolledOver: false });
-    expect(ledger.quantityOf(licenseBucket(hour))).toBe(7);
-    expect(ledger.buckets.size).toBe(1);
+    const entries = journal.entries();
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ messageId: 'm-1', hourStart: hour });
+    expect(eventRows(entries[0])).toEqual([[LICENSE_KEY, 'requests', 7, 0, undefined, undefined]]);
   });
 
-  it('adds up events of the same customer, dimension and hour, and keeps other dimensions and hours apart', async () => {
-    const { ledger, ingest } = setup();
+  it("writes one entry per message and hour, with each event's customer, dimension, quantity, position and eventId", async () => {
+    const { journal, ingest } = setup();
     const results = eventsOf(
-      await ingest([
-        event({ quantity: 1, timestamp: '2026-11-02T10:01:00Z' }),
-        event({ quantity: 2, timestamp: '2026-11-02T10:19:59Z' }),
-        event({ quantity: 4, timestamp: '2026-11-02T09:59:00Z' }),
-        event({ quantity: 8, dimension: 'storage' }),
-        event({ quantity: 16, licenseArn: OTHER_LICENSE_ARN }),
-      ]),
+      await ingest(
+        [
+          event({ quantity: 1, timestamp: '2026-11-02T10:01:00Z', eventId: 'e-1' }),
+          event({ quantity: 2, timestamp: '2026-11-02T10:19:59Z' }),
+          event({ quantity: 4, timestamp: '2026-11-02T09:59:00Z', eventId: 'e-3' }),
+          event({ quantity: 8, dimension: 'storage' }),
+          event({ quantity: 16, licenseArn: OTHER_LICENSE_ARN }),
+        ],
+        'm-1',
+      ),
     );
-    expect(results.every((r) => r.status === 'counted')).toBe(true);
-    expect(ledger.quantityOf(licenseBucket('2026-11-02T10:00:00.000Z'))).toBe(3);
-    expect(ledger.quantityOf(licenseBucket('2026-11-02T09:00:00.000Z'))).toBe(4);
-    expect(ledger.quantityOf(licenseBucket('2026-11-02T10:00:00.000Z', 'storage'))).toBe(8);
-    expect(ledger.quantityOf(bucketKeyOf(OTHER_LICENSE_CUSTOMER.customerKey, 'requests', '2026-11-02T10:00:00.000Z'))).toBe(16);
-    expect(ledger.totalQuantity()).toBe(31);
+    expect(results).toEqual([
+      { status: 'counted', bucketKey: licenseBucket(H10), rolledOver: false },
+      { status: 'counted', bucketKey: licenseBucket(H10), rolledOver: false },
+      { status: 'counted', bucketKey: licenseBucket(H09), rolledOver: false },
+      { status: 'counted', bucketKey: licenseBucket(H10, 'storage'), rolledOver: false },
+      { status: 'counted', bucketKey: bucketKeyOf(OTHER_KEY, 'requests', H10), rolledOver: false },
+    ]);
+    const [ten, nine] = journal.entries();
+    expect(journal.entries()).toHaveLength(2);
+    expect(ten).toMatchObject({ messageId: 'm-1', hourStart: H10, writtenAt: NOW.toISOString() });
+    expect(ten.rolledFrom).toBeUndefined();
+    expect(ten.part).toBeUndefined();
+    // Each customer once per entry; events point at it.
+    expect(ten.customers.map((c) => c.customerKey)).toEqual([LICENSE_KEY, OTHER_KEY]);
+    expect(eventRows(ten)).toEqual([
+      [LICENSE_KEY, 'requests', 1, 0, 'e-1', undefined],
+      [LICENSE_KEY, 'requests', 2, 1, undefined, undefined],
+      [LICENSE_KEY, 'storage', 8, 3, undefined, undefined],
+      [OTHER_KEY, 'requests', 16, 4, undefined, undefined],
+    ]);
+    expect(nine).toMatchObject({ messageId: 'm-1', hourStart: H09 });
+    expect(eventRows(nine)).toEqual([[LICENSE_KEY, 'requests', 4, 2, 'e-3', undefined]]);
+    // All of it in one append.
+    expect(journal.appendCalls).toHaveLength(1);
+    expect(journal.appendCalls[0]).toHaveLength(2);
   });
 
-  it('takes the bucket identity from the registered customer, not from the event', async () => {
-    const { ledger, ingest } = setup();
-    await ingest(event());
-    const [stored] = [...ledger.buckets.values()];
-    expect(stored.addition).toEqual({
-      bucketKey: licenseBucket('2026-11-02T10:00:00.000Z'),
-      customerKey: `license#${LICENSE_ID}`,
-      productCode: 'prod-license',
-      identityMode: 'license',
-      customerAWSAccountId: '111122223333',
-      licenseArn: LICENSE_ARN,
-      customerIdentifier: undefined,
-      dimension: 'requests',
-      hourStart: '2026-11-02T10:00:00.000Z',
-    });
-    expect(ledger.calls[0].at).toEqual(NOW);
+  it('gives a message whose events span two hours two entries', async () => {
+    const { journal, ingest } = setup();
+    await ingest([event({ timestamp: '2026-11-02T09:30:00Z', quantity: 3 }), event({ timestamp: '2026-11-02T10:10:00Z', quantity: 4 })], 'm-2h');
+    const entries = journal.entries();
+    expect(entries.map((e) => [e.messageId, e.hourStart, e.events.map((ev) => [ev.p, ev.q])])).toEqual([
+      ['m-2h', H09, [[0, 3]]],
+      ['m-2h', H10, [[1, 4]]],
+    ]);
   });
 
-  it('sums allocations per tag set, whatever the key order of the tags', async () => {
-    const { ledger, ingest } = setup();
+  it('records the customer as registered (identity from the Customers table, not from the event)', async () => {
+    const { journal, ingest } = setup();
+    await ingest(event({ licenseArn: LICENSE_ID }));
+    expect(journal.entries()[0].customers).toEqual([
+      { customerKey: `license#${LICENSE_ID}`, productCode: 'prod-license', identityMode: 'license', customerAWSAccountId: '111122223333', licenseArn: LICENSE_ARN, customerIdentifier: undefined },
+    ]);
+  });
+
+  it('stores allocations per tag set, whatever the key order of the tags', async () => {
+    const { journal, ingest } = setup();
     await ingest([
       event({ quantity: 5, allocations: [{ quantity: 3, tags: { team: 'a', env: 'prod' } }, { quantity: 2, tags: { team: 'b' } }] }),
       event({ quantity: 4, allocations: [{ quantity: 4, tags: { env: 'prod', team: 'a' } }] }),
     ]);
-    const stored = ledger.buckets.get(licenseBucket('2026-11-02T10:00:00.000Z'))!;
-    expect(stored.quantity).toBe(9);
-    expect(stored.allocations).toEqual({ [tagSetKey({ team: 'a', env: 'prod' })]: 7, [tagSetKey({ team: 'b' })]: 2 });
+    const [entry] = journal.entries();
+    expect(entry.events.map((e) => e.a)).toEqual([
+      { [tagSetKey({ env: 'prod', team: 'a' })]: 3, [tagSetKey({ team: 'b' })]: 2 },
+      { [tagSetKey({ team: 'a', env: 'prod' })]: 4 },
+    ]);
+    expect(tagSetKey({ team: 'a', env: 'prod' })).toBe(tagSetKey({ env: 'prod', team: 'a' }));
+  });
+
+  it('leaves repeated eventIds to the fold: both events are in the entry with their id', async () => {
+    const { journal, ingest } = setup();
+    const results = eventsOf(await ingest([event({ eventId: 'same' }), event({ eventId: 'same' })]));
+    expect(statuses(results)).toEqual(['counted', 'counted']);
+    expect(journal.entries()[0].events.map((e) => e.id)).toEqual(['same', 'same']);
   });
 });
 
-describe('ingestMessage: de-duplication', () => {
-  it('counts an eventId once, also when it comes again in another message', async () => {
-    const { ledger, ingest } = setup();
-    expect((await single(ingest(event({ eventId: 'evt-1' }), 'msg-a'))).status).toBe('counted');
-    const again = await single(ingest(event({ eventId: 'evt-1', quantity: 999 }), 'msg-b'));
-    expect(again).toEqual({ status: 'duplicate', eventKey: `${LICENSE_CUSTOMER.customerKey}|evt-1` });
-    expect(ledger.totalQuantity()).toBe(5);
-  });
-
-  it('adds nothing when a message without eventIds is redelivered (same message id)', async () => {
-    const { ledger, ingest } = setup();
-    const body = [event({ quantity: 1 }), event({ quantity: 2 }), event({ quantity: 4, dimension: 'storage' })];
-    expect(eventsOf(await ingest(body, 'msg-1')).map((r) => r.status)).toEqual(['counted', 'counted', 'counted']);
-    expect(eventsOf(await ingest(body, 'msg-1')).map((r) => r.status)).toEqual(['duplicate', 'duplicate', 'duplicate']);
-    expect(ledger.totalQuantity()).toBe(7);
-  });
-
-  it('defaults the eventId to the message id and the position', async () => {
-    const { ledger, ingest } = setup();
-    await ingest([event(), event({ eventId: 'own-id' }), event()], 'msg-42');
-    expect(ledger.calls.map((c) => c.eventKey)).toEqual([
-      `${LICENSE_CUSTOMER.customerKey}|msg-42#0`,
-      `${LICENSE_CUSTOMER.customerKey}|own-id`,
-      `${LICENSE_CUSTOMER.customerKey}|msg-42#2`,
+describe('ingestMessage: redelivery', () => {
+  it('adds nothing when a message is redelivered (same message id): every event is a duplicate', async () => {
+    const { journal, ingest } = setup();
+    const body = [event({ quantity: 1 }), event({ quantity: 2, eventId: 'x' }), event({ quantity: 4, timestamp: '2026-11-02T09:10:00Z' })];
+    expect(statuses(eventsOf(await ingest(body, 'msg-1')))).toEqual(['counted', 'counted', 'counted']);
+    const again = eventsOf(await ingest(body, 'msg-1'));
+    expect(again).toEqual([
+      { status: 'duplicate', messageId: 'msg-1', hourStart: H10 },
+      { status: 'duplicate', messageId: 'msg-1', hourStart: H10 },
+      { status: 'duplicate', messageId: 'msg-1', hourStart: H09 },
     ]);
-    // The same events in a new message are new usage.
-    await ingest([event(), event()], 'msg-43');
-    expect(ledger.totalQuantity()).toBe(25);
+    expect(journal.entries()).toHaveLength(2);
+    expect(journal.totalQuantity()).toBe(7);
   });
 
-  it('scopes an eventId to its customer', async () => {
-    const { ledger, ingest } = setup();
-    const results = eventsOf(await ingest([event({ eventId: 'shared' }), event({ eventId: 'shared', licenseArn: OTHER_LICENSE_ARN })]));
-    expect(results.map((r) => r.status)).toEqual(['counted', 'counted']);
-    expect(ledger.totalQuantity()).toBe(10);
+  it('counts the same events in another message as new usage (eventIds are the fold’s business)', async () => {
+    const { journal, ingest } = setup();
+    await ingest([event(), event()], 'msg-42');
+    await ingest([event(), event()], 'msg-43');
+    expect(journal.entries().map((e) => e.messageId)).toEqual(['msg-42', 'msg-43']);
+    expect(journal.totalQuantity()).toBe(20);
+  });
+
+  it('treats a message counted before its hour was sealed as a duplicate when redelivered', async () => {
+    const { journal, ingest } = setup();
+    const early = event({ timestamp: '2026-11-02T09:30:00Z', eventId: 'e-1' });
+    await ingest(early, 'm-early');
+    journal.sealed.add(H09);
+    expect(await single(ingest(early, 'm-early'))).toEqual({ status: 'duplicate', messageId: 'm-early', hourStart: H09 });
+    expect(journal.quantityOf(LICENSE_KEY, 'requests', H10)).toBe(0);
+    expect(journal.entries()).toHaveLength(1);
   });
 });
 
 describe('ingestMessage: late events', () => {
-  it('adds an event whose hour is sealed to the current open hour', async () => {
-    const { ledger, ingest } = setup();
-    ledger.sealed.add(licenseBucket('2026-11-02T09:00:00.000Z'));
-    const result = await single(ingest(event({ timestamp: '2026-11-02T09:30:00Z', quantity: 6 })));
-    expect(result).toEqual({ status: 'counted', bucketKey: licenseBucket('2026-11-02T10:00:00.000Z'), rolledOver: true });
-    expect(ledger.quantityOf(licenseBucket('2026-11-02T09:00:00.000Z'))).toBe(0);
-    expect(ledger.quantityOf(licenseBucket('2026-11-02T10:00:00.000Z'))).toBe(6);
+  it('counts events whose hour is sealed in the current hour, as a late entry', async () => {
+    const { journal, ingest } = setup();
+    journal.sealed.add(H09);
+    const results = eventsOf(await ingest([event({ timestamp: '2026-11-02T09:30:00Z', quantity: 6 }), event({ quantity: 1 })], 'm-late'));
+    expect(results).toEqual([
+      { status: 'counted', bucketKey: licenseBucket(H10), rolledOver: true },
+      { status: 'counted', bucketKey: licenseBucket(H10), rolledOver: false },
+    ]);
+    expect(journal.quantityOf(LICENSE_KEY, undefined, H09)).toBe(0);
+    const entries = journal.entries();
+    expect(entries.map((e) => [e.messageId, e.hourStart, e.rolledFrom, e.events.map((ev) => ev.q)])).toEqual([
+      ['m-late', H10, undefined, [1]],
+      ['m-late', H10, H09, [6]],
+    ]);
+    // The late entry leaves a placeholder under its own hour.
+    expect(journal.items.get(`${H09}|m-late`)).toEqual({ countedIn: H10 });
   });
 
-  it('does not roll over events whose hour is still open, nor other customers of a sealed hour', async () => {
-    const { ledger, ingest } = setup();
-    ledger.sealed.add(licenseBucket('2026-11-02T09:00:00.000Z'));
-    const result = await single(ingest(event({ timestamp: '2026-11-02T09:30:00Z', licenseArn: OTHER_LICENSE_ARN })));
-    expect(result).toMatchObject({ status: 'counted', rolledOver: false });
+  it('does not roll over events whose hour is still open', async () => {
+    const { journal, ingest } = setup();
+    journal.sealed.add(H09);
+    const result = await single(ingest(event({ timestamp: '2026-11-02T10:05:00Z' })));
+    expect(result).toEqual({ status: 'counted', bucketKey: licenseBucket(H10), rolledOver: false });
+    expect(journal.entries()[0].rolledFrom).toBeUndefined();
   });
 
-  it('counts a redelivered late event once', async () => {
-    const { ledger, ingest } = setup();
-    ledger.sealed.add(licenseBucket('2026-11-02T09:00:00.000Z'));
+  it('counts a redelivered late message once', async () => {
+    const { journal, ingest } = setup();
+    journal.sealed.add(H09);
     const late = event({ timestamp: '2026-11-02T09:30:00Z', eventId: 'late-1' });
-    expect((await single(ingest(late))).status).toBe('counted');
-    expect((await single(ingest(late))).status).toBe('duplicate');
-    expect(ledger.totalQuantity()).toBe(5);
+    expect(await single(ingest(late, 'm-late'))).toMatchObject({ status: 'counted', rolledOver: true });
+    expect(await single(ingest(late, 'm-late'))).toEqual({ status: 'duplicate', messageId: 'm-late', hourStart: H09 });
+    expect(journal.entries()).toHaveLength(1);
+    expect(journal.totalQuantity()).toBe(5);
   });
 
-  it('treats an event counted before its hour was sealed as a duplicate when redelivered', async () => {
-    const { ledger, ingest } = setup();
-    const early = event({ timestamp: '2026-11-02T09:30:00Z', eventId: 'e-1' });
-    await ingest(early);
-    ledger.sealed.add(licenseBucket('2026-11-02T09:00:00.000Z'));
-    expect((await single(ingest(early))).status).toBe('duplicate');
-    expect(ledger.quantityOf(licenseBucket('2026-11-02T10:00:00.000Z'))).toBe(0);
+  it('counts a late message once also when it is redelivered in a later hour', async () => {
+    const { journal, ingest, clock } = setup();
+    journal.sealed.add(H09);
+    const late = event({ timestamp: '2026-11-02T09:30:00Z' });
+    expect(await single(ingest(late, 'm-late'))).toMatchObject({ status: 'counted', rolledOver: true });
+    journal.sealed.add(H10);
+    clock.now = new Date('2026-11-02T11:05:00Z');
+    expect(await single(ingest(late, 'm-late'))).toEqual({ status: 'duplicate', messageId: 'm-late', hourStart: H09 });
+    expect(journal.entries().map((e) => [e.hourStart, e.rolledFrom])).toEqual([[H10, H09]]);
   });
 
-  it('rejects the event when even the current hour is sealed (metered early, the customer leaving)', async () => {
-    const { ledger, ingest } = setup();
-    ledger.sealed.add(licenseBucket('2026-11-02T10:00:00.000Z'));
-    const result = await single(ingest(event()));
-    expect(result).toMatchObject({ status: 'rejected', rejection: { reason: 'hour-already-billed' } });
+  it('rejects the events when the current hour is sealed too', async () => {
+    const { journal, ingest } = setup();
+    journal.sealed.add(H09);
+    journal.sealed.add(H10);
+    const results = eventsOf(await ingest([event({ timestamp: '2026-11-02T09:30:00Z' }), event()]));
+    expect(results).toEqual([
+      expect.objectContaining({ status: 'rejected', position: 0, rejection: expect.objectContaining({ reason: 'hour-already-billed' }), event: expect.objectContaining({ timestamp: '2026-11-02T09:30:00Z' }) }),
+      expect.objectContaining({ status: 'rejected', position: 1, rejection: expect.objectContaining({ reason: 'hour-already-billed' }) }),
+    ]);
+    expect(journal.entries()).toHaveLength(0);
   });
 });
 
 describe('ingestMessage: subscription state', () => {
   it('counts usage inside the final window of a customer who is leaving', async () => {
-    const { customers, ledger, ingest } = setup();
-    const key = LICENSE_CUSTOMER.customerKey;
-    customers.setSubscription(key, { status: 'unsubscribe-pending', finalUsageUntil: '2026-11-02T11:00:00.000Z' });
+    const { customers, journal, ingest } = setup();
+    customers.setSubscription(LICENSE_KEY, { status: 'unsubscribe-pending', finalUsageUntil: '2026-11-02T11:00:00.000Z' });
     expect(await single(ingest(event()))).toMatchObject({ status: 'counted' });
-    expect(ledger.calls).toHaveLength(1);
+    expect(journal.totalQuantity()).toBe(5);
+    // The leaving customer's hour is checked for early metering.
+    expect(journal.meteredEarlyCalls).toEqual([[{ customerKey: LICENSE_KEY, hourStart: H10 }]]);
+  });
+
+  it('does not ask about early metering for subscribed customers', async () => {
+    const { journal, ingest } = setup();
+    await ingest([event(), event({ licenseArn: OTHER_LICENSE_ARN })]);
+    expect(journal.meteredEarlyCalls).toEqual([]);
+  });
+
+  it("refuses a leaving customer's events of an hour metered early, and counts another customer's events of the same message", async () => {
+    const { customers, journal, ingest } = setup();
+    customers.setSubscription(LICENSE_KEY, { status: 'unsubscribe-pending', finalUsageUntil: '2026-11-02T11:00:00.000Z' });
+    journal.earlyMetered.add(`${LICENSE_KEY}|${H10}`);
+    const results = eventsOf(await ingest([event({ quantity: 1 }), event({ quantity: 2, licenseArn: OTHER_LICENSE_ARN }), event({ quantity: 3, dimension: 'storage' })], 'm-mixed'));
+    expect(results).toEqual([
+      expect.objectContaining({ status: 'rejected', position: 0, rejection: expect.objectContaining({ reason: 'hour-already-billed' }) }),
+      { status: 'counted', bucketKey: bucketKeyOf(OTHER_KEY, 'requests', H10), rolledOver: false },
+      expect.objectContaining({ status: 'rejected', position: 2, rejection: expect.objectContaining({ reason: 'hour-already-billed' }) }),
+    ]);
+    expect(journal.entries()).toHaveLength(1);
+    expect(eventRows(journal.entries()[0])).toEqual([[OTHER_KEY, 'requests', 2, 1, undefined, undefined]]);
+    expect(journal.quantityOf(LICENSE_KEY)).toBe(0);
+  });
+
+  it('writes nothing when every event of the message is of an hour metered early', async () => {
+    const { customers, journal, ingest } = setup();
+    customers.setSubscription(LICENSE_KEY, { status: 'unsubscribed', finalUsageUntil: '2026-11-02T11:00:00.000Z' });
+    journal.earlyMetered.add(`${LICENSE_KEY}|${H10}`);
+    const result = await single(ingest(event()));
+    expect(result).toMatchObject({ status: 'rejected', rejection: { reason: 'hour-already-billed' } });
+    expect(journal.appendCalls).toHaveLength(0);
+  });
+
+  it('checks the current hour for early metering when a leaving customer’s events roll over', async () => {
+    const { customers, journal, ingest } = setup();
+    customers.setSubscription(LICENSE_KEY, { status: 'unsubscribe-pending', finalUsageUntil: '2026-11-02T11:00:00.000Z' });
+    journal.sealed.add(H09);
+    journal.earlyMetered.add(`${LICENSE_KEY}|${H10}`);
+    const result = await single(ingest(event({ timestamp: '2026-11-02T09:30:00Z' })));
+    expect(result).toMatchObject({ status: 'rejected', rejection: { reason: 'hour-already-billed' } });
+    expect(journal.meteredEarlyCalls).toEqual([[{ customerKey: LICENSE_KEY, hourStart: H09 }], [{ customerKey: LICENSE_KEY, hourStart: H10 }]]);
+    expect(journal.entries()).toHaveLength(0);
   });
 
   it('rejects usage once the final window has closed, writing nothing', async () => {
-    const { customers, ledger, ingest } = setup();
-    const key = LICENSE_CUSTOMER.customerKey;
-    customers.setSubscription(key, { status: 'unsubscribed', finalUsageUntil: '2026-11-02T09:30:00.000Z' });
+    const { customers, journal, ingest } = setup();
+    customers.setSubscription(LICENSE_KEY, { status: 'unsubscribed', finalUsageUntil: '2026-11-02T09:30:00.000Z' });
     expect(await single(ingest(event()))).toMatchObject({ status: 'rejected', rejection: { reason: 'customer-not-subscribed' } });
-    expect(ledger.calls).toHaveLength(0);
+    expect(journal.appendCalls).toHaveLength(0);
   });
 
   it('counts usage of a pending customer (metering holds it)', async () => {
     const { customers, ingest } = setup();
-    const key = LICENSE_CUSTOMER.customerKey;
-    customers.setSubscription(key, { status: 'pending' });
+    customers.setSubscription(LICENSE_KEY, { status: 'pending' });
     expect(await single(ingest(event()))).toMatchObject({ status: 'counted' });
   });
 });
 
 describe('ingestMessage: customers', () => {
   it('rejects usage of an unknown customer, writing nothing', async () => {
-    const { ledger, ingest } = setup();
+    const { journal, ingest } = setup();
     const result = await single(ingest(event({ licenseArn: 'arn:aws:license-manager::999999999999:license:l-unknown00000000000' })));
     expect(result).toMatchObject({ status: 'rejected', position: 0, rejection: { reason: 'unknown-customer' } });
-    expect(ledger.calls).toHaveLength(0);
+    expect(journal.appendCalls).toHaveLength(0);
   });
 
   it('rejects a legacy event for an unknown customer identifier', async () => {
@@ -235,10 +336,10 @@ describe('ingestMessage: customers', () => {
     ['another product code', { productCode: 'prod-legacy' }],
     ['a customer identifier next to the licence', { customerIdentifier: 'someone-else' }],
   ])('rejects %s as an identity mismatch', async (_what, change) => {
-    const { ledger, ingest } = setup();
+    const { journal, ingest } = setup();
     const result = await single(ingest(event(change)));
     expect(result).toMatchObject({ status: 'rejected', rejection: { reason: 'identity-mismatch' } });
-    expect(ledger.calls).toHaveLength(0);
+    expect(journal.appendCalls).toHaveLength(0);
   });
 
   it('accepts the matching account id and product code', async () => {
@@ -252,12 +353,12 @@ describe('ingestMessage: customers', () => {
     ['with a region and a slash', `arn:aws:license-manager:us-east-1:111122223333:license/${LICENSE_ID}`],
     ['as the bare licence id', LICENSE_ID],
   ])('finds the customer from a licence ARN %s', async (_what, licenseArn) => {
-    const { ledger, customers, ingest } = setup();
+    const { journal, customers, ingest } = setup();
     const result = await single(ingest(event({ licenseArn })));
-    expect(result).toEqual({ status: 'counted', bucketKey: licenseBucket('2026-11-02T10:00:00.000Z'), rolledOver: false });
-    expect(customers.lookups).toEqual([LICENSE_CUSTOMER.customerKey]);
-    // The bucket carries the ARN AWS gave us, not the one in the event.
-    expect([...ledger.buckets.values()][0].addition.licenseArn).toBe(LICENSE_ARN);
+    expect(result).toEqual({ status: 'counted', bucketKey: licenseBucket(H10), rolledOver: false });
+    expect(customers.calls).toEqual([[LICENSE_KEY]]);
+    // The entry carries the ARN AWS gave us, not the one in the event.
+    expect(journal.entries()[0].customers[0].licenseArn).toBe(LICENSE_ARN);
   });
 
   it('rejects a licence ARN without a licence id', async () => {
@@ -268,12 +369,12 @@ describe('ingestMessage: customers', () => {
   });
 
   it('counts a legacy event under product code + customer identifier', async () => {
-    const { ledger, customers, ingest } = setup();
+    const { journal, customers, ingest } = setup();
     const result = await single(ingest({ productCode: 'prod-legacy', customerIdentifier: 'cust-legacy-1', dimension: 'requests', quantity: 3, timestamp: '2026-11-02T10:00:00Z' }));
-    const bucketKey = bucketKeyOf('legacy#prod-legacy#cust-legacy-1', 'requests', '2026-11-02T10:00:00.000Z');
+    const bucketKey = bucketKeyOf('legacy#prod-legacy#cust-legacy-1', 'requests', H10);
     expect(result).toEqual({ status: 'counted', bucketKey, rolledOver: false });
     expect(customers.lookups).toEqual([LEGACY_CUSTOMER.customerKey]);
-    expect(ledger.buckets.get(bucketKey)!.addition).toMatchObject({
+    expect(journal.entries()[0].customers[0]).toMatchObject({
       identityMode: 'legacy',
       productCode: 'prod-legacy',
       customerIdentifier: 'cust-legacy-1',
@@ -290,13 +391,20 @@ describe('ingestMessage: customers', () => {
 
 describe('ingestMessage: rejections', () => {
   it('rejects a message that is not JSON as a whole', async () => {
-    const { ledger, ingest } = setup();
+    const { journal, ingest } = setup();
     expect(await ingest('{oops')).toEqual({ rejectedMessage: { reason: 'invalid-json', message: expect.any(String) } });
-    expect(ledger.calls).toHaveLength(0);
+    expect(journal.appendCalls).toHaveLength(0);
+  });
+
+  it('rejects a message with too many events as a whole', async () => {
+    const { journal, ingest } = setup();
+    const result = await ingest(Array.from({ length: MAX_EVENTS_PER_MESSAGE + 1 }, () => event()));
+    expect(result).toEqual({ rejectedMessage: { reason: 'too-many-events', message: expect.any(String) } });
+    expect(journal.appendCalls).toHaveLength(0);
   });
 
   it('rejects only the bad events of a message, with their positions, and counts the rest', async () => {
-    const { ledger, ingest } = setup();
+    const { journal, ingest } = setup();
     const results = eventsOf(
       await ingest([
         event({ quantity: 1 }),
@@ -317,54 +425,89 @@ describe('ingestMessage: rejections', () => {
       [5, 'allocation-sum-mismatch'],
       'counted',
     ]);
-    expect(ledger.totalQuantity()).toBe(3);
+    expect(journal.totalQuantity()).toBe(3);
+    expect(journal.entries()[0].events.map((e) => e.p)).toEqual([0, 6]);
     // The rejected event travels with its reason.
     expect(results[2]).toMatchObject({ event: { dimension: 'unknown' } });
   });
 
   it('rejects, with a reason and without throwing, an epoch timestamp beyond what a Date can hold', async () => {
-    const { ledger, ingest } = setup();
+    const { journal, ingest } = setup();
     const result = await single(ingest(event({ timestamp: 8_700_000_000_000_000 })));
     expect(result).toMatchObject({ status: 'rejected', rejection: { reason: 'invalid-event' } });
-    expect(ledger.calls).toHaveLength(0);
+    expect(journal.appendCalls).toHaveLength(0);
   });
 
   it('lets an infrastructure error propagate, so the message is retried', async () => {
-    const { ledger, ingest } = setup();
-    ledger.failWith = new Error('ProvisionedThroughputExceededException');
+    const { journal, ingest } = setup();
+    journal.failWith = new Error('ProvisionedThroughputExceededException');
     await expect(ingest(event())).rejects.toThrow('ProvisionedThroughputExceededException');
   });
 });
 
-describe('ingestMessage: several buckets in one message', () => {
-  it("hands the message's events to the ledger in one call, and keeps results in message order", async () => {
-    const { ledger, ports } = setup();
-    const calls: number[] = [];
-    const add = ledger.addUsage.bind(ledger);
-    ledger.addUsage = async (additions) => {
-      calls.push(additions.length);
-      return add(additions);
-    };
-    const events = [0, 1, 2, 3].flatMap((i) => [
-      event({ eventId: `a${i}`, dimension: 'requests' }),
-      event({ eventId: `b${i}`, dimension: 'storage', timestamp: `2026-11-02T0${i}:30:00Z` }),
+describe('ingestMessages: a batch', () => {
+  it('looks the batch’s customers up once, appends its entries together, and keeps results per message and in order', async () => {
+    const { journal, customers, ports } = setup();
+    const results = await ingestMessages(ports, [
+      { messageId: 'a', body: JSON.stringify([event({ quantity: 1 }), event({ quantity: 2, licenseArn: OTHER_LICENSE_ARN })]) },
+      { messageId: 'b', body: '{not json' },
+      { messageId: 'c', body: JSON.stringify({ productCode: 'prod-legacy', customerIdentifier: 'cust-legacy-1', dimension: 'requests', quantity: 3, timestamp: '2026-11-02T10:00:00Z' }) },
+      { messageId: 'd', body: JSON.stringify([event({ quantity: 4, timestamp: '2026-11-02T09:15:00Z' }), event({ dimension: 'nope' })]) },
     ]);
-    const result = await ingestMessage(ports, { messageId: 'm', body: JSON.stringify(events) });
-    const results = eventsOf(result);
-    expect(results.map((r) => r.status)).toEqual(Array(8).fill('counted'));
-    // Result i is event i's: its bucket is of that event's dimension and hour.
-    results.forEach((r, i) => {
-      const e = events[i] as { dimension: string; timestamp: string };
-      expect(r.status === 'counted' && r.bucketKey).toBe(`${LICENSE_CUSTOMER.customerKey}|${e.dimension}|${new Date(Math.floor(new Date(e.timestamp).getTime() / 3_600_000) * 3_600_000).toISOString()}`);
-    });
-    expect(calls).toEqual([8]);
+    expect(customers.calls).toHaveLength(1);
+    expect([...customers.calls[0]].sort()).toEqual([LICENSE_KEY, OTHER_KEY, LEGACY_CUSTOMER.customerKey].sort());
+    expect(journal.appendCalls).toHaveLength(1);
+    expect(journal.appendCalls[0].map((e) => [e.messageId, e.hourStart])).toEqual([
+      ['a', H10],
+      ['c', H10],
+      ['d', H09],
+    ]);
+    expect(results).toHaveLength(4);
+    expect(statuses(eventsOf(results[0]))).toEqual(['counted', 'counted']);
+    expect(results[1]).toEqual({ rejectedMessage: expect.objectContaining({ reason: 'invalid-json' }) });
+    expect(eventsOf(results[2])).toEqual([{ status: 'counted', bucketKey: bucketKeyOf(LEGACY_CUSTOMER.customerKey, 'requests', H10), rolledOver: false }]);
+    expect(eventsOf(results[3])).toEqual([
+      { status: 'counted', bucketKey: licenseBucket(H09), rolledOver: false },
+      expect.objectContaining({ status: 'rejected', position: 1, rejection: expect.objectContaining({ reason: 'unknown-dimension' }) }),
+    ]);
   });
 
-  it('counts an event repeated inside one message once', async () => {
-    const { ledger, ports } = setup();
-    const body = JSON.stringify([event({ eventId: 'same' }), event({ eventId: 'same' }), event({ eventId: 'other' })]);
-    const results = eventsOf(await ingestMessage(ports, { messageId: 'm', body }));
-    expect(results.map((r) => r.status)).toEqual(['counted', 'duplicate', 'counted']);
-    expect(ledger.totalQuantity()).toBe(2 * (JSON.parse(body)[0] as { quantity: number }).quantity);
+  it('counts a message delivered twice in one batch once', async () => {
+    const { journal, ports } = setup();
+    const body = JSON.stringify([event({ quantity: 1 }), event({ quantity: 2 })]);
+    const results = await ingestMessages(ports, [
+      { messageId: 'twice', body },
+      { messageId: 'twice', body },
+    ]);
+    expect(results.map((r) => statuses(eventsOf(r)))).toEqual([
+      ['counted', 'counted'],
+      ['duplicate', 'duplicate'],
+    ]);
+    expect(journal.totalQuantity()).toBe(3);
+  });
+
+  it("keeps each message's results apart when entries of a sealed hour roll over", async () => {
+    const { journal, ports } = setup();
+    journal.sealed.add(H09);
+    const results = await ingestMessages(ports, [
+      { messageId: 'x', body: JSON.stringify([event({ quantity: 1, timestamp: '2026-11-02T09:01:00Z' }), event({ quantity: 2 })]) },
+      { messageId: 'y', body: JSON.stringify(event({ quantity: 4, timestamp: '2026-11-02T09:02:00Z', licenseArn: OTHER_LICENSE_ARN })) },
+    ]);
+    expect(eventsOf(results[0])).toEqual([
+      { status: 'counted', bucketKey: licenseBucket(H10), rolledOver: true },
+      { status: 'counted', bucketKey: licenseBucket(H10), rolledOver: false },
+    ]);
+    expect(eventsOf(results[1])).toEqual([{ status: 'counted', bucketKey: bucketKeyOf(OTHER_KEY, 'requests', H10), rolledOver: true }]);
+    expect(journal.appendCalls.map((call) => call.map((e) => [e.messageId, e.hourStart, e.rolledFrom]))).toEqual([
+      [
+        ['x', H09, undefined],
+        ['x', H10, undefined],
+        ['y', H09, undefined],
+      ],
+      [
+        ['x', H10, H09],
+        ['y', H10, H09],
+      ],
+    ]);
   });
 });
