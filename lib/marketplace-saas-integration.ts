@@ -31,7 +31,7 @@ export interface MarketplaceSaasIntegrationProps {
   /** Settings of the usage queue and ingestion. @default UsagePipelineProps defaults */
   readonly usage?: Pick<UsagePipelineProps, 'maxReceiveCount' | 'batchSize' | 'maxBatchingWindow' | 'logRetention'>;
   /** Settings of the metering schedule. @default MeteringEngineProps defaults (every 5 minutes, 10 minutes' grace) */
-  readonly metering?: Pick<MeteringEngineProps, 'schedule' | 'gracePeriod' | 'timeout' | 'logRetention' | 'sendZeroUsageRecords'>;
+  readonly metering?: Pick<MeteringEngineProps, 'schedule' | 'gracePeriod' | 'timeout' | 'memorySize' | 'logRetention' | 'sendZeroUsageRecords'>;
 }
 
 /**

@@ -69,7 +69,9 @@ export class MeteringLedgerTable extends Construct {
   public grantAppendUsage(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
-      actions: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
+      // Entries are written in TransactWriteItems with a seal check; BatchGetItem reads whether a
+      // customer's hour was metered early (customers whose access is ending only).
+      actions: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchGetItem'],
       resourceArns: [this.journalTable.tableArn],
     });
   }
@@ -77,10 +79,11 @@ export class MeteringLedgerTable extends Construct {
   /**
    * What metering needs (the metering function, and the lifecycle function's final metering): on
    * the ledger, read the work index and write buckets; on the journal, seal hours, query entries
-   * and write journal items. The same actions on both tables.
+   * and write journal items. The same actions on both tables (BatchWriteItem: folded buckets and
+   * hour seals are written 25 a call).
    */
   public grantMetering(grantee: iam.IGrantable): iam.Grant {
-    const actions = ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem'];
+    const actions = ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'];
     return iam.Grant.addToPrincipal({
       grantee,
       actions,

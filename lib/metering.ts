@@ -23,6 +23,12 @@ export interface MeteringEngineProps {
   readonly gracePeriod?: Duration;
   /** @default Duration.minutes(5) */
   readonly timeout?: Duration;
+  /**
+   * The metering function's memory: folding an hour holds its usage journal entries (about 0.4 KB
+   * per usage event) while it sums them; 1,024 MB folds about a million events an hour with room.
+   * @default 1024
+   */
+  readonly memorySize?: number;
   /** The products (their dimensions get zero-quantity records). */
   readonly products: readonly ProductConfig[];
   /**
@@ -50,8 +56,9 @@ export class MeteringEngine extends Construct {
 
     this.meteringFunction = handlerFunction(this, 'Metering', {
       handlerFolder: 'metering',
-      description: 'Seals hour buckets and bills them through BatchMeterUsage',
+      description: 'Seals ended hours, folds their usage journal into hour buckets and bills them through BatchMeterUsage',
       timeout: props.timeout ?? Duration.minutes(5),
+      memorySize: props.memorySize ?? 1024,
       logRetention: props.logRetention,
       // One run at a time: two runs would send the same sealed buckets concurrently.
       reservedConcurrentExecutions: 1,

@@ -183,10 +183,11 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       });
     });
 
-    it('one run at a time (reserved concurrency 1), 5 minutes timeout, 10 minutes grace', () => {
+    it('one run at a time (reserved concurrency 1), 5 minutes timeout, 1,024 MB to fold an hour, 10 minutes grace', () => {
       expect(t.findResources(FUNCTION)[metering].Properties).toMatchObject({
         ReservedConcurrentExecutions: 1,
         Timeout: 300,
+        MemorySize: 1024,
         Environment: {
           Variables: expect.objectContaining({
             METERING_TABLE: { Ref: ledger },
@@ -236,11 +237,11 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       expect(granting.map((g) => g.roles)).toEqual([[{ Ref: meteringRole }]]);
     });
 
-    it('ingest: appends entries to the journal (PutItem, ConditionCheckItem: no reads, updates, deletes), nothing on the ledger, customer lookups, usage dead letters', () => {
+    it('ingest: appends entries to the journal (PutItem, ConditionCheckItem; BatchGetItem for early-metered hours; no updates, deletes, queries), nothing on the ledger, customer lookups, usage dead letters', () => {
       const statements = statementsOf(t, roles().ingest);
       const onJournal = statements.filter((s) => JSON.stringify(s.Resource).includes(journal));
       expect(onJournal).toEqual([
-        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem'], Resource: getAtt(journal) },
+        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchGetItem'], Resource: getAtt(journal) },
       ]);
       expect(statements.filter((s) => JSON.stringify(s.Resource).includes(ledger))).toEqual([]);
       // Every DynamoDB action it has is on the journal or the Customers table.
@@ -261,12 +262,12 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
         {
           Effect: 'Allow',
           // PutItem: the zero-quantity buckets of idle customers.
-          Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem'],
+          Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
           Resource: [getAtt(ledger), { 'Fn::Join': ['', [getAtt(ledger), '/index/byMeteringState']] }],
         },
       ]);
       expect(statements.filter((s) => JSON.stringify(s.Resource).includes(journal))).toEqual([
-        { Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem'], Resource: getAtt(journal) },
+        { Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'], Resource: getAtt(journal) },
       ]);
       expect(statements.filter((s) => JSON.stringify(s.Resource).includes(customers))).toEqual([
         // Subscription states (BatchGetItem) and the subscribed customers for zero-quantity records (Scan).
@@ -282,14 +283,14 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       for (const id of [ledger, journal, usageQueue, usageDlq, meteringDlq]) expect(text).not.toContain(id);
     });
 
-    it("grantAppendUsage gives a role the journal's PutItem and ConditionCheckItem, and nothing else", () => {
+    it("grantAppendUsage gives a role the journal's PutItem, ConditionCheckItem and BatchGetItem, and nothing else", () => {
       const { stack, integration } = embedded();
       const role = new iam.Role(stack, 'Appender', { assumedBy: new iam.AccountRootPrincipal() });
       integration.meteringLedger.grantAppendUsage(role);
       const e = Template.fromStack(stack);
       const journalId = idOf(e, TABLE, /^MarketplaceMeteringLedgerJournalTable[0-9A-F]{8}$/);
       expect(statementsOf(e, idOf(e, 'AWS::IAM::Role', /^Appender[0-9A-F]{8}$/))).toEqual([
-        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem'], Resource: getAtt(journalId) },
+        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchGetItem'], Resource: getAtt(journalId) },
       ]);
     });
   });
