@@ -1,7 +1,7 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, BatchGetCommandOutput, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { FoldedBucket } from '../core/metering/fold';
-import { HourJournal } from '../core/metering/fold-hours';
+import { FoldedBucket, FoldRejection } from '../core/metering/fold';
+import { EarlyMetering, HourJournal } from '../core/metering/fold-hours';
 import { backoffDelayMs } from '../core/metering/pacing';
 import { UsageJournalSchema as Schema } from '../core/usage-journal-schema';
 import { AppendOutcome, CustomerHour, customerHourKey, entryBytes, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
@@ -196,6 +196,7 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
         messageId: String(item.messageId),
         hourStart: String(item.hourStart),
         ...(item.rolledFrom === undefined ? {} : { rolledFrom: String(item.rolledFrom) }),
+        ...(item.part === undefined ? {} : { part: Number(item.part) }),
         customers: usage.customers,
         events: usage.events,
         writtenAt: String(item.writtenAt),
@@ -222,28 +223,43 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     return metered;
   }
 
-  async flushes(hourStart: string): Promise<Map<string, Set<string>>> {
-    const flushed = new Map<string, Set<string>>();
+  async flushes(hourStart: string): Promise<Map<string, EarlyMetering>> {
+    const flushed = new Map<string, { entryIds: Set<string>; rejected: FoldRejection[] }>();
     for (const item of await this.query(`flush#${hourStart}`)) {
       const customerKey = String(item.customerKey);
-      let ids = flushed.get(customerKey);
-      if (!ids) flushed.set(customerKey, (ids = new Set()));
-      for (const id of item.entryIds as string[]) ids.add(id);
+      let record = flushed.get(customerKey);
+      if (!record) flushed.set(customerKey, (record = { entryIds: new Set(), rejected: [] }));
+      for (const id of item.entryIds as string[]) record.entryIds.add(id);
+      if (typeof item.rejected === 'string') record.rejected.push(...(JSON.parse(item.rejected) as FoldRejection[]));
     }
     return flushed;
   }
 
-  async recordFlush(hourStart: string, customerKey: string, entryIds: readonly string[], buckets: readonly FoldedBucket[], at: Date): Promise<'recorded' | 'exists'> {
+  async recordFlush(hourStart: string, customerKey: string, early: { entryIds: readonly string[]; rejected: readonly FoldRejection[] }, buckets: readonly FoldedBucket[], at: Date): Promise<'recorded' | 'exists'> {
+    const { entryIds, rejected } = early;
     if (!this.ledgerTableName) throw new Error('the usage journal was created without the Metering ledger table');
     const parts: string[][] = [];
-    for (let i = 0; i < entryIds.length; i += ENTRY_IDS_PER_ITEM) parts.push(entryIds.slice(i, i + ENTRY_IDS_PER_ITEM));
+    for (let i = 0; i < Math.max(1, entryIds.length); i += ENTRY_IDS_PER_ITEM) parts.push(entryIds.slice(i, i + ENTRY_IDS_PER_ITEM));
     if (parts.length + buckets.length > 100) {
       throw new Error(`early metering of ${customerKey} for ${hourStart}: ${entryIds.length} entries and ${buckets.length} buckets do not fit one transaction`);
     }
     const notExists = { ConditionExpression: 'attribute_not_exists(#pk)', ExpressionAttributeNames: { '#pk': 'pk' } };
     const items: TransactItems = [
       ...parts.map((ids, part) => ({
-        Put: { TableName: this.tableName, Item: { ...key(`flush#${hourStart}`, `${customerKey}#${part}`), customerKey, hourStart, entryIds: ids, flushedAt: at.toISOString(), expiresAt: this.expiry(at) }, ...notExists },
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...key(`flush#${hourStart}`, `${customerKey}#${part}`),
+            customerKey,
+            hourStart,
+            entryIds: ids,
+            // Events the early metering refused: dead-lettered when the hour is folded.
+            ...(part === 0 && rejected.length > 0 ? { rejected: JSON.stringify(rejected) } : {}),
+            flushedAt: at.toISOString(),
+            expiresAt: this.expiry(at),
+          },
+          ...notExists,
+        },
       })),
       ...buckets.map((bucket) => ({ Put: { TableName: this.ledgerTableName, Item: sealedBucketItem(bucket, at), ...notExists } })),
     ];

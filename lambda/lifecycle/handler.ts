@@ -43,7 +43,7 @@ const service = new LifecycleService(
         }),
       );
       logger.info('final usage sealed for metering', { customerKey, buckets: sealed.buckets.length, duplicates: sealed.duplicates });
-      // Too many allocation tag sets in an hour: those events cannot be billed.
+      // Dead-lettered with their reason when the hour is folded.
       if (sealed.rejected.length > 0) logger.warn('final usage events refused', { customerKey, reasons: sealed.rejected.map((r) => r.reason) });
     },
   }),

@@ -19,13 +19,21 @@ export interface HourJournal {
   sealHours(hours: readonly string[], at: Date): Promise<void>;
   /** All entries of the hour (a strongly consistent read). */
   entries(hourStart: string): Promise<JournalEntry[]>;
-  /** Customers of the hour metered early, with the ids of the entries that counted. */
-  flushes(hourStart: string): Promise<Map<string, Set<string>>>;
+  /** Customers of the hour metered early, each with what that early metering read and refused. */
+  flushes(hourStart: string): Promise<Map<string, EarlyMetering>>;
   /**
    * Records an early metering of one customer's hour and writes its buckets sealed, all or nothing;
    * `exists` when the hour was already metered early for that customer, or one of the buckets exists.
    */
-  recordFlush(hourStart: string, customerKey: string, entryIds: readonly string[], buckets: readonly FoldedBucket[], at: Date): Promise<'recorded' | 'exists'>;
+  recordFlush(hourStart: string, customerKey: string, early: EarlyMetering, buckets: readonly FoldedBucket[], at: Date): Promise<'recorded' | 'exists'>;
+}
+
+/** An early metering of one customer's hour, as the hour's fold needs it. */
+export interface EarlyMetering {
+  /** The entries holding the customer's events when it ran: the hour's fold skips their events. */
+  readonly entryIds: ReadonlySet<string> | readonly string[];
+  /** Events it refused: dead-lettered by the hour's fold. */
+  readonly rejected: readonly FoldRejection[];
 }
 
 export interface SealedBucketWriter {
@@ -98,10 +106,12 @@ export async function foldHoursEndedBy(ports: FoldPorts, cutoff: Date, now: Date
 async function foldSealedHour(ports: FoldPorts, hourStart: string, entries: readonly JournalEntry[], now: Date): Promise<FoldReport> {
   if (entries.length === 0) return { buckets: [], rejected: [], duplicates: 0 };
   const seenBefore = await seenBeforeLookup(ports.journal, hourStart, entries);
-  const flushed = await ports.journal.flushes(hourStart);
+  const early = await ports.journal.flushes(hourStart);
+  const flushed = new Map([...early].map(([customerKey, record]) => [customerKey, new Set(record.entryIds)]));
   const result = foldHour({ hourStart, entries, flushed, seenBefore });
   const written = result.buckets.length > 0 ? await ports.buckets.putSealedBuckets(result.buckets, now) : [];
-  return { buckets: written, rejected: result.rejected, duplicates: result.duplicates };
+  const refusedEarly = [...early.values()].flatMap((record) => record.rejected);
+  return { buckets: written, rejected: [...refusedEarly, ...result.rejected], duplicates: result.duplicates };
 }
 
 /**
@@ -128,7 +138,8 @@ async function seenBeforeLookup(journal: HourJournal, hourStart: string, entries
 /**
  * Early metering of one customer (its access is ending): every hour not folded yet, up to the
  * current one, is folded for that customer alone and its buckets written sealed, with the entries
- * that counted. Returns the buckets written and the events refused.
+ * it read and the events it refused (the hour's fold dead-letters those). Returns the buckets
+ * written and the events refused.
  */
 export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now: Date): Promise<FoldReport> {
   const report: FoldReport = { buckets: [], rejected: [], duplicates: 0 };
@@ -138,7 +149,8 @@ export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now
     const entries = await ports.journal.entries(hourStart);
     const result = foldHour({ hourStart, entries, customerKey, seenBefore: await seenBeforeLookup(ports.journal, hourStart, entries) });
     if (result.buckets.length === 0) continue;
-    const recorded = await ports.journal.recordFlush(hourStart, customerKey, result.sources.get(customerKey) ?? [], result.buckets, now);
+    const early = { entryIds: result.sources.get(customerKey) ?? [], rejected: result.rejected };
+    const recorded = await ports.journal.recordFlush(hourStart, customerKey, early, result.buckets, now);
     if (recorded === 'exists') continue;
     report.buckets.push(...result.buckets.map((b) => sealedBucketOf(b, now)));
     report.rejected.push(...result.rejected);

@@ -53,7 +53,7 @@ export interface FoldResult {
   readonly rejected: FoldRejection[];
   /** Events dropped because an event with the same customer, eventId and own hour came before. */
   readonly duplicates: number;
-  /** Per customer, the ids of the entries whose events were counted (when folding one customer). */
+  /** Per customer, the ids of the entries holding its events, counted or not (when folding one customer). */
   readonly sources: ReadonlyMap<string, readonly string[]>;
 }
 
@@ -88,7 +88,7 @@ interface CustomerFold {
   readonly buckets: Map<string, DraftBucket>;
   /** The customer's eventIds seen for this hour (late events keep theirs per own hour, apart). */
   readonly seen: Set<string>;
-  /** The last entry (by index) whose events were counted for the customer. */
+  /** The last entry (by index) listed in the customer's sources. */
   lastCounted: number;
 }
 
@@ -119,6 +119,13 @@ export function foldHour(input: FoldInput): FoldResult {
         customers.set(customer.customerKey, fold);
       }
       if (fold.skip) continue;
+      // Only early metering needs the entries it read: the hour's fold skips their events.
+      if (input.customerKey !== undefined && fold.lastCounted !== entryIndex) {
+        fold.lastCounted = entryIndex;
+        const list = sources.get(customer.customerKey);
+        if (list) list.push(entryId);
+        else sources.set(customer.customerKey, [entryId]);
+      }
       if (fold.flushedEntries) {
         if (!fold.flushedEntries.has(entryId)) {
           rejected.push(rejection(entry, event, customer, 'hour-already-billed', `the customer's usage for ${hourStart} was already metered (its access ended)`));
@@ -152,8 +159,8 @@ export function foldHour(input: FoldInput): FoldResult {
           allocationBytes: 0,
           tagSets: 0,
           usageEvents: 0,
-          firstUsageAt: entry.writtenAt,
-          lastUsageAt: entry.writtenAt,
+          firstUsageAt: '',
+          lastUsageAt: '',
         };
         fold.buckets.set(event.d, bucket);
       }
@@ -163,16 +170,10 @@ export function foldHour(input: FoldInput): FoldResult {
       }
       bucket.quantity += event.q;
       bucket.usageEvents += 1;
+      // Times of counted events only (a refused first event does not date the bucket).
       if (entry.writtenAt !== bucket.lastUsageAt) {
-        if (entry.writtenAt < bucket.firstUsageAt) bucket.firstUsageAt = entry.writtenAt;
+        if (bucket.firstUsageAt === '' || entry.writtenAt < bucket.firstUsageAt) bucket.firstUsageAt = entry.writtenAt;
         if (entry.writtenAt > bucket.lastUsageAt) bucket.lastUsageAt = entry.writtenAt;
-      }
-      // Only early metering needs to know which entries it counted.
-      if (input.customerKey !== undefined && fold.lastCounted !== entryIndex) {
-        fold.lastCounted = entryIndex;
-        const list = sources.get(customer.customerKey);
-        if (list) list.push(entryId);
-        else sources.set(customer.customerKey, [entryId]);
       }
     }
   });

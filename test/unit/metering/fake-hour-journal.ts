@@ -6,7 +6,7 @@
  * Plus builders for journal entries and three customers.
  */
 import { FoldedBucket } from '../../../lambda/core/metering/fold';
-import { HourJournal, sealedBucketOf, SealedBucketWriter } from '../../../lambda/core/metering/fold-hours';
+import { EarlyMetering, HourJournal, sealedBucketOf, SealedBucketWriter } from '../../../lambda/core/metering/fold-hours';
 import { HourBucket } from '../../../lambda/core/metering/hour-bucket';
 import { AppendOutcome, entryIdOf, JournalCustomer, JournalEntry, JournalEvent } from '../../../lambda/core/usage/usage-journal';
 import { LICENSE_ARN, OTHER_LICENSE_ARN } from './fixtures';
@@ -104,7 +104,7 @@ export class FakeHourJournal implements HourJournal {
   readonly entriesByHour = new Map<string, JournalEntry[]>();
   readonly sealed = new Set<string>();
   /** hour -> customer -> entry ids counted by its early metering. */
-  readonly flushRecords = new Map<string, Map<string, Set<string>>>();
+  readonly flushRecords = new Map<string, Map<string, EarlyMetering>>();
   readonly flushCalls: FlushCall[] = [];
   readonly markFoldedCalls: string[] = [];
   cursor: string | undefined;
@@ -171,18 +171,19 @@ export class FakeHourJournal implements HourJournal {
     return copy(this.entriesByHour.get(hourStart) ?? []);
   }
 
-  async flushes(hourStart: string): Promise<Map<string, Set<string>>> {
+  async flushes(hourStart: string): Promise<Map<string, EarlyMetering>> {
     this.log.push(`flushes ${hourStart}`);
-    const records = this.flushRecords.get(hourStart) ?? new Map<string, Set<string>>();
-    return new Map([...records].map(([customerKey, ids]) => [customerKey, new Set(ids)]));
+    const records = this.flushRecords.get(hourStart) ?? new Map<string, EarlyMetering>();
+    return new Map([...records].map(([customerKey, record]) => [customerKey, { entryIds: new Set(record.entryIds), rejected: copy(record.rejected) }]));
   }
 
-  async recordFlush(hourStart: string, customerKey: string, entryIds: readonly string[], buckets: readonly FoldedBucket[], at: Date): Promise<'recorded' | 'exists'> {
+  async recordFlush(hourStart: string, customerKey: string, early: EarlyMetering, buckets: readonly FoldedBucket[], at: Date): Promise<'recorded' | 'exists'> {
+    const entryIds = [...early.entryIds];
     this.log.push(`recordFlush ${hourStart} ${customerKey}`);
     this.flushCalls.push(copy({ hourStart, customerKey, entryIds, buckets, at: at.toISOString() }));
-    const records = this.flushRecords.get(hourStart) ?? new Map<string, Set<string>>();
+    const records = this.flushRecords.get(hourStart) ?? new Map<string, EarlyMetering>();
     if (records.has(customerKey) || buckets.some((b) => this.ledger.has(b.bucketKey)) || this.flushExists?.(hourStart, customerKey)) return 'exists';
-    records.set(customerKey, new Set(entryIds));
+    records.set(customerKey, { entryIds: new Set(entryIds), rejected: copy(early.rejected) });
     this.flushRecords.set(hourStart, records);
     for (const bucket of buckets) this.ledger.set(bucket.bucketKey, sealedBucketOf(copy(bucket), at));
     return 'recorded';

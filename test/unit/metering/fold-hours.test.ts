@@ -408,4 +408,27 @@ describe('foldCustomerNow', () => {
     expect(ports.ledger.get(keyOf(CUSTOMER_A, H10, 'storage'))).toEqual(sealedBucket(CUSTOMER_A, H10, 1, NOW, 'storage'));
     expect(ports.journal.cursor).toBe(H10);
   });
+
+  it('what the early metering refused is dead-lettered by the hour\'s fold, with its reason, once; its duplicates stay dropped', async () => {
+    const ports = customerHours();
+    const tooMany: Record<string, number> = {};
+    for (let i = 0; i < 2500; i++) tooMany[`[["tenant","t-${i}"]]`] = 1;
+    ports.journal.add(
+      entryOf({ messageId: 'm5', hourStart: H8, events: [{ customer: CUSTOMER_A, q: 2500, a: tooMany, id: 'wide' }] }),
+      entryOf({ messageId: 'm6', hourStart: H8, events: [{ customer: CUSTOMER_A, q: 9, id: 'twice' }] }),
+      entryOf({ messageId: 'm7', hourStart: H8, events: [{ customer: CUSTOMER_A, q: 9, id: 'twice' }] }),
+    );
+
+    const early = await foldCustomerNow(ports, CUSTOMER_A.customerKey, NOW);
+    expect(early.rejected.map((r) => [r.reason, r.messageId])).toEqual([['too-many-tag-sets', 'm5']]);
+    expect(early.duplicates).toBe(1);
+    expect(ports.ledger.get(keyOf(CUSTOMER_A, H8))).toEqual(sealedBucket(CUSTOMER_A, H8, 3 + 9, NOW));
+
+    const run = clock('2026-11-02T11:20:00.000Z');
+    const report = await foldHoursEndedBy(ports, run.cutoff, run.now);
+
+    // Not refused a second time as hour-already-billed: the early metering read m5, m6 and m7.
+    expect(report.rejected.map((r) => [r.reason, r.messageId, r.eventId])).toEqual([['too-many-tag-sets', 'm5', 'wide']]);
+    expect(ports.ledger.get(keyOf(CUSTOMER_A, H8))).toEqual(sealedBucket(CUSTOMER_A, H8, 3 + 9, NOW));
+  });
 });

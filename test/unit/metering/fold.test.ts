@@ -178,7 +178,17 @@ describe('foldHour: determinism', () => {
 
   it('does not depend on the order of the input array for the one-customer fold either', () => {
     const baseline = foldHour({ hourStart: H, entries, customerKey: CUSTOMER_A.customerKey });
-    expect(baseline.sources.get(CUSTOMER_A.customerKey)).toEqual([entryIdOf({ messageId: 'msg-0', rolledFrom: PREVIOUS }), 'msg-a', 'msg-b', 'msg-d#part2']);
+    // Every entry holding the customer's events, counted or not: the hour's fold skips them all
+    // (what the early metering refused, it dead-letters from the record; duplicates stay dropped).
+    expect(baseline.sources.get(CUSTOMER_A.customerKey)).toEqual([
+      entryIdOf({ messageId: 'msg-0', rolledFrom: PREVIOUS }),
+      'msg-a',
+      entryIdOf({ messageId: 'msg-a', rolledFrom: PREVIOUS }),
+      'msg-b',
+      'msg-c',
+      'msg-d#part1',
+      'msg-d#part2',
+    ]);
     const random = prng(7);
     for (let round = 0; round < 6; round++) {
       expect(foldHour({ hourStart: H, entries: shuffled(entries, random), customerKey: CUSTOMER_A.customerKey })).toEqual(baseline);
@@ -446,11 +456,9 @@ describe('foldHour: too many tag sets', () => {
     ]);
   });
 
-  // BUG (lambda/core/metering/fold.ts, foldHour ~line 146-163): the bucket is created, with the
-  // rejected event's entry as firstUsageAt/lastUsageAt, before addAllocations refuses the event; a
-  // later counted event only widens that range. The bucket then claims usage at a time when none of
-  // its counted events was written (and the ledger item stores it, bucket-items.ts).
-  it.failing('takes first/last usage times only from events it counted', () => {
+  // A refused first event must not date the bucket (it once did: the bucket took its entry's time
+  // when it was created, before the event was refused).
+  it('takes first/last usage times only from events it counted', () => {
     const a: Record<string, number> = {};
     for (let i = 0; i < 2500; i++) a[tenant(i)] = 1;
     const entries = [
@@ -463,7 +471,7 @@ describe('foldHour: too many tag sets', () => {
 });
 
 describe('foldHour: one customer (early metering)', () => {
-  it('folds only that customer and lists the entries that counted, once each, in entry-id order', () => {
+  it('folds only that customer and lists the entries holding its events, once each, in entry-id order', () => {
     const lateId = entryIdOf({ messageId: 'm0', rolledFrom: PREVIOUS });
     const entries = [
       entryOf({ messageId: 'm3', hourStart: H, events: [{ customer: CUSTOMER_A, q: 1 }, { customer: CUSTOMER_A, d: 'storage', q: 2 }, { customer: CUSTOMER_B, q: 3 }] }),
