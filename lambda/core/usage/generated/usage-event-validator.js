@@ -98,12 +98,12 @@ let data0 = data.eventId;
 const _errs5 = errors;
 if(errors === _errs5){
 if(typeof data0 === "string"){
-if(func2(data0) > 256){
+if(data0.length > 256 && func2(data0) > 256){
 validate20.errors = [{instancePath:instancePath+"/eventId",schemaPath:"#/properties/eventId/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"}];
 return false;
 }
 else {
-if(func2(data0) < 1){
+if(data0.length < 2 && func2(data0) < 1){
 validate20.errors = [{instancePath:instancePath+"/eventId",schemaPath:"#/properties/eventId/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -125,12 +125,12 @@ let data1 = data.licenseArn;
 const _errs7 = errors;
 if(errors === _errs7){
 if(typeof data1 === "string"){
-if(func2(data1) > 255){
+if(data1.length > 255 && func2(data1) > 255){
 validate20.errors = [{instancePath:instancePath+"/licenseArn",schemaPath:"#/properties/licenseArn/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters"}];
 return false;
 }
 else {
-if(func2(data1) < 1){
+if(data1.length < 2 && func2(data1) < 1){
 validate20.errors = [{instancePath:instancePath+"/licenseArn",schemaPath:"#/properties/licenseArn/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -173,12 +173,12 @@ let data3 = data.customerIdentifier;
 const _errs11 = errors;
 if(errors === _errs11){
 if(typeof data3 === "string"){
-if(func2(data3) > 255){
+if(data3.length > 255 && func2(data3) > 255){
 validate20.errors = [{instancePath:instancePath+"/customerIdentifier",schemaPath:"#/properties/customerIdentifier/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters"}];
 return false;
 }
 else {
-if(func2(data3) < 1){
+if(data3.length < 2 && func2(data3) < 1){
 validate20.errors = [{instancePath:instancePath+"/customerIdentifier",schemaPath:"#/properties/customerIdentifier/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -200,12 +200,12 @@ let data4 = data.productCode;
 const _errs13 = errors;
 if(errors === _errs13){
 if(typeof data4 === "string"){
-if(func2(data4) > 255){
+if(data4.length > 255 && func2(data4) > 255){
 validate20.errors = [{instancePath:instancePath+"/productCode",schemaPath:"#/properties/productCode/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters"}];
 return false;
 }
 else {
-if(func2(data4) < 1){
+if(data4.length < 2 && func2(data4) < 1){
 validate20.errors = [{instancePath:instancePath+"/productCode",schemaPath:"#/properties/productCode/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -227,12 +227,12 @@ let data5 = data.dimension;
 const _errs15 = errors;
 if(errors === _errs15){
 if(typeof data5 === "string"){
-if(func2(data5) > 255){
+if(data5.length > 255 && func2(data5) > 255){
 validate20.errors = [{instancePath:instancePath+"/dimension",schemaPath:"#/properties/dimension/maxLength",keyword:"maxLength",params:{limit: 255},message:"must NOT have more than 255 characters"}];
 return false;
 }
 else {
-if(func2(data5) < 1){
+if(data5.length < 2 && func2(data5) < 1){
 validate20.errors = [{instancePath:instancePath+"/dimension",schemaPath:"#/properties/dimension/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -461,7 +461,7 @@ for(const key2 in data11){
 const _errs34 = errors;
 if(errors === _errs34){
 if(typeof key2 === "string"){
-if(func2(key2) > 100){
+if(key2.length > 100 && func2(key2) > 100){
 const err9 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters",propertyName:key2};
 if(vErrors === null){
 vErrors = [err9];
@@ -472,7 +472,7 @@ vErrors.push(err9);
 errors++;
 }
 else {
-if(func2(key2) < 1){
+if(key2.length < 2 && func2(key2) < 1){
 const err10 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",propertyName:key2};
 if(vErrors === null){
 vErrors = [err10];
@@ -528,12 +528,12 @@ let data12 = data11[key3];
 const _errs37 = errors;
 if(errors === _errs37){
 if(typeof data12 === "string"){
-if(func2(data12) > 256){
+if(data12.length > 256 && func2(data12) > 256){
 validate20.errors = [{instancePath:instancePath+"/allocations/" + i0+"/tags/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/allocations/items/properties/tags/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters"}];
 return false;
 }
 else {
-if(func2(data12) < 1){
+if(data12.length < 2 && func2(data12) < 1){
 validate20.errors = [{instancePath:instancePath+"/allocations/" + i0+"/tags/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/allocations/items/properties/tags/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
