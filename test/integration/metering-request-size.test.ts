@@ -40,8 +40,14 @@ test('records too big to share one request are split by size (not count) into re
   await env.send(events, 4);
   await env.drain();
   expect(await env.usageDeadLetters()).toEqual([]);
+  // Journaled in their hour: per customer, every event with its hundred allocations.
+  const journaled = await env.journalEvents(USAGE_HOUR);
+  expect(env.ingested()).toMatchObject({ counted: events.length, duplicates: 0, rejected: 0 });
   for (const customer of customers) {
-    expect(await env.bucket(customer, 'requests', USAGE_HOUR)).toMatchObject({ quantity: TAG_SETS_PER_BUCKET, usageEvents: TAG_SETS_PER_BUCKET / ALLOCATIONS_PER_EVENT });
+    const own = journaled.filter((e) => e.customerKey === customer.customerKey);
+    expect(own).toHaveLength(TAG_SETS_PER_BUCKET / ALLOCATIONS_PER_EVENT);
+    expect(own.reduce((sum, e) => sum + e.quantity, 0)).toBe(TAG_SETS_PER_BUCKET);
+    expect(new Set(own.flatMap((e) => Object.keys(e.allocations ?? {}))).size).toBe(TAG_SETS_PER_BUCKET);
   }
 
   const report = await env.meterAt(METER_USAGE_HOUR);
@@ -81,7 +87,16 @@ test('records too big to share one request are split by size (not count) into re
   expect(calls.every((c) => c.recordCount! < CUSTOMERS)).toBe(true);
   expect(calls.length).toBe(report.calls);
 
+  // The metering run folded each customer's hour into one bucket holding every tag set, then billed it.
   for (const customer of customers) {
-    expect(await env.bucket(customer, 'requests', USAGE_HOUR)).toMatchObject({ status: 'metered', attempts: 1 });
+    const bucket = await env.bucket(customer, 'requests', USAGE_HOUR);
+    expect(bucket).toMatchObject({
+      status: 'metered',
+      attempts: 1,
+      quantity: TAG_SETS_PER_BUCKET,
+      usageEvents: TAG_SETS_PER_BUCKET / ALLOCATIONS_PER_EVENT,
+      sealedAt: METER_USAGE_HOUR.toISOString(),
+    });
+    expect(Object.keys(bucket!).filter((k) => k.startsWith('alloc#'))).toHaveLength(TAG_SETS_PER_BUCKET);
   }
 });

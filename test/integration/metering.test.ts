@@ -1,9 +1,10 @@
 /**
  * Usage to bill, end to end on real components: customers registered through our registration
  * endpoint against the AWS Marketplace simulator, usage sent with the producer client to fauxqs,
- * ingested into the Metering ledger in DynamoDB Local by the ingest handler, and billed by the
- * metering run through the real `@aws-sdk/client-marketplace-metering` against the simulator, which
- * bills each customer x dimension x hour at most once and lists what it billed.
+ * ingested into the usage journal in DynamoDB Local by the ingest handler, folded into hour buckets
+ * of the Metering ledger and billed by the metering run through the real
+ * `@aws-sdk/client-marketplace-metering` against the simulator, which bills each customer x
+ * dimension x hour at most once and lists what it billed.
  */
 import { DeadLetterQueue } from '../../lambda/adapters/dead-letter-queue';
 import { meteringEngineClient, sdkMeteringApi } from '../../lambda/adapters/metering-api';
@@ -11,11 +12,11 @@ import { DynamoDbMeteringLedger } from '../../lambda/adapters/metering-ledger';
 import { MeteringPorts } from '../../lambda/core/metering/metering-run';
 import { ProductConfig } from '../../lambda/core/product-config';
 import { utcHourStart } from '../../lambda/core/utc-hour';
+import { tagSetKey } from '../../lambda/core/usage/usage-rules';
 import { meteringDeadLetters, meterNow } from '../../lambda/metering/metering-job';
 import { LOCAL_CREDENTIALS } from '../../local/services';
 import {
   BilledRecord,
-  CURRENT_HOUR,
   Customer,
   HOUR_MS,
   inUsageHour,
@@ -58,7 +59,7 @@ const sortAllocations = (allocations: BilledRecord['allocations'] = []) =>
   [...allocations].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 
 describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
-  test('usage → hour buckets → one Success per customer x dimension x hour, with the summed quantity and allocations', async () => {
+  test('usage → journal → hour buckets → one Success per customer x dimension x hour, with the summed quantity and allocations', async () => {
     const alice = await env.newCustomer(LICENSE_PRODUCT.productCode);
     const bob = await env.newCustomer(LICENSE_PRODUCT.productCode);
     const legacy = await env.newCustomer(LEGACY_PRODUCT.productCode);
@@ -82,9 +83,21 @@ describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
       2, // two events per message: five messages, ingested in separate batches
     );
     expect(await env.drain()).toBeGreaterThanOrEqual(1);
+    expect(env.ingested()).toEqual({ messages: 5, counted: 10, duplicates: 0, rolledOver: 0, rejected: 0 });
 
-    const aliceRequests = await env.bucket(alice, 'requests', USAGE_HOUR);
-    expect(aliceRequests).toMatchObject({ status: 'open', quantity: 26, usageEvents: 4 });
+    // Journaled in their hours, as sent; no bucket before the metering run folds the hour.
+    const journaled = await env.journalEvents(USAGE_HOUR);
+    expect(journaled).toHaveLength(9);
+    // (Entries come back in message id order, which SQS chose: compare by quantity.)
+    const aliceRequests = journaled.filter((e) => e.customerKey === alice.customerKey && e.dimension === 'requests');
+    expect(aliceRequests.map((e) => [e.quantity, e.allocations]).sort(([a], [b]) => Number(a) - Number(b))).toEqual([
+      [3, { [tagSetKey({ team: 'red' })]: 2, [tagSetKey({ env: 'prod', team: 'blue' })]: 1 }],
+      [5, { [tagSetKey({ team: 'red' })]: 5 }],
+      [7, { [tagSetKey({ team: 'blue' })]: 7 }],
+      [11, undefined],
+    ]);
+    expect(journaled.filter((e) => e.customerKey === legacy.customerKey).map((e) => e.quantity).sort((a, b) => a - b)).toEqual([1, 9]);
+    expect(await env.buckets()).toEqual([]);
 
     const report = await env.meterAt(METER_USAGE_HOUR);
     expect(report).toMatchObject({ sealed: 4, metered: 4, deadLettered: 0, deferred: 0, calls: 2 });
@@ -124,7 +137,14 @@ describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
     const calls = await env.meteringCalls();
     expect(calls.map((c) => [c.outcome, c.recordCount]).sort()).toEqual([['Success', 1], ['Success', 3]]);
 
-    // The ledger holds each outcome with the simulator's MeteringRecordId.
+    // The ledger holds each bucket as the fold wrote it (quantity, events folded), with its outcome
+    // and the simulator's MeteringRecordId.
+    const usageEvents: Record<string, number> = {
+      [`${alice.customerKey}|requests`]: 4,
+      [`${alice.customerKey}|storage_gb`]: 2,
+      [`${bob.customerKey}|requests`]: 1,
+      [`${legacy.customerKey}|seats`]: 2,
+    };
     for (const record of records) {
       const customer = [alice, bob, legacy].find((c) => recordsOf([record], c).length === 1)!;
       expect(await env.bucket(customer, record.dimension, USAGE_HOUR)).toMatchObject({
@@ -132,12 +152,22 @@ describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
         outcome: 'Success',
         meteringRecordId: record.meteringRecordId,
         quantity: record.quantity,
+        usageEvents: usageEvents[`${customer.customerKey}|${record.dimension}`],
         attempts: 1,
         sealedAt: METER_USAGE_HOUR.toISOString(),
       });
     }
-    // The current hour is not over: its usage waits, open, for a later run.
-    expect(await env.bucket(bob, 'requests', utcHourStart(new Date(currentHourEvent.timestamp)))).toMatchObject({ status: 'open', quantity: 100 });
+    expect(await env.bucket(alice, 'requests', USAGE_HOUR)).toMatchObject({
+      [`alloc#${tagSetKey({ team: 'red' })}`]: 7,
+      [`alloc#${tagSetKey({ team: 'blue' })}`]: 7,
+      [`alloc#${tagSetKey({ env: 'prod', team: 'blue' })}`]: 1,
+    });
+    // The current hour is not over: its usage waits in the journal, not folded, for a later run.
+    const currentHour = utcHourStart(new Date(currentHourEvent.timestamp));
+    expect(await env.journalEvents(currentHour)).toEqual([
+      expect.objectContaining({ customerKey: bob.customerKey, dimension: 'requests', quantity: 100, hourStart: currentHour.toISOString() }),
+    ]);
+    expect(await env.bucket(bob, 'requests', currentHour)).toBeUndefined();
     expect(recordsOf(records, bob).some((r) => r.quantity === 100)).toBe(false);
 
     // A second run at the same time has nothing to do.
@@ -147,28 +177,34 @@ describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
     expect(await env.meteringDeadLetters()).toEqual([]);
   });
 
-  test('the same events delivered twice (same eventIds), also after their hour was billed: counted and billed once', async () => {
+  test('the same events sent twice (same eventIds), also after their hour was billed: folded into the bucket once and billed once', async () => {
     const customer = await env.newCustomer(LICENSE_PRODUCT.productCode);
     const events = [1, 2, 3, 4, 5].map((q) => usage(customer, 'requests', q, { eventId: `order-${q}`, timestamp: inUsageHour(q * 10) }));
     await env.send(events);
     await env.drain();
     await env.send(events);
     await env.drain();
-    expect(await env.bucket(customer, 'requests', USAGE_HOUR)).toMatchObject({ quantity: 15, usageEvents: 5 });
-    const ingested = env.logLines.filter((l) => l.message === 'usage message ingested').map((l) => l.attributes);
-    expect(ingested.reduce((n, a) => n + Number(a.counted), 0)).toBe(5);
-    expect(ingested.reduce((n, a) => n + Number(a.duplicates), 0)).toBe(5);
+    // Two messages (the producer sent the events again): each journaled; the eventIds are
+    // de-duplicated when the hour is folded.
+    expect(env.ingested()).toEqual({ messages: 2, counted: 10, duplicates: 0, rolledOver: 0, rejected: 0 });
+    const journaled = await env.journalEvents(USAGE_HOUR);
+    expect(new Set(journaled.map((e) => e.messageId)).size).toBe(2);
+    const eventIds = [1, 2, 3, 4, 5].map((q) => `order-${q}`);
+    expect(journaled.map((e) => e.eventId).sort()).toEqual([...eventIds, ...eventIds].sort());
 
-    expect(await env.meterAt(METER_USAGE_HOUR)).toMatchObject({ metered: 1, deadLettered: 0 });
+    expect(await env.meterAt(METER_USAGE_HOUR)).toMatchObject({ sealed: 1, duplicates: 5, metered: 1, deadLettered: 0 });
+    expect(await env.bucket(customer, 'requests', USAGE_HOUR)).toMatchObject({ quantity: 15, usageEvents: 5, status: 'metered' });
 
-    // Redelivered once more after the hour was sealed and billed: still duplicates, not late usage
-    // for the current hour.
+    // Sent once more after the hour was sealed and billed: journaled as late usage of the current
+    // hour, and dropped as repeats of the eventIds their own hour counted when that hour is folded.
     await env.send(events);
     await env.drain();
+    const ingestedBy = utcHourStart(new Date());
+    expect(env.ingested()).toMatchObject({ messages: 3, counted: 15, rolledOver: 5 });
+    expect(await env.meterAt(new Date(ingestedBy.getTime() + HOUR_MS + 15 * 60_000))).toMatchObject({ sealed: 0, duplicates: 5, metered: 0, usageRejected: 0 });
     const buckets = await env.buckets();
     expect(buckets).toHaveLength(1);
-    expect(buckets[0]).toMatchObject({ hourStart: USAGE_HOUR.toISOString(), quantity: 15, status: 'metered' });
-    expect(await env.meterAt(new Date(CURRENT_HOUR.getTime() + 2 * HOUR_MS))).toMatchObject({ sealed: 0, metered: 0 });
+    expect(buckets[0]).toMatchObject({ hourStart: USAGE_HOUR.toISOString(), quantity: 15, usageEvents: 5, status: 'metered' });
 
     const records = await env.billed();
     expect(records).toEqual([expect.objectContaining({ licenseArn: customer.licenseArn, dimension: 'requests', quantity: 15 })]);
@@ -182,7 +218,7 @@ describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
 
     // The metering function's ports, built from the same adapters as the Lambda handler, except that
     // the process "dies" when it stores the first outcome.
-    const ledger = new DynamoDbMeteringLedger(env.usage.documents, env.usage.meteringTableName);
+    const ledger = new DynamoDbMeteringLedger(env.usage.documents, env.usage.meteringTableName, env.usage.journalTableName);
     const crashingLedger = Object.create(ledger) as DynamoDbMeteringLedger;
     crashingLedger.recordMetered = async () => {
       throw new Error('the metering function was killed');
@@ -350,15 +386,20 @@ describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
     const ingestedBy = utcHourStart(new Date());
     expect(env.logLines).toContainEqual(expect.objectContaining({ message: 'usage message ingested', attributes: expect.objectContaining({ counted: 1, rolledOver: 1 }) }));
 
-    // The billed hour is untouched; the late usage sits in the current hour's bucket.
-    expect(await env.bucket(customer, 'requests', USAGE_HOUR)).toMatchObject({ quantity: 5, status: 'metered' });
-    const late = (await env.buckets()).filter((b) => b.hourStart !== USAGE_HOUR.toISOString());
-    expect(late).toHaveLength(1);
-    expect(late[0]).toMatchObject({ quantity: 3, status: 'open' });
+    // The billed hour is untouched; the late usage is a late entry of the current hour.
+    expect(await env.bucket(customer, 'requests', USAGE_HOUR)).toMatchObject({ quantity: 5, usageEvents: 1, status: 'metered' });
+    expect((await env.journalEvents(USAGE_HOUR)).map((e) => e.eventId)).toEqual(['on-time']);
+    const lateHours = [...new Set([ingestedFrom.getTime(), ingestedBy.getTime()])].map((t) => new Date(t));
+    const late = (await Promise.all(lateHours.map((hour) => env.journalEvents(hour)))).flat();
+    expect(late).toEqual([
+      expect.objectContaining({ customerKey: customer.customerKey, dimension: 'requests', quantity: 3, eventId: 'late', rolledFrom: USAGE_HOUR.toISOString() }),
+    ]);
     const lateHour = new Date(late[0].hourStart);
-    expect([ingestedFrom.getTime(), ingestedBy.getTime()]).toContain(lateHour.getTime());
+    expect(await env.bucket(customer, 'requests', lateHour)).toBeUndefined();
 
-    expect(await env.meterAt(new Date(lateHour.getTime() + HOUR_MS + 15 * 60_000))).toMatchObject({ sealed: 1, metered: 1, deadLettered: 0 });
+    // Folding the late entry's hour bills it in that hour.
+    expect(await env.meterAt(new Date(lateHour.getTime() + HOUR_MS + 15 * 60_000))).toMatchObject({ sealed: 1, metered: 1, deadLettered: 0, duplicates: 0 });
+    expect(await env.bucket(customer, 'requests', lateHour)).toMatchObject({ quantity: 3, usageEvents: 1, status: 'metered', hourStart: lateHour.toISOString() });
     const records = await env.billed();
     expect(records.map((r) => [r.hour, r.quantity]).sort()).toEqual([
       [USAGE_HOUR.toISOString(), 5],

@@ -1,13 +1,16 @@
 /**
  * Usage ingestion on real components (fauxqs, DynamoDB Local, our ingest handler behind the local
- * poller): what cannot be counted goes to the usage dead-letter queue once, with its reason, and is
- * never retried; what fails for an infrastructure reason is retried by SQS until it is counted.
+ * poller): what can be counted is written to the usage journal, and becomes an hour bucket when the
+ * metering run folds the hour; what cannot be counted goes to the usage dead-letter queue once, with
+ * its reason, and is never retried; what fails for an infrastructure reason is retried by SQS until
+ * it is counted.
  */
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { ProductConfig } from '../../lambda/core/product-config';
-import { createMeteringTable } from '../../local/local-tables';
-import { inUsageHour, METER_USAGE_HOUR, useMeteringEnvironment, USAGE_HOUR } from '../support/metering-environment';
+import { createUsageJournalTable } from '../../local/local-tables';
+import { JournalEntry } from '../../lambda/core/usage/usage-journal';
+import { CURRENT_HOUR, HOUR_MS, inUsageHour, METER_USAGE_HOUR, useMeteringEnvironment, USAGE_HOUR } from '../support/metering-environment';
 
 const PRODUCT: ProductConfig = { productCode: 'ingest-product', identityMode: 'license', dimensions: ['requests'] };
 
@@ -18,7 +21,7 @@ const env = useMeteringEnvironment({
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('usage ingestion into the Metering ledger', () => {
+describe('usage ingestion into the usage journal', () => {
   test('events that cannot be billed go to the usage dead-letter queue with their reason; the valid ones of the same message are counted; nothing is retried', async () => {
     const customer = await env.newCustomer(PRODUCT.productCode);
     const now = Date.now();
@@ -46,13 +49,25 @@ describe('usage ingestion into the Metering ledger', () => {
     expect(byEvent['stranger'].reason).toBe('unknown-customer');
     expect(byEvent['no-quantity']).toMatchObject({ reason: 'invalid-event', body: { reason: 'invalid-event', position: 5 } });
 
-    const buckets = await env.buckets();
-    expect(buckets).toEqual([expect.objectContaining({ hourStart: USAGE_HOUR.toISOString(), quantity: 4, usageEvents: 1 })]);
+    // Only the valid event is journaled, in its hour; the log line counts it and the five refused.
+    expect(await env.journalEvents(USAGE_HOUR)).toEqual([
+      { messageId, hourStart: USAGE_HOUR.toISOString(), customerKey: customer.customerKey, dimension: 'requests', quantity: 4, position: 0, eventId: 'valid' },
+    ]);
+    expect(env.ingested()).toEqual({ messages: 1, counted: 1, duplicates: 0, rolledOver: 0, rejected: 5 });
     // The message was handled (deleted), not left for redelivery.
     expect(await env.queueDepth(env.usage.usageQueueUrl)).toEqual({ visible: 0, inFlight: 0 });
     await sleep(1100);
     await env.drain();
     expect(await env.usageDeadLetters()).toEqual([]);
+    expect(env.ingested()).toMatchObject({ messages: 1, counted: 1 });
+
+    // Folded when the hour is over: one sealed bucket with that event alone.
+    expect(await env.buckets()).toEqual([]);
+    const folded = await env.foldAt(METER_USAGE_HOUR);
+    expect(folded).toMatchObject({ rejected: [], duplicates: 0 });
+    expect(await env.buckets()).toEqual([
+      expect.objectContaining({ customerKey: customer.customerKey, hourStart: USAGE_HOUR.toISOString(), quantity: 4, usageEvents: 1, status: 'sealed' }),
+    ]);
   });
 
   test('a message that is not JSON: one dead letter with reason invalid-json carrying the raw body, not retried', async () => {
@@ -63,17 +78,19 @@ describe('usage ingestion into the Metering ledger', () => {
       { reason: 'invalid-json', body: { reason: 'invalid-json', message: expect.any(String), messageId, body } },
     ]);
     expect(await env.queueDepth(env.usage.usageQueueUrl)).toEqual({ visible: 0, inFlight: 0 });
-    expect(await env.buckets()).toEqual([]);
+    // Nothing journaled, in the hour it was sent or any other it could name.
+    expect(env.ingested().messages).toBe(0);
+    for (const hour of [USAGE_HOUR, CURRENT_HOUR, new Date(CURRENT_HOUR.getTime() + HOUR_MS)]) expect(await env.journal(hour)).toEqual([]);
   });
 
-  test('an infrastructure failure (the ledger table gone): the message is a batch item failure, redelivered by SQS, and counted once the table is back', async () => {
+  test('an infrastructure failure (the usage journal table gone): the message is a batch item failure, redelivered by SQS, and counted once the table is back', async () => {
     const customer = await env.newCustomer(PRODUCT.productCode);
     const queueUrl = env.usage.usageQueueUrl;
     // Redeliver after 1 s instead of 30, so the test need not wait for the stack's visibility timeout.
     await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '1' } }));
     try {
-      await env.dynamoDb.client.send(new DeleteTableCommand({ TableName: env.usage.meteringTableName }));
-      await env.sendRaw(
+      await env.dynamoDb.client.send(new DeleteTableCommand({ TableName: env.usage.journalTableName }));
+      const messageId = await env.sendRaw(
         JSON.stringify([
           { eventId: 'a', licenseArn: customer.licenseArn, dimension: 'requests', quantity: 2, timestamp: inUsageHour(10) },
           { eventId: 'b', licenseArn: customer.licenseArn, dimension: 'requests', quantity: 3, timestamp: inUsageHour(20) },
@@ -83,20 +100,28 @@ describe('usage ingestion into the Metering ledger', () => {
       // Failed, so neither deleted nor dead-lettered: in flight until its visibility timeout ends.
       expect(await env.queueDepth(queueUrl)).toEqual({ visible: 0, inFlight: 1 });
       expect(await env.usageDeadLetters()).toEqual([]);
+      expect(env.ingested().messages).toBe(0);
 
-      await createMeteringTable(env.dynamoDb.client, env.usage.meteringTableName);
-      let bucket: Record<string, any> | undefined;
-      for (let waited = 0; waited < 10_000 && !bucket; waited += 250) {
+      await createUsageJournalTable(env.dynamoDb.client, env.usage.journalTableName);
+      let entries: JournalEntry[] = [];
+      for (let waited = 0; waited < 10_000 && entries.length === 0; waited += 250) {
         await sleep(250);
         await env.drain();
-        bucket = await env.bucket(customer, 'requests', USAGE_HOUR);
+        entries = await env.journal(USAGE_HOUR);
       }
-      expect(bucket).toMatchObject({ quantity: 5, usageEvents: 2, status: 'open' });
+      // One entry for the message, with both events.
+      expect(entries).toHaveLength(1);
+      expect(await env.journalEvents(USAGE_HOUR)).toEqual([
+        expect.objectContaining({ messageId, customerKey: customer.customerKey, quantity: 2, position: 0, eventId: 'a' }),
+        expect.objectContaining({ messageId, customerKey: customer.customerKey, quantity: 3, position: 1, eventId: 'b' }),
+      ]);
+      expect(env.ingested()).toEqual({ messages: 1, counted: 2, duplicates: 0, rolledOver: 0, rejected: 0 });
       expect(await env.queueDepth(queueUrl)).toEqual({ visible: 0, inFlight: 0 });
       expect(await env.usageDeadLetters()).toEqual([]);
 
-      // And it bills as any other usage.
-      expect(await env.meterAt(METER_USAGE_HOUR)).toMatchObject({ metered: 1 });
+      // And it is folded and billed as any other usage.
+      expect(await env.meterAt(METER_USAGE_HOUR)).toMatchObject({ sealed: 1, metered: 1 });
+      expect(await env.bucket(customer, 'requests', USAGE_HOUR)).toMatchObject({ quantity: 5, usageEvents: 2, status: 'metered' });
       expect(await env.billed()).toEqual([expect.objectContaining({ licenseArn: customer.licenseArn, quantity: 5 })]);
     } finally {
       await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '30' } }));

@@ -1,149 +1,459 @@
 /**
- * The Metering ledger's usage writes on DynamoDB Local: a message's events go in few transactions
- * (markers + one update per bucket); what a cancelled transaction reports settles those events, and
- * the rest is written again, so every event ends up counted once or refused with its reason.
+ * The usage journal and the fold on DynamoDB Local: ingestion appends one entry per message and hour
+ * (with a check on the hour's seal); the metering run seals ended hours, folds their entries into
+ * sealed hour buckets in the Metering ledger, and early metering folds one customer at once. Every
+ * entry ends up written once or refused with its outcome, and every appended event is folded once.
  */
-import { DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, paginateScan, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbMeteringLedger } from '../../lambda/adapters/metering-ledger';
-import { UsageAddition } from '../../lambda/core/usage/ingest';
-import { createMeteringTable } from '../../local/local-tables';
+import { bucketKeyOf } from '../../lambda/core/metering/hour-bucket';
+import { UsageJournalSchema } from '../../lambda/core/usage-journal-schema';
+import {
+  AppendOutcome,
+  entryBytes,
+  JournalCustomer,
+  JournalEntry,
+  JournalEntryBuilder,
+  MAX_ENTRY_BYTES,
+} from '../../lambda/core/usage/usage-journal';
+import { tagSetKey } from '../../lambda/core/usage/usage-rules';
+import { createMeteringTable, createUsageJournalTable } from '../../local/local-tables';
 import { localClientConfig } from '../../local/services';
 import { requireJava, useDynamoDbLocal } from '../support/local-services';
 
 requireJava();
 const dynamoDb = useDynamoDbLocal();
-const HOUR = '2026-11-02T10:00:00.000Z';
-let table = 0;
 
-async function newLedger() {
-  const tableName = `Ledger${++table}`;
-  await createMeteringTable(dynamoDb.client, tableName);
+const HOUR_MS = 3_600_000;
+const HOUR = '2026-11-02T10:00:00.000Z';
+const NEXT_HOUR = '2026-11-02T11:00:00.000Z';
+/** A metering run 15 minutes after HOUR ended: HOUR is over by more than the 10 minute grace period. */
+const AFTER_HOUR = new Date(Date.parse(NEXT_HOUR) + 15 * 60_000);
+const CUTOFF = new Date(AFTER_HOUR.getTime() - 10 * 60_000);
+const WRITTEN_AT = '2026-11-02T10:30:00.000Z';
+
+const customer = (id: string): JournalCustomer => ({
+  customerKey: `license#${id}`,
+  productCode: 'prod',
+  identityMode: 'license',
+  customerAWSAccountId: '111122223333',
+  licenseArn: `arn:aws:license-manager::111122223333:license:${id}`,
+});
+const A = customer('l-a');
+const B = customer('l-b');
+
+interface Usage {
+  readonly customer: JournalCustomer;
+  readonly quantity: number;
+  readonly dimension?: string;
+  readonly eventId?: string;
+  readonly allocations?: Record<string, number>;
+}
+
+/** A message's entries for its hours, built as ingestion builds them. */
+function entriesOf(messageId: string, hourStart: string, usage: readonly Usage[], writtenAt = WRITTEN_AT): JournalEntry[] {
+  const builder = new JournalEntryBuilder(messageId, writtenAt);
+  usage.forEach((u, position) => builder.add(hourStart, u.customer, u.dimension ?? 'requests', u.quantity, position, u.eventId, u.allocations));
+  return builder.build();
+}
+const entryOf = (messageId: string, hourStart: string, usage: readonly Usage[], writtenAt = WRITTEN_AT): JournalEntry => {
+  const [entry, ...more] = entriesOf(messageId, hourStart, usage, writtenAt);
+  expect(more).toEqual([]);
+  return entry;
+};
+
+const RED = tagSetKey({ team: 'red' });
+const BLUE = tagSetKey({ team: 'blue' });
+
+let tables = 0;
+
+async function newJournal() {
+  const n = ++tables;
+  const ledgerTable = `Ledger${n}`;
+  const journalTable = `Journal${n}`;
+  await createMeteringTable(dynamoDb.client, ledgerTable);
+  await createUsageJournalTable(dynamoDb.client, journalTable);
   // A client of its own: the transaction counter goes on its middleware stack.
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(dynamoDb.endpoint)), { marshallOptions: { removeUndefinedValues: true } });
-  let transactions = 0;
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(dynamoDb.endpoint)), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const transactions: number[] = [];
   documents.middlewareStack.add(
     (next, context) => async (args) => {
-      if (context.commandName === 'TransactWriteItemsCommand') transactions++;
+      if (context.commandName === 'TransactWriteItemsCommand') {
+        transactions.push(((args.input as { TransactItems?: unknown[] }).TransactItems ?? []).length);
+      }
       return next(args);
     },
     { step: 'initialize', name: 'countTransactions' },
   );
-  const bucket = async (customer: string, dimension = 'requests') => {
-    const { Item } = await dynamoDb.client.send(
-      new GetItemCommand({ TableName: tableName, Key: { pk: { S: `bucket#license#${customer}|${dimension}|${HOUR}` } }, ConsistentRead: true }),
+  const ledger = new DynamoDbMeteringLedger(documents, ledgerTable, journalTable);
+
+  /** Every journal item stored under an hour's entry partitions (entries and late placeholders). */
+  const entryItems = async (hourStart: string): Promise<Record<string, any>[]> => {
+    const items: Record<string, any>[] = [];
+    for (let shard = 0; shard < UsageJournalSchema.shards; shard++) {
+      const { Items = [] } = await documents.send(
+        new QueryCommand({
+          TableName: journalTable,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `entry#${hourStart}#${shard}` },
+          ConsistentRead: true,
+        }),
+      );
+      items.push(...Items);
+    }
+    return items;
+  };
+  const bucket = async (who: JournalCustomer, dimension = 'requests', hourStart = HOUR) => {
+    const { Item } = await documents.send(
+      new GetCommand({ TableName: ledgerTable, Key: { pk: `bucket#${bucketKeyOf(who.customerKey, dimension, hourStart)}` }, ConsistentRead: true }),
     );
-    return Item && unmarshall(Item);
+    return Item;
   };
-  return { ledger: new DynamoDbMeteringLedger(documents, tableName), tableName, bucket, transactions: () => transactions };
+  /** Every item of the Metering ledger table. */
+  const ledgerItems = async (): Promise<Record<string, any>[]> => {
+    const items: Record<string, any>[] = [];
+    for await (const page of paginateScan({ client: documents }, { TableName: ledgerTable, ConsistentRead: true })) items.push(...(page.Items ?? []));
+    return items.sort((a, b) => String(a.pk).localeCompare(String(b.pk)));
+  };
+  return { ledger, journal: ledger.journal, entryItems, bucket, ledgerItems, transactions };
 }
 
-function addition(customer: string, eventId: string, quantity: number, change: { dimension?: string; allocations?: Record<string, number> } = {}): UsageAddition {
-  const dimension = change.dimension ?? 'requests';
-  return {
-    bucket: {
-      bucketKey: `license#${customer}|${dimension}|${HOUR}`,
-      customerKey: `license#${customer}`,
-      productCode: 'prod',
-      identityMode: 'license',
-      customerAWSAccountId: '111122223333',
-      licenseArn: `arn:aws:license-manager::111122223333:license:${customer}`,
-      dimension,
-      hourStart: HOUR,
-    },
-    eventKey: `license#${customer}|${eventId}`,
-    quantity,
-    allocations: change.allocations ?? {},
-    at: new Date('2026-11-02T10:30:00Z'),
-  };
-}
+const byMessage = (entries: readonly JournalEntry[]) => [...entries].sort((a, b) => a.messageId.localeCompare(b.messageId));
 
-describe('Metering ledger: adding a message of usage', () => {
-  it('sums events per bucket, in one transaction for the message', async () => {
-    const { ledger, bucket, transactions } = await newLedger();
-    const additions = [
-      addition('l-a', 'e1', 1, { allocations: { '[["team","x"]]': 1 } }),
-      addition('l-b', 'e2', 10),
-      addition('l-a', 'e3', 2, { allocations: { '[["team","x"]]': 1, '[["team","y"]]': 1 } }),
-      addition('l-a', 'e4', 4, { dimension: 'storage' }),
-      addition('l-b', 'e5', 20),
-    ];
-    expect(await ledger.addUsage(additions)).toEqual(['added', 'added', 'added', 'added', 'added']);
-    expect(transactions()).toBe(1);
-    expect(await bucket('l-a')).toMatchObject({ quantity: 3, usageEvents: 2, status: 'open', 'alloc#[["team","x"]]': 2, 'alloc#[["team","y"]]': 1 });
-    expect(await bucket('l-a', 'storage')).toMatchObject({ quantity: 4, usageEvents: 1 });
-    expect(await bucket('l-b')).toMatchObject({ quantity: 30, usageEvents: 2 });
+describe('usage journal: appending entries', () => {
+  it('writes entries that entries(hour) reads back, each under its own hour', async () => {
+    const { journal } = await newJournal();
+    const m1 = entryOf('m1', HOUR, [
+      { customer: A, quantity: 5, allocations: { [RED]: 5 } },
+      { customer: B, quantity: 10, eventId: 'e-b' },
+      { customer: A, quantity: 2, dimension: 'storage' },
+    ]);
+    const m2 = entryOf('m2', HOUR, [{ customer: A, quantity: 7 }]);
+    const next = entryOf('m3', NEXT_HOUR, [{ customer: B, quantity: 1 }]);
+    expect(await journal.append([m1, m2, next])).toEqual(['appended', 'appended', 'appended']);
+
+    expect(byMessage(await journal.entries(HOUR))).toEqual([m1, m2]);
+    expect(await journal.entries(NEXT_HOUR)).toEqual([next]);
+    // What an entry holds: each customer once, its events pointing at it.
+    const [stored] = byMessage(await journal.entries(HOUR));
+    expect(stored.customers).toEqual([A, B]);
+    expect(stored.events).toEqual([
+      { c: 0, d: 'requests', q: 5, p: 0, a: { [RED]: 5 } },
+      { c: 1, d: 'requests', q: 10, p: 1, id: 'e-b' },
+      { c: 0, d: 'storage', q: 2, p: 2 },
+    ]);
+    expect(await journal.entries('2026-11-02T09:00:00.000Z')).toEqual([]);
   });
 
-  it('counts what is new and refuses what was counted before, in the same call', async () => {
-    const { ledger, bucket } = await newLedger();
-    await ledger.addUsage([addition('l-a', 'e1', 1), addition('l-b', 'e2', 10)]);
-    const outcomes = await ledger.addUsage([addition('l-a', 'e1', 1), addition('l-a', 'e3', 2), addition('l-b', 'e2', 10), addition('l-b', 'e4', 5)]);
-    expect(outcomes).toEqual(['duplicate', 'added', 'duplicate', 'added']);
-    expect(await bucket('l-a')).toMatchObject({ quantity: 3, usageEvents: 2 });
-    expect(await bucket('l-b')).toMatchObject({ quantity: 15, usageEvents: 2 });
-    // Redelivered as a whole: nothing more.
-    expect(await ledger.addUsage([addition('l-a', 'e1', 1), addition('l-a', 'e3', 2)])).toEqual(['duplicate', 'duplicate']);
-    expect(await bucket('l-a')).toMatchObject({ quantity: 3 });
+  it('answers duplicate for an entry that exists (a redelivered message) and keeps the first one', async () => {
+    const { journal, entryItems } = await newJournal();
+    const first = entryOf('m1', HOUR, [{ customer: A, quantity: 5 }]);
+    expect(await journal.append([first])).toEqual(['appended']);
+    // Redelivered later: ingestion builds it again with a later writtenAt.
+    const redelivery = entryOf('m1', HOUR, [{ customer: A, quantity: 5 }], '2026-11-02T10:45:00.000Z');
+    expect(await journal.append([redelivery, entryOf('m2', HOUR, [{ customer: B, quantity: 1 }])])).toEqual(['duplicate', 'appended']);
+    expect(byMessage(await journal.entries(HOUR))).toEqual([first, expect.objectContaining({ messageId: 'm2' })]);
+    expect(await entryItems(HOUR)).toHaveLength(2);
   });
 
-  it('counts an event given twice in one call once', async () => {
-    const { ledger, bucket } = await newLedger();
-    expect(await ledger.addUsage([addition('l-a', 'e1', 1), addition('l-a', 'e1', 1), addition('l-a', 'e2', 2)])).toEqual(['added', 'duplicate', 'added']);
-    expect(await bucket('l-a')).toMatchObject({ quantity: 3, usageEvents: 2 });
+  it('answers duplicate for the second copy of an entry given twice in one call, and writes it once', async () => {
+    const { journal, entryItems } = await newJournal();
+    // SQS delivered the message twice in one batch: ingestion builds its entry twice.
+    const entry = entryOf('m1', HOUR, [{ customer: A, quantity: 5 }]);
+    const again = entryOf('m1', HOUR, [{ customer: A, quantity: 5 }]);
+    expect(await journal.append([entry, again, entryOf('m2', HOUR, [{ customer: A, quantity: 1 }])])).toEqual(['appended', 'duplicate', 'appended']);
+    expect(await entryItems(HOUR)).toHaveLength(2);
   });
 
-  it('refuses events for a sealed bucket and still counts the others of the message', async () => {
-    const { ledger, tableName, bucket } = await newLedger();
-    await ledger.addUsage([addition('l-a', 'e1', 1)]);
-    await dynamoDb.client.send(
-      new UpdateItemCommand({
-        TableName: tableName,
-        Key: { pk: { S: `bucket#license#l-a|requests|${HOUR}` } },
-        UpdateExpression: 'SET #status = :sealed',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':sealed': { S: 'sealed' } },
+  it('answers sealed once the hour is sealed and writes nothing; other hours of the same call are written; a redelivery is still a duplicate', async () => {
+    const { journal, entryItems } = await newJournal();
+    const counted = entryOf('m0', HOUR, [{ customer: A, quantity: 1 }]);
+    expect(await journal.append([counted])).toEqual(['appended']);
+    await journal.sealHours([HOUR], AFTER_HOUR);
+
+    const tooLate = entryOf('m1', HOUR, [{ customer: A, quantity: 5 }]);
+    const nextHour = entryOf('m1', NEXT_HOUR, [{ customer: A, quantity: 2 }]);
+    expect(await journal.append([tooLate, nextHour])).toEqual(['sealed', 'appended']);
+    expect(await journal.entries(HOUR)).toEqual([counted]);
+    expect((await entryItems(HOUR)).map((i) => i.sk)).toEqual(['m0']);
+    expect(await journal.entries(NEXT_HOUR)).toEqual([nextHour]);
+
+    // Many entries of the sealed hour at once (every shard's seal is checked): none written.
+    const many = Array.from({ length: 30 }, (_, i) => entryOf(`late-${i}`, HOUR, [{ customer: B, quantity: i }]));
+    expect(new Set(await journal.append(many))).toEqual(new Set(['sealed']));
+    expect((await entryItems(HOUR)).map((i) => i.sk)).toEqual(['m0']);
+
+    // The entry written before the seal, delivered again: a duplicate, not usage to move on.
+    expect(await journal.append([counted])).toEqual(['duplicate']);
+  });
+
+  it('a late entry (rolledFrom) leaves a placeholder under its own hour: a redelivery of the original entry is a duplicate', async () => {
+    const { journal, entryItems } = await newJournal();
+    await journal.sealHours([HOUR], AFTER_HOUR);
+    const original = entryOf('m-late', HOUR, [{ customer: A, quantity: 3, eventId: 'late' }]);
+    expect(await journal.append([original])).toEqual(['sealed']);
+
+    // Ingestion moves the events to the hour now open.
+    const late: JournalEntry = { ...original, hourStart: NEXT_HOUR, rolledFrom: HOUR };
+    expect(await journal.append([late])).toEqual(['appended']);
+    expect(await journal.entries(NEXT_HOUR)).toEqual([late]);
+    // The placeholder carries no usage: it is no entry of the hour it came from.
+    expect(await journal.entries(HOUR)).toEqual([]);
+    expect(await entryItems(HOUR)).toEqual([expect.objectContaining({ sk: 'm-late', countedIn: NEXT_HOUR })]);
+
+    // SQS delivers the message again: its original entry finds the placeholder.
+    expect(await journal.append([original])).toEqual(['duplicate']);
+    expect(await journal.append([late])).toEqual(['duplicate']);
+    // Also once the late entry's hour is sealed too.
+    await journal.sealHours([NEXT_HOUR], new Date(AFTER_HOUR.getTime() + HOUR_MS));
+    expect(await journal.append([original])).toEqual(['duplicate']);
+    expect(await journal.entries(NEXT_HOUR)).toEqual([late]);
+    expect(await entryItems(NEXT_HOUR)).toHaveLength(1);
+  });
+
+  it('appends more entries than one transaction holds (120) across several transactions of at most 100 items, settling a duplicate among them', async () => {
+    const { journal, transactions } = await newJournal();
+    const entries = Array.from({ length: 120 }, (_, i) => entryOf(`m${String(i).padStart(3, '0')}`, HOUR, [{ customer: i % 2 ? A : B, quantity: i }]));
+    const earlier = entryOf('m060', HOUR, [{ customer: A, quantity: 60 }], '2026-11-02T10:05:00.000Z');
+    expect(await journal.append([earlier])).toEqual(['appended']);
+    transactions.length = 0;
+
+    const outcomes = await journal.append(entries);
+    expect(outcomes[60]).toBe('duplicate');
+    expect(outcomes.filter((o, i) => i !== 60 && o === 'appended')).toHaveLength(119);
+    expect(transactions.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...transactions)).toBeLessThanOrEqual(100);
+
+    const stored = await journal.entries(HOUR);
+    expect(stored.map((e) => e.messageId).sort()).toEqual(entries.map((e) => e.messageId));
+    // The entry written before kept its own contents.
+    expect(stored.find((e) => e.messageId === 'm060')).toEqual(earlier);
+    expect(stored.reduce((sum, e) => sum + e.events.reduce((s, ev) => s + ev.q, 0), 0)).toBe((119 * 120) / 2);
+  });
+
+  it('40 appends to one hour while sealHours runs: every entry answered appended is stored whole, every one answered sealed is absent', async () => {
+    const { ledger, journal, entryItems, bucket } = await newJournal();
+    const before = entryOf('before', HOUR, [{ customer: A, quantity: 1 }]);
+    expect(await journal.append([before])).toEqual(['appended']);
+
+    const entries = Array.from({ length: 40 }, (_, i) =>
+      entryOf(`c${i}`, HOUR, [
+        { customer: A, quantity: i, allocations: { [RED]: i } },
+        { customer: B, quantity: 1, eventId: `c${i}` },
+      ]),
+    );
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const timed: { outcome: AppendOutcome; startedAt: number; endedAt: number }[] = new Array(entries.length);
+    let sealStarted = 0;
+    let sealEnded = 0;
+    // Appends start every 2 ms; the seal starts among them.
+    await Promise.all([
+      ...entries.map(async (entry, i) => {
+        await sleep(i * 2);
+        const startedAt = performance.now();
+        const [outcome] = await journal.append([entry]);
+        timed[i] = { outcome, startedAt, endedAt: performance.now() };
       }),
+      (async () => {
+        await sleep(30);
+        sealStarted = performance.now();
+        await journal.sealHours([HOUR], AFTER_HOUR);
+        sealEnded = performance.now();
+      })(),
+    ]);
+    const after = entryOf('after', HOUR, [{ customer: A, quantity: 1 }]);
+    expect(await journal.append([after])).toEqual(['sealed']);
+
+    const outcomes = timed.map((t) => t.outcome);
+    expect(outcomes.every((o) => o === 'appended' || o === 'sealed')).toBe(true);
+    // What timing decides: answered before the seal began, appended; asked after it was written, sealed.
+    timed.forEach((t) => {
+      if (t.endedAt < sealStarted) expect(t.outcome).toBe('appended');
+      if (t.startedAt > sealEnded) expect(t.outcome).toBe('sealed');
+    });
+
+    const appended = entries.filter((_, i) => outcomes[i] === 'appended');
+    const stored = await journal.entries(HOUR);
+    expect(byMessage(stored)).toEqual(byMessage([before, ...appended]));
+    expect(await entryItems(HOUR)).toHaveLength(1 + appended.length);
+    // And the fold of the hour counts exactly those.
+    await ledger.sealHoursEndedBy(CUTOFF, AFTER_HOUR);
+    expect(await bucket(A)).toMatchObject({ quantity: 1 + appended.reduce((s, e) => s + e.events[0].q, 0), usageEvents: 1 + appended.length });
+    expect((await bucket(B))?.usageEvents ?? 0).toBe(appended.length);
+  });
+
+  it('splits a message whose allocations exceed MAX_ENTRY_BYTES into parts and stores every part', async () => {
+    const { journal, entryItems } = await newJournal();
+    // 30 events of 100 tag sets with 200-character values: about 690 KB of allocations, more than one
+    // 400 KB DynamoDB item holds.
+    const usage: Usage[] = Array.from({ length: 30 }, (_, e) => ({
+      customer: e % 3 === 0 ? B : A,
+      quantity: 100,
+      eventId: `big-${e}`,
+      allocations: Object.fromEntries(Array.from({ length: 100 }, (_, a) => [tagSetKey({ tenant: `t-${e}-${a}-`.padEnd(200, 'x') }), 1])),
+    }));
+    usage.push({ customer: A, quantity: 7, dimension: 'storage' });
+    const parts = entriesOf('m-big', HOUR, usage);
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    expect(parts.map((p) => p.part)).toEqual(parts.map((_, i) => i + 1));
+    for (const part of parts) expect(entryBytes(part)).toBeLessThanOrEqual(MAX_ENTRY_BYTES + 1000);
+
+    expect(await journal.append(parts)).toEqual(parts.map(() => 'appended'));
+    const items = await entryItems(HOUR);
+    expect(items.map((i) => i.sk).sort()).toEqual(parts.map((p) => `m-big#part${p.part}`).sort());
+    expect(items.map((i) => i.part).sort()).toEqual(parts.map((p) => p.part));
+
+    // Every event and allocation comes back, each once.
+    const stored = await journal.entries(HOUR);
+    expect(stored).toHaveLength(parts.length);
+    const events = stored.flatMap((entry) => entry.events.map((e) => ({ customer: entry.customers[e.c].customerKey, ...e })));
+    expect(events.map((e) => e.p).sort((x, y) => x - y)).toEqual(usage.map((_, p) => p));
+    expect(new Set(events.flatMap((e) => Object.keys(e.a ?? {}))).size).toBe(3000);
+    for (const e of events) expect(e.customer).toBe(usage[e.p].customer.customerKey);
+
+    // A redelivery of the message: every part is a duplicate.
+    expect(await journal.append(entriesOf('m-big', HOUR, usage, '2026-11-02T10:50:00.000Z'))).toEqual(parts.map(() => 'duplicate'));
+  });
+});
+
+describe('usage journal: folding sealed hours into hour buckets', () => {
+  it('sealHoursEndedBy seals the ended hour and writes its buckets sealed: summed quantity, usageEvents, alloc# attributes, in the work index', async () => {
+    const { ledger, journal, bucket } = await newJournal();
+    const entries = [
+      entryOf('m1', HOUR, [
+        { customer: A, quantity: 5, allocations: { [RED]: 5 } },
+        { customer: A, quantity: 7, allocations: { [BLUE]: 7 } },
+        { customer: B, quantity: 10 },
+        { customer: A, quantity: 2, dimension: 'storage' },
+      ]),
+      entryOf('m2', HOUR, [
+        { customer: A, quantity: 11 },
+        { customer: A, quantity: 3, allocations: { [RED]: 2, [BLUE]: 1 } },
+        { customer: B, quantity: 4, eventId: 'x' },
+      ]),
+      // The same eventId in another message: folded once.
+      entryOf('m3', HOUR, [
+        { customer: B, quantity: 4, eventId: 'x' },
+        { customer: B, quantity: 1, eventId: 'y' },
+      ]),
+      // The hour now running: not folded yet.
+      entryOf('m4', NEXT_HOUR, [{ customer: A, quantity: 100 }]),
+    ];
+    expect(await journal.append(entries)).toEqual(['appended', 'appended', 'appended', 'appended']);
+
+    const report = await ledger.sealHoursEndedBy(CUTOFF, AFTER_HOUR);
+    expect(report.rejected).toEqual([]);
+    expect(report.duplicates).toBe(1);
+    expect(report.buckets.map((b) => [b.bucketKey, b.quantity, b.status]).sort()).toEqual([
+      [bucketKeyOf(A.customerKey, 'requests', HOUR), 26, 'sealed'],
+      [bucketKeyOf(A.customerKey, 'storage', HOUR), 2, 'sealed'],
+      [bucketKeyOf(B.customerKey, 'requests', HOUR), 15, 'sealed'],
+    ]);
+
+    const sealed = { status: 'sealed', hourStart: HOUR, sealedAt: AFTER_HOUR.toISOString(), meteringState: expect.stringMatching(/^sealed#[0-7]$/) };
+    expect(await bucket(A)).toMatchObject({
+      ...sealed,
+      customerKey: A.customerKey,
+      licenseArn: A.licenseArn,
+      customerAWSAccountId: A.customerAWSAccountId,
+      productCode: 'prod',
+      dimension: 'requests',
+      quantity: 26,
+      usageEvents: 4,
+      [`alloc#${RED}`]: 7,
+      [`alloc#${BLUE}`]: 8,
+    });
+    expect(await bucket(A, 'storage')).toMatchObject({ ...sealed, quantity: 2, usageEvents: 1 });
+    expect(Object.keys((await bucket(A, 'storage'))!).some((k) => k.startsWith('alloc#'))).toBe(false);
+    expect(await bucket(B)).toMatchObject({ ...sealed, quantity: 15, usageEvents: 3 });
+    expect(await bucket(A, 'requests', NEXT_HOUR)).toBeUndefined();
+
+    // The hour is sealed: nothing more can be appended to it.
+    expect(await journal.append([entryOf('m5', HOUR, [{ customer: A, quantity: 1 }])])).toEqual(['sealed']);
+
+    // Waiting to be metered, read through the work index.
+    const toMeter = await ledger.bucketsToMeter(100);
+    expect(toMeter.map((b) => b.bucketKey).sort()).toEqual(report.buckets.map((b) => b.bucketKey).sort());
+    expect(toMeter.find((b) => b.bucketKey === bucketKeyOf(A.customerKey, 'requests', HOUR))).toMatchObject({
+      status: 'sealed',
+      quantity: 26,
+      allocations: { [RED]: 7, [BLUE]: 8 },
+      attempts: 0,
+    });
+  });
+
+  it('folding again (a later run) writes nothing new and leaves the buckets as they were', async () => {
+    const { ledger, journal, ledgerItems } = await newJournal();
+    await journal.append([entryOf('m1', HOUR, [{ customer: A, quantity: 5 }, { customer: B, quantity: 6 }])]);
+    expect((await ledger.sealHoursEndedBy(CUTOFF, AFTER_HOUR)).buckets).toHaveLength(2);
+    const written = await ledgerItems();
+    expect(written.filter((i) => String(i.pk).startsWith('bucket#'))).toHaveLength(2);
+
+    const later = new Date(AFTER_HOUR.getTime() + 5 * 60_000);
+    expect(await ledger.sealHoursEndedBy(new Date(later.getTime() - 10 * 60_000), later)).toEqual({ buckets: [], rejected: [], duplicates: 0 });
+    expect(await ledgerItems()).toEqual(written);
+    expect(await journal.foldedThrough()).toBe(HOUR);
+  });
+
+  it('sealCustomerBuckets (early metering) writes that customer\'s buckets; meteredEarly reports it; the hour\'s fold refuses its later entries as hour-already-billed and leaves its bucket as the flush wrote it', async () => {
+    const { ledger, journal, bucket } = await newJournal();
+    await journal.append([
+      entryOf('m1', HOUR, [
+        { customer: A, quantity: 5 },
+        { customer: B, quantity: 6 },
+      ]),
+      entryOf('m2', HOUR, [{ customer: A, quantity: 1, dimension: 'storage' }]),
+    ]);
+    // The customer's access ends twenty minutes into the hour.
+    const flushAt = new Date(Date.parse(HOUR) + 20 * 60_000);
+    const flush = await ledger.sealCustomerBuckets(A.customerKey, flushAt);
+    expect(flush.rejected).toEqual([]);
+    expect(flush.buckets.map((b) => [b.bucketKey, b.quantity, b.status]).sort()).toEqual([
+      [bucketKeyOf(A.customerKey, 'requests', HOUR), 5, 'sealed'],
+      [bucketKeyOf(A.customerKey, 'storage', HOUR), 1, 'sealed'],
+    ]);
+    const flushed = await bucket(A);
+    expect(flushed).toMatchObject({ status: 'sealed', quantity: 5, usageEvents: 1, sealedAt: flushAt.toISOString(), meteringState: expect.stringMatching(/^sealed#/) });
+    expect(await bucket(B)).toBeUndefined();
+    expect([...(await journal.meteredEarly([{ customerKey: A.customerKey, hourStart: HOUR }, { customerKey: B.customerKey, hourStart: HOUR }]))]).toEqual([
+      `${A.customerKey}|${HOUR}`,
+    ]);
+    // Early metering again: nothing more.
+    expect((await ledger.sealCustomerBuckets(A.customerKey, new Date(flushAt.getTime() + 60_000))).buckets).toEqual([]);
+
+    // Usage after the flush, in the same (still open) hour: the journal takes it...
+    expect(
+      await journal.append([
+        entryOf('m3', HOUR, [
+          { customer: A, quantity: 2, eventId: 'after-flush' },
+          { customer: B, quantity: 3 },
+        ]),
+      ]),
+    ).toEqual(['appended']);
+
+    // ...and the hour's fold refuses A's part of it.
+    const report = await ledger.sealHoursEndedBy(CUTOFF, AFTER_HOUR);
+    expect(report.rejected).toEqual([
+      {
+        reason: 'hour-already-billed',
+        message: expect.any(String),
+        messageId: 'm3',
+        position: 0,
+        customerKey: A.customerKey,
+        dimension: 'requests',
+        quantity: 2,
+        eventId: 'after-flush',
+      },
+    ]);
+    expect(report.buckets.map((b) => [b.bucketKey, b.quantity])).toEqual([[bucketKeyOf(B.customerKey, 'requests', HOUR), 9]]);
+    expect(await bucket(A)).toEqual(flushed);
+    expect(await bucket(A, 'storage')).toMatchObject({ quantity: 1, sealedAt: flushAt.toISOString() });
+    expect(await bucket(B)).toMatchObject({ status: 'sealed', quantity: 9, usageEvents: 2, sealedAt: AFTER_HOUR.toISOString() });
+    expect((await ledger.bucketsToMeter(100)).map((b) => b.bucketKey).sort()).toEqual(
+      [bucketKeyOf(A.customerKey, 'requests', HOUR), bucketKeyOf(A.customerKey, 'storage', HOUR), bucketKeyOf(B.customerKey, 'requests', HOUR)].sort(),
     );
-    const outcomes = await ledger.addUsage([addition('l-a', 'e1', 1), addition('l-a', 'e2', 2), addition('l-b', 'e3', 3)]);
-    expect(outcomes).toEqual(['duplicate', 'sealed', 'added']);
-    expect(await bucket('l-a')).toMatchObject({ quantity: 1, status: 'sealed' });
-    expect(await bucket('l-b')).toMatchObject({ quantity: 3 });
-  });
-
-  it('splits more events than one transaction holds (99 markers and their bucket update)', async () => {
-    const { ledger, bucket, transactions } = await newLedger();
-    const additions = Array.from({ length: 150 }, (_, i) => addition('l-a', `e${i}`, i));
-    expect(new Set(await ledger.addUsage(additions))).toEqual(new Set(['added']));
-    expect(transactions()).toBe(2);
-    expect(await bucket('l-a')).toMatchObject({ quantity: (149 * 150) / 2, usageEvents: 150 });
-  });
-
-  it('refuses, alone, the events that would grow a bucket past the item size limit', async () => {
-    const { ledger, bucket } = await newLedger();
-    // Each event: 100 tag sets of about 1.3 KB of names: three events cannot share one 400 KB item.
-    const big = (event: number) =>
-      Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`[["tag","${String(event * 1000 + i).padStart(1300, 'v')}"]]`, 1]));
-    const additions = [0, 1, 2, 3].map((i) => addition('l-a', `big${i}`, 100, { allocations: big(i) }));
-    additions.push(addition('l-b', 'small', 7));
-    const outcomes = await ledger.addUsage(additions);
-    expect(outcomes.slice(0, 4)).toContain('too-large');
-    expect(outcomes.slice(0, 4)).toContain('added');
-    expect(outcomes[4]).toBe('added');
-    const added = outcomes.slice(0, 4).filter((o) => o === 'added').length;
-    expect(await bucket('l-a')).toMatchObject({ quantity: 100 * added, usageEvents: added });
-    expect(await bucket('l-b')).toMatchObject({ quantity: 7 });
-  });
-
-  it('counts every event when many messages write the same buckets at once (TransactionConflict retried)', async () => {
-    const { ledger, bucket } = await newLedger();
-    const messages = Array.from({ length: 12 }, (_, m) =>
-      Array.from({ length: 10 }, (_, i) => addition(i % 2 === 0 ? 'l-a' : 'l-b', `m${m}-e${i}`, 1)),
-    );
-    const outcomes = await Promise.all(messages.map((additions) => ledger.addUsage(additions)));
-    expect(new Set(outcomes.flat())).toEqual(new Set(['added']));
-    expect(await bucket('l-a')).toMatchObject({ quantity: 60, usageEvents: 60 });
-    expect(await bucket('l-b')).toMatchObject({ quantity: 60, usageEvents: 60 });
   });
 });

@@ -7,8 +7,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import { GetCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { UsageProducer } from '../../lambda/adapters/usage-producer';
+import { FoldReport } from '../../lambda/core/metering/fold-hours';
 import { bucketKeyOf } from '../../lambda/core/metering/hour-bucket';
-import { MeteringReport, MeteringSettings } from '../../lambda/core/metering/metering-run';
+import { DEFAULT_METERING_SETTINGS, MeteringReport, MeteringSettings } from '../../lambda/core/metering/metering-run';
+import { JournalEntry } from '../../lambda/core/usage/usage-journal';
 import { ProductConfig } from '../../lambda/core/product-config';
 import { utcHourStart } from '../../lambda/core/utc-hour';
 import { IngestLog } from '../../lambda/ingest/ingest-batch';
@@ -21,7 +23,7 @@ import { requireJava, useDynamoDbLocal, useLocalSqs } from './local-services';
 
 /**
  * The usage pipeline and metering on real local services, for integration tests: DynamoDB Local
- * (Customers table and Metering ledger), fauxqs (usage queue and both dead-letter queues), the AWS
+ * (Customers table, Metering ledger and usage journal), fauxqs (usage queue and both dead-letter queues), the AWS
  * Marketplace simulator, and our registration, ingest and metering code wired as `npm start` wires
  * them (createLocalRegistration, createLocalUsage).
  *
@@ -31,7 +33,8 @@ import { requireJava, useDynamoDbLocal, useLocalSqs } from './local-services';
  * usage of that hour is billable); `meterAt(now)` moves the simulator's clock to `now` and runs
  * metering as if at `now`, so both agree on the time.
  *
- * Each test gets a fresh Metering ledger table, empty queues and a reset simulator.
+ * Each test gets a fresh Metering ledger table and usage journal table, empty queues and a reset
+ * simulator.
  */
 
 export const HOUR_MS = 3_600_000;
@@ -88,6 +91,33 @@ export interface ApiCall {
 export interface DeadLetter {
   reason: string | undefined;
   body: any;
+}
+
+/** One event of a usage journal entry, with what its entry says about it. */
+export interface JournaledEvent {
+  readonly messageId: string;
+  /** The hour the entry counts in. */
+  readonly hourStart: string;
+  /** Set on a late entry: the event's own hour, sealed when it arrived. */
+  readonly rolledFrom?: string;
+  readonly customerKey: string;
+  readonly dimension: string;
+  readonly quantity: number;
+  /** The event's position in its message. */
+  readonly position: number;
+  readonly eventId?: string;
+  /** Quantity per allocation tag set (tagSetKey). */
+  readonly allocations?: Readonly<Record<string, number>>;
+}
+
+/** What the ingest handler's `usage message ingested` log lines add up to. */
+export interface IngestTotals {
+  /** Messages ingested (not rejected as a whole). */
+  messages: number;
+  counted: number;
+  duplicates: number;
+  rolledOver: number;
+  rejected: number;
 }
 
 export interface LogLine {
@@ -267,6 +297,53 @@ export function useMeteringEnvironment(options: MeteringEnvironmentOptions) {
     return items;
   }
 
+  /** The usage journal's entries of an hour (a strongly consistent read), in message id order. */
+  async function journal(hourStart: Date | string): Promise<JournalEntry[]> {
+    const hour = typeof hourStart === 'string' ? hourStart : hourStart.toISOString();
+    const entries = await currentUsage().ledger.journal.entries(hour);
+    return entries.sort((a, b) => a.messageId.localeCompare(b.messageId) || (a.events[0]?.p ?? 0) - (b.events[0]?.p ?? 0));
+  }
+
+  /** The events journaled for an hour, one per event, with their customer and entry. */
+  async function journalEvents(hourStart: Date | string): Promise<JournaledEvent[]> {
+    return (await journal(hourStart)).flatMap((entry) =>
+      entry.events.map((event) => ({
+        messageId: entry.messageId,
+        hourStart: entry.hourStart,
+        ...(entry.rolledFrom === undefined ? {} : { rolledFrom: entry.rolledFrom }),
+        customerKey: entry.customers[event.c].customerKey,
+        dimension: event.d,
+        quantity: event.q,
+        position: event.p,
+        ...(event.id === undefined ? {} : { eventId: event.id }),
+        ...(event.a === undefined ? {} : { allocations: event.a }),
+      })),
+    );
+  }
+
+  /** The ingest handler's counts so far (since the test began), from its log lines. */
+  function ingested(): IngestTotals {
+    const totals: IngestTotals = { messages: 0, counted: 0, duplicates: 0, rolledOver: 0, rejected: 0 };
+    for (const line of logLines) {
+      if (line.message !== 'usage message ingested') continue;
+      totals.messages += 1;
+      totals.counted += Number(line.attributes.counted);
+      totals.duplicates += Number(line.attributes.duplicates);
+      totals.rolledOver += Number(line.attributes.rolledOver);
+      totals.rejected += Number(line.attributes.rejected);
+    }
+    return totals;
+  }
+
+  /**
+   * What the metering run does first, alone: seals the hours that ended by `now` less the grace
+   * period and folds their journal entries into sealed buckets, without billing anything.
+   */
+  function foldAt(now: Date): Promise<FoldReport> {
+    const grace = (options.meteringSettings?.gracePeriodSeconds ?? DEFAULT_METERING_SETTINGS.gracePeriodSeconds) * 1000;
+    return currentUsage().ledger.sealHoursEndedBy(new Date(now.getTime() - grace), now);
+  }
+
   /** Every message in a queue, received and deleted, with its `reason` attribute and JSON body. */
   async function takeAll(queueUrl: string): Promise<DeadLetter[]> {
     const taken: DeadLetter[] = [];
@@ -320,6 +397,10 @@ export function useMeteringEnvironment(options: MeteringEnvironmentOptions) {
     meteringCalls,
     bucket,
     buckets,
+    journal,
+    journalEvents,
+    ingested,
+    foldAt,
     takeAll,
     queueDepth,
     usageDeadLetters: () => takeAll(currentUsage().usageDeadLetterQueueUrl),
