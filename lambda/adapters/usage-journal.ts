@@ -73,15 +73,16 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
   async append(entries: readonly JournalEntry[]): Promise<AppendOutcome[]> {
     const outcomes = new Map<JournalEntry, AppendOutcome>();
     // The same entry twice in one call (SQS may deliver a message twice in a batch): the copy
-    // shares the first one's fate, as a duplicate.
-    const firsts = new Map<string, JournalEntry>();
-    const copies: JournalEntry[] = [];
-    for (const entry of entries) {
+    // shares the first one's fate, as a duplicate. By position: the same object may come twice.
+    const firstOf = new Map<string, JournalEntry>();
+    const copyOf: (JournalEntry | undefined)[] = entries.map((entry) => {
       const id = `${entry.hourStart}|${entryIdOf(entry)}`;
-      if (firsts.has(id)) copies.push(entry);
-      else firsts.set(id, entry);
-    }
-    let pending = [...firsts.values()];
+      const first = firstOf.get(id);
+      if (first) return first;
+      firstOf.set(id, entry);
+      return undefined;
+    });
+    let pending = [...firstOf.values()];
     for (let conflicts = 0; pending.length > 0; ) {
       const results = await Promise.all(packTransactions(pending).map((batch) => this.tryAppend(batch)));
       let conflicted = false;
@@ -95,11 +96,11 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
         await new Promise((r) => setTimeout(r, backoffDelayMs(conflicts++, { baseMs: 20, capMs: 1000 })));
       }
     }
-    for (const copy of copies) {
-      const first = outcomes.get(firsts.get(`${copy.hourStart}|${entryIdOf(copy)}`)!)!;
-      outcomes.set(copy, first === 'sealed' ? 'sealed' : 'duplicate');
-    }
-    return entries.map((entry) => outcomes.get(entry)!);
+    return entries.map((entry, i) => {
+      const first = copyOf[i];
+      if (first === undefined) return outcomes.get(entry)!;
+      return outcomes.get(first) === 'sealed' ? 'sealed' : 'duplicate';
+    });
   }
 
   /** One transaction: every entry is settled, or none is and `conflict` says whether to try again. */

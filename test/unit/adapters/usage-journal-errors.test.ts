@@ -143,6 +143,14 @@ describe('Usage journal: append', () => {
     expect(putsOf(sent[0])).toEqual([put(entry('m-1'))]);
   });
 
+  it('answers by position when the very same entry object comes twice', async () => {
+    const { client, sent } = stubClient(() => ({}));
+    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const same = entry('m-1');
+    await expect(journal.append([same, same])).resolves.toEqual(['appended', 'duplicate']);
+    expect(putsOf(sent[0])).toEqual([put(entry('m-1'))]);
+  });
+
   it('tries the transaction again after a TransactionConflict', async () => {
     const { client, sent } = stubClient((s, call) => (call === 0 ? cancelled(s, (item) => (item.ConditionCheck ? 'TransactionConflict' : undefined)) : {}));
     const journal = new DynamoDbUsageJournal(client, 'Journal');
