@@ -213,6 +213,10 @@ export async function benchEndToEnd(): Promise<void> {
     };
     // The queues and the ledger table, without a consumer yet: the stages are timed one by one.
     const setup = await createLocalUsage(usageOptions);
+    // The stack's previous scheduled run, just before the usage hour began: a deployment in service
+    // has folded every earlier hour (the very first run looks back a whole day, once).
+    const previousRun = await setup.meter(new Date(usageHour.getTime() - 60_000));
+    if (previousRun.sealed + previousRun.metered !== 0) throw new Error(`the previous run found work: ${JSON.stringify(previousRun)}`);
     await setup.stop();
 
     // Stage 1: the producer client to the usage queue.
