@@ -1,4 +1,5 @@
-import { BatchGetCommand, BatchGetCommandOutput, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { batchGet, BatchGetOptions } from './batch-requests';
 import { SubscriptionDirectory } from '../core/metering/metering-run';
 import { CustomerDirectory, KnownCustomer } from '../core/usage/ingest';
 import { StoredSubscription } from '../core/lifecycle/subscription-state';
@@ -57,25 +58,15 @@ function subscriptionOf(item: Record<string, unknown>): StoredSubscription | und
   return item.status ? ({ status: item.status, finalUsageUntil: item.finalUsageUntil, statusEventTime: item.statusEventTime } as StoredSubscription) : undefined;
 }
 
-/** Customers items by key, read with BatchGetItem (100 keys a call; unprocessed keys asked again). */
+/** Customers items by key (BatchGetItem). */
 async function batchGetCustomers(
   client: DynamoDBDocumentClient,
   tableName: string,
   customerKeys: readonly string[],
-  options: { ConsistentRead?: boolean; ProjectionExpression?: string; ExpressionAttributeNames?: Record<string, string> },
+  options: BatchGetOptions,
 ): Promise<Map<string, Record<string, unknown>>> {
-  const found = new Map<string, Record<string, unknown>>();
-  for (let i = 0; i < customerKeys.length; i += 100) {
-    let keys: Record<string, unknown>[] | undefined = customerKeys.slice(i, i + 100).map((customerKey) => ({ customerKey }));
-    for (let attempt = 0; keys && keys.length > 0; attempt++) {
-      if (attempt === 5) throw new Error('BatchGetItem kept returning unprocessed keys');
-      const result: BatchGetCommandOutput = await client.send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ...options } } }));
-      for (const item of result.Responses?.[tableName] ?? []) found.set(String(item.customerKey), item);
-      keys = result.UnprocessedKeys?.[tableName]?.Keys;
-      if (keys?.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
-    }
-  }
-  return found;
+  const items = await batchGet(client, tableName, customerKeys.map((customerKey) => ({ customerKey })), options);
+  return new Map(items.map((item) => [String(item.customerKey), item]));
 }
 
 /** Customers' subscription state for the metering run, read in batches of 100 keys. */

@@ -1,10 +1,10 @@
-import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { FoldedBucket } from '../core/metering/fold';
 import { foldCustomerNow, FoldReport, foldHoursEndedBy, FoldPorts } from '../core/metering/fold-hours';
 import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
 import { MeteringLedger } from '../core/metering/metering-run';
 import { MeteringTableSchema as Schema } from '../core/metering-table-schema';
-import { batchWrite } from './batch-write';
+import { batchGet, batchWrite } from './batch-requests';
 import { bucketItemKey, sealedBucketItem, shardOf, toBucket } from './bucket-items';
 import { DynamoDbUsageJournal } from './usage-journal';
 
@@ -20,6 +20,15 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
   /** The usage journal the buckets are folded from (ingestion appends to it). */
   readonly journal: DynamoDbUsageJournal;
   private readonly fold: FoldPorts;
+  /**
+   * The latest image of each bucket this metering run has read (consistently) or written. The run
+   * is the only writer of existing buckets (one run at a time; early metering only creates new
+   * ones), so its audit writes replace whole items, 25 to a BatchWriteItem, instead of one
+   * UpdateItem per bucket and write.
+   */
+  private readonly images = new Map<string, Record<string, unknown>>();
+  private readonly queued = new Map<string, { item: Record<string, unknown>; waiters: { resolve: () => void; reject: (error: unknown) => void }[] }>();
+  private flushScheduled = false;
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -32,6 +41,8 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
 
   /** Seals and folds the hours that ended by `cutoff` into sealed buckets. */
   sealHoursEndedBy(cutoff: Date, now: Date): Promise<FoldReport> {
+    // A new run: images of earlier runs are not trusted.
+    this.images.clear();
     return foldHoursEndedBy(this.fold, cutoff, now);
   }
 
@@ -46,17 +57,33 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
   async putSealedBuckets(buckets: readonly FoldedBucket[], at: Date): Promise<HourBucket[]> {
     const items = buckets.map((bucket) => sealedBucketItem(bucket, at));
     await batchWrite(this.client, this.tableName, items);
+    for (const item of items) this.images.set(String(item.bucketKey), item);
     return items.map(toBucket);
   }
 
+  /** Sealed buckets, oldest hour first: found in the work index, read back consistently from the table. */
   async bucketsToMeter(limit: number): Promise<HourBucket[]> {
-    const buckets: HourBucket[] = [];
+    const found: HourBucket[] = [];
     for (let shard = 0; shard < Schema.workShards; shard++) {
-      for await (const bucket of this.queryWork(`sealed#${shard}`)) {
-        buckets.push(bucket);
-      }
+      for await (const bucket of this.queryWork(`sealed#${shard}`)) found.push(bucket);
     }
-    return buckets.sort((a, b) => a.hourStart.localeCompare(b.hourStart)).slice(0, limit);
+    const keys = found.sort((a, b) => a.hourStart.localeCompare(b.hourStart)).slice(0, limit).map((b) => b.bucketKey);
+    const items = await this.readItems(keys);
+    const buckets: HourBucket[] = [];
+    for (const bucketKey of keys) {
+      const item = items.get(bucketKey);
+      // The index lags the table a little: a bucket metered meanwhile is not sent again.
+      if (!item || item.status !== 'sealed') continue;
+      this.images.set(bucketKey, item);
+      buckets.push(toBucket(item));
+    }
+    return buckets;
+  }
+
+  /** Bucket items by key, read consistently. */
+  private async readItems(bucketKeys: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
+    const items = await batchGet(this.client, this.tableName, bucketKeys.map(bucketItemKey), { ConsistentRead: true });
+    return new Map(items.map((item) => [String(item.bucketKey), item]));
   }
 
   /**
@@ -87,6 +114,7 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
           ExpressionAttributeNames: { '#pk': Schema.partitionKey },
         }),
       );
+      this.images.set(String(item.bucketKey), item);
       return toBucket(item);
     } catch (error) {
       if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
@@ -107,16 +135,7 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
 
   async recordAttempt(bucketKeys: readonly string[], at: Date): Promise<void> {
     await Promise.all(
-      bucketKeys.map((bucketKey) =>
-        this.client.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: bucketItemKey(bucketKey),
-            UpdateExpression: 'SET lastAttemptAt = :at ADD attempts :one',
-            ExpressionAttributeValues: { ':at': at.toISOString(), ':one': 1 },
-          }),
-        ),
-      ),
+      bucketKeys.map((bucketKey) => this.change(bucketKey, (item) => ({ ...item, lastAttemptAt: at.toISOString(), attempts: Number(item.attempts ?? 0) + 1 }))),
     );
   }
 
@@ -129,35 +148,53 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
   }
 
   async recordHeld(bucketKey: string, reason: string, at: Date): Promise<void> {
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: bucketItemKey(bucketKey),
-        UpdateExpression: 'SET outcome = :reason, heldAt = :at',
-        ExpressionAttributeValues: { ':reason': reason, ':at': at.toISOString() },
-      }),
-    );
+    await this.change(bucketKey, (item) => ({ ...item, outcome: reason, heldAt: at.toISOString() }));
   }
 
   /** Final status; the bucket leaves the work index. */
   private async finish(bucketKey: string, status: 'metered' | 'failed', fields: Record<string, string>): Promise<void> {
-    const names: Record<string, string> = { '#status': 'status', '#state': 'meteringState' };
-    const values: Record<string, unknown> = { ':status': status };
-    const set = ['#status = :status'];
-    Object.entries(fields).forEach(([field, value], i) => {
-      names[`#f${i}`] = field;
-      values[`:f${i}`] = value;
-      set.push(`#f${i} = :f${i}`);
+    await this.change(bucketKey, (item) => {
+      const { [Schema.workIndex.partitionKey]: _leaves, ...rest } = item;
+      return { ...rest, ...fields, status };
     });
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: bucketItemKey(bucketKey),
-        UpdateExpression: `SET ${set.join(', ')} REMOVE #state`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-    );
+  }
+
+  /**
+   * Writes a new image of a bucket. Changes asked for in the same turn of the event loop (a
+   * request's 25 outcomes) go out together in BatchWriteItem calls.
+   */
+  private async change(bucketKey: string, next: (item: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
+    let image = this.images.get(bucketKey);
+    if (!image) {
+      const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: bucketItemKey(bucketKey), ConsistentRead: true }));
+      if (!Item) throw new Error(`no bucket ${bucketKey} in the Metering ledger`);
+      image = Item;
+    }
+    const item = next(image);
+    this.images.set(bucketKey, item);
+    await new Promise<void>((resolve, reject) => {
+      const waiters = this.queued.get(bucketKey)?.waiters ?? [];
+      waiters.push({ resolve, reject });
+      this.queued.set(bucketKey, { item, waiters });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => void this.flushQueued());
+      }
+    });
+  }
+
+  private async flushQueued(): Promise<void> {
+    const batch = [...this.queued.values()];
+    this.queued.clear();
+    this.flushScheduled = false;
+    try {
+      await batchWrite(this.client, this.tableName, batch.map((b) => b.item));
+      for (const { waiters } of batch) for (const w of waiters) w.resolve();
+    } catch (error) {
+      // What was not written must be read again before it is changed.
+      for (const { item } of batch) this.images.delete(String(item.bucketKey));
+      for (const { waiters } of batch) for (const w of waiters) w.reject(error);
+    }
   }
 
   private async *queryWork(state: string): AsyncGenerator<HourBucket> {

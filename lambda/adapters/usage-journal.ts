@@ -1,11 +1,11 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, BatchGetCommandOutput, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { FoldedBucket, FoldRejection } from '../core/metering/fold';
 import { EarlyMetering, HourJournal } from '../core/metering/fold-hours';
 import { backoffDelayMs } from '../core/metering/pacing';
 import { UsageJournalSchema as Schema } from '../core/usage-journal-schema';
 import { AppendOutcome, CustomerHour, customerHourKey, entryBytes, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
-import { batchWrite } from './batch-write';
+import { batchGet, batchWrite } from './batch-requests';
 import { sealedBucketItem } from './bucket-items';
 
 /**
@@ -23,7 +23,8 @@ const ENTRY_IDS_PER_ITEM = 5_000;
 const key = (pk: string, sk: string) => ({ [Schema.partitionKey]: pk, [Schema.sortKey]: sk });
 const entryPartition = (hourStart: string, shard: number) => `entry#${hourStart}#${shard}`;
 const shardOfMessage = (messageId: string) => journalShardOf(messageId, Schema.shards);
-const sealKey = (entry: JournalEntry) => `${entry.hourStart}|${shardOfMessage(entry.messageId)}`;
+/** A transaction checks one seal per hour it writes to. */
+const sealKey = (entry: JournalEntry) => entry.hourStart;
 
 /** DynamoDB TransactWriteItems: items per transaction. */
 const MAX_TRANSACTION_ITEMS = 100;
@@ -63,6 +64,8 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     private readonly tableName: string,
     /** The Metering ledger table: early metering writes its buckets there (not needed to append). */
     private readonly ledgerTableName?: string,
+    /** Picks the seal each transaction checks. @default Math.random */
+    private readonly random: () => number = Math.random,
   ) {}
 
   /**
@@ -118,10 +121,11 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
       if (sharing) sharing.push(entry);
       else seals.set(seal, [entry]);
     }
-    for (const seal of seals.keys()) {
-      const [hourStart, shard] = seal.split('|');
+    for (const hourStart of seals.keys()) {
+      // Any seal of the hour will do: sealing writes them all before the hour is read.
+      const shard = String(Math.floor(this.random() * Schema.sealShards));
       items.push({ ConditionCheck: { TableName: this.tableName, Key: key(`seal#${hourStart}`, shard), ConditionExpression: 'attribute_not_exists(sealedAt)' } });
-      owners.push({ seal });
+      owners.push({ seal: hourStart });
     }
     const settled = new Map<JournalEntry, AppendOutcome>();
     try {
@@ -181,7 +185,7 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
   /** Seals several hours with BatchWriteItem (25 seals a call): the first fold seals a whole day. */
   async sealHours(hours: readonly string[], at: Date): Promise<void> {
     const requests = hours.flatMap((hourStart) =>
-      Array.from({ length: Schema.shards }, (_, shard) => ({ ...key(`seal#${hourStart}`, String(shard)), sealedAt: at.toISOString(), expiresAt: this.expiry(at) })),
+      Array.from({ length: Schema.sealShards }, (_, shard) => ({ ...key(`seal#${hourStart}`, String(shard)), sealedAt: at.toISOString(), expiresAt: this.expiry(at) })),
     );
     await batchWrite(this.client, this.tableName, requests);
   }
@@ -207,21 +211,9 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
   }
 
   async meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>> {
-    const metered = new Set<string>();
     const keys = hours.map((hour) => key(`flush#${hour.hourStart}`, `${hour.customerKey}#0`));
-    for (let i = 0; i < keys.length; i += 100) {
-      let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + 100);
-      for (let attempt = 0; pending && pending.length > 0; attempt++) {
-        if (attempt === CONFLICT_RETRIES) throw new Error('BatchGetItem kept returning unprocessed keys');
-        if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1, { baseMs: 20, capMs: 1000 })));
-        const result: BatchGetCommandOutput = await this.client.send(
-          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true, ProjectionExpression: 'customerKey, hourStart' } } }),
-        );
-        for (const item of result.Responses?.[this.tableName] ?? []) metered.add(customerHourKey({ customerKey: String(item.customerKey), hourStart: String(item.hourStart) }));
-        pending = result.UnprocessedKeys?.[this.tableName]?.Keys;
-      }
-    }
-    return metered;
+    const items = await batchGet(this.client, this.tableName, keys, { ConsistentRead: true, ProjectionExpression: 'customerKey, hourStart' });
+    return new Set(items.map((item) => customerHourKey({ customerKey: String(item.customerKey), hourStart: String(item.hourStart) })));
   }
 
   async flushes(hourStart: string): Promise<Map<string, EarlyMetering>> {

@@ -3,7 +3,8 @@
  * Items, by partition key:
  * - `entry#<hour>#<shard>` / entry id: a message's events that count in that hour (usage-journal.ts);
  *   a late message's entry also leaves an empty placeholder under its own hour.
- * - `seal#<hour>` / shard: the hour is sealed; ingestion's write checks its shard's seal.
+ * - `seal#<hour>` / n: the hour is sealed (one item per seal shard, all written before the hour is
+ *   read); each ingestion transaction checks one of them, picked at random.
  * - `flush#<hour>` / `<customer>#<part>`: a customer's hour metered early, with the entries counted.
  * - `folded` / `through`: the last hour folded.
  * Everything expires through TTL once no redelivery, late event or audit can need it.
@@ -12,8 +13,14 @@ export const UsageJournalSchema = {
   partitionKey: 'pk',
   sortKey: 'sk',
   ttlAttribute: 'expiresAt',
-  /** Partitions per hour: each takes a share of ingestion's writes and has its own seal. */
+  /** Entry partitions per hour: each takes a share of ingestion's writes. */
   shards: 8,
+  /**
+   * Seal items per hour. DynamoDB cancels concurrent transactions that touch one item, even to
+   * check it: each ingestion transaction checks one seal picked at random, so concurrent ingestion
+   * rarely meets on one. Sealing writes them all.
+   */
+  sealShards: 64,
   /**
    * How long journal items are kept: longer than any redelivery, late event or billing window (a
    * late event's fold reads the entries of the hours before it, to drop repeated eventIds).

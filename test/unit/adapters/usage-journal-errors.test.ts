@@ -74,20 +74,23 @@ const putsOf = (sent: Sent) => (sent.input.TransactItems as Item[]).filter((i) =
 /** The seal checks of a transaction, as `partition / sort key`. */
 const checksOf = (sent: Sent) => (sent.input.TransactItems as Item[]).filter((i) => i.ConditionCheck).map((i) => `${i.ConditionCheck!.Key.pk} / ${i.ConditionCheck!.Key.sk}`);
 const put = (e: { messageId: string; hourStart: string }, sk = e.messageId) => `entry#${e.hourStart}#${shardOf(e.messageId)} / ${sk}`;
-const seal = (hourStart: string, messageId: string) => `seal#${hourStart} / ${shardOf(messageId)}`;
+/** The journal picks the seal a transaction checks with `random`: the tests fix it. */
+const SEAL_SHARD = 32;
+const fixedRandom = () => SEAL_SHARD / UsageJournalSchema.sealShards;
+const seal = (hourStart: string) => `seal#${hourStart} / ${SEAL_SHARD}`;
 
 const isPutOf = (messageId: string) => (item: Item) => (item.Put?.Item.messageId === messageId ? 'ConditionalCheckFailed' : undefined);
 
 describe('Usage journal: append', () => {
-  it('writes the entries in one transaction, with one seal check per hour and shard', async () => {
+  it('writes the entries in one transaction, with one seal check per hour (a seal picked at random)', async () => {
     const { same, other } = messageIds(2);
     const { client, sent } = stubClient(() => ({}));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     const entries = [entry(same[0]), entry(same[1]), entry(other), entry(same[0], H09)];
     await expect(journal.append(entries)).resolves.toEqual(['appended', 'appended', 'appended', 'appended']);
     expect(sent.map((s) => s.name)).toEqual(['TransactWriteCommand']);
     expect(putsOf(sent[0])).toEqual(entries.map((e) => put(e)));
-    expect(checksOf(sent[0]).sort()).toEqual([seal(H10, same[0]), seal(H10, other), seal(H09, same[0])].sort());
+    expect(checksOf(sent[0]).sort()).toEqual([seal(H10), seal(H09)].sort());
     const items = sent[0].input.TransactItems as { Put?: Record<string, unknown>; ConditionCheck?: Record<string, unknown> }[];
     for (const item of items) expect((item.Put ?? item.ConditionCheck)!.TableName).toBe('Journal');
     expect(items[0].Put).toMatchObject({ ConditionExpression: 'attribute_not_exists(#pk)', Item: { messageId: same[0], hourStart: H10, writtenAt: WRITTEN_AT } });
@@ -97,55 +100,55 @@ describe('Usage journal: append', () => {
   it('reads a ConditionalCheckFailed on an entry Put as a duplicate, and writes the other entries of that transaction again', async () => {
     const { same, other } = messageIds(2);
     const { client, sent } = stubClient((s, call) => (call === 0 ? cancelled(s, isPutOf(same[0])) : {}));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     const entries = [entry(same[0]), entry(same[1]), entry(other)];
     await expect(journal.append(entries)).resolves.toEqual(['duplicate', 'appended', 'appended']);
     expect(sent).toHaveLength(2);
     expect(putsOf(sent[1])).toEqual([put(entries[1]), put(entries[2])]);
   });
 
-  it('reads a ConditionalCheckFailed on a seal check as sealed for the entries of that hour and shard only', async () => {
+  it('reads a ConditionalCheckFailed on a seal check as sealed for the entries of that hour only', async () => {
     const { same, other } = messageIds(2);
-    const sealedCheck = seal(H09, same[0]);
+    const sealedCheck = seal(H09);
     const { client, sent } = stubClient((s, call) =>
       call === 0 ? cancelled(s, (item) => (item.ConditionCheck && `${item.ConditionCheck.Key.pk} / ${item.ConditionCheck.Key.sk}` === sealedCheck ? 'ConditionalCheckFailed' : undefined)) : {},
     );
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
-    // Two entries behind the failed seal; one of the same hour on another shard; one of another hour on the same shard.
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
+    // Three entries of the sealed hour, on two entry partitions; one of another hour.
     const entries = [entry(same[0], H09), entry(same[1], H09), entry(other, H09), entry(same[0], H10)];
-    await expect(journal.append(entries)).resolves.toEqual(['sealed', 'sealed', 'appended', 'appended']);
+    await expect(journal.append(entries)).resolves.toEqual(['sealed', 'sealed', 'sealed', 'appended']);
     expect(sent).toHaveLength(2);
-    expect(putsOf(sent[1])).toEqual([put(entries[2]), put(entries[3])]);
-    expect(checksOf(sent[1])).not.toContain(sealedCheck);
+    expect(putsOf(sent[1])).toEqual([put(entries[3])]);
+    expect(checksOf(sent[1])).toEqual([seal(H10)]);
   });
 
   it('reads an entry that exists as a duplicate even when its hour is sealed too', async () => {
     const { same } = messageIds(2);
     const { client } = stubClient((s) => cancelled(s, (item) => (item.ConditionCheck || item.Put?.Item.messageId === same[0] ? 'ConditionalCheckFailed' : undefined)));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     await expect(journal.append([entry(same[0]), entry(same[1])])).resolves.toEqual(['duplicate', 'sealed']);
   });
 
   it("writes a late entry with a placeholder under its own hour, and reads a failed placeholder as a duplicate (a redelivery)", async () => {
     const late = entry('m-late', H10, { rolledFrom: H09 });
     const { client, sent } = stubClient((s) => cancelled(s, (item) => (item.Put && item.Put.Item.pk === `entry#${H09}#${shardOf('m-late')}` ? 'ConditionalCheckFailed' : undefined)));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     await expect(journal.append([late])).resolves.toEqual(['duplicate']);
     expect(putsOf(sent[0])).toEqual([put({ messageId: 'm-late', hourStart: H09 }), put(late, `m-late#from#${H09}`)]);
-    expect(checksOf(sent[0])).toEqual([seal(H10, 'm-late')]);
+    expect(checksOf(sent[0])).toEqual([seal(H10)]);
     expect(sent[0].input.TransactItems[0].Put.Item).toMatchObject({ countedIn: H10 });
   });
 
   it('writes an entry given twice in one call once; the copy is a duplicate', async () => {
     const { client, sent } = stubClient(() => ({}));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     await expect(journal.append([entry('m-1'), entry('m-1')])).resolves.toEqual(['appended', 'duplicate']);
     expect(putsOf(sent[0])).toEqual([put(entry('m-1'))]);
   });
 
   it('answers by position when the very same entry object comes twice', async () => {
     const { client, sent } = stubClient(() => ({}));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     const same = entry('m-1');
     await expect(journal.append([same, same])).resolves.toEqual(['appended', 'duplicate']);
     expect(putsOf(sent[0])).toEqual([put(entry('m-1'))]);
@@ -153,7 +156,7 @@ describe('Usage journal: append', () => {
 
   it('tries the transaction again after a TransactionConflict', async () => {
     const { client, sent } = stubClient((s, call) => (call === 0 ? cancelled(s, (item) => (item.ConditionCheck ? 'TransactionConflict' : undefined)) : {}));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     await expect(journal.append([entry('m-1'), entry('m-2', H09)])).resolves.toEqual(['appended', 'appended']);
     expect(sent).toHaveLength(2);
     expect(sent[1].input).toEqual(sent[0].input);
@@ -161,7 +164,7 @@ describe('Usage journal: append', () => {
 
   it('gives up, loudly, when the conflicts do not stop', async () => {
     const { client, sent } = stubClient((s) => cancelled(s, (item) => (item.Put ? 'TransactionConflict' : undefined)));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     await expect(journal.append([entry('m-1')])).rejects.toThrow(/TransactionConflict/);
     expect(sent).toHaveLength(9);
   }, 20_000);
@@ -169,7 +172,7 @@ describe('Usage journal: append', () => {
   it('lets a cancellation with nothing to learn from (throttled items) through, so SQS retries the messages', async () => {
     let error: TransactionCanceledException | undefined;
     const { client, sent } = stubClient((s) => (error = cancelled(s, (item) => (item.Put ? 'ThrottlingError' : undefined))));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     const appending = journal.append([entry('m-1'), entry('m-2')]);
     await expect(appending).rejects.toBeInstanceOf(TransactionCanceledException);
     await appending.catch((e) => expect(e).toBe(error));
@@ -178,7 +181,7 @@ describe('Usage journal: append', () => {
 
   it('lets other errors through', async () => {
     const { client } = stubClient(() => Object.assign(new Error('Throughput exceeds the provisioned throughput'), { name: 'ProvisionedThroughputExceededException' }));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     await expect(journal.append([entry('m-1')])).rejects.toThrow('Throughput exceeds');
   });
 });
@@ -187,35 +190,41 @@ describe('Usage journal: sealing hours', () => {
   const sealItems = (sent: Sent) =>
     (sent.input.RequestItems.Journal as { PutRequest: { Item: { pk: string; sk: string } } }[]).map((r) => `${r.PutRequest.Item.pk} / ${r.PutRequest.Item.sk}`);
 
-  it("puts one seal per hour and shard with BatchWriteItem, and sends what DynamoDB left unprocessed again", async () => {
+  it("puts every seal of each hour with BatchWriteItem, and sends what DynamoDB left unprocessed again", async () => {
     let unprocessed: unknown[] = [];
     const { client, sent } = stubClient((s, call) => {
       if (call > 0) return {};
       unprocessed = s.input.RequestItems.Journal.slice(2, 5);
       return { UnprocessedItems: { Journal: unprocessed } };
     });
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     await journal.sealHours([H09, H10], new Date('2026-11-02T11:10:00Z'));
-    expect(sent.map((s) => s.name)).toEqual(['BatchWriteCommand', 'BatchWriteCommand']);
-    const shards = Array.from({ length: UsageJournalSchema.shards }, (_, i) => String(i));
-    expect(sealItems(sent[0])).toEqual([...shards.map((s) => `seal#${H09} / ${s}`), ...shards.map((s) => `seal#${H10} / ${s}`)]);
+    const shards = Array.from({ length: UsageJournalSchema.sealShards }, (_, i) => String(i));
+    const calls = Math.ceil((2 * UsageJournalSchema.sealShards) / 25);
+    expect(sent.map((s) => s.name)).toEqual(Array(calls + 1).fill('BatchWriteCommand'));
+    expect(sent.slice(0, calls).flatMap(sealItems)).toEqual([...shards.map((s) => `seal#${H09} / ${s}`), ...shards.map((s) => `seal#${H10} / ${s}`)]);
     expect(sent[0].input.RequestItems.Journal[0].PutRequest.Item).toMatchObject({ sealedAt: '2026-11-02T11:10:00.000Z' });
-    expect(sent[1].input.RequestItems.Journal).toEqual(unprocessed);
-    expect(sealItems(sent[1])).toEqual([`seal#${H09} / 2`, `seal#${H09} / 3`, `seal#${H09} / 4`]);
+    expect(sent[calls].input.RequestItems.Journal).toEqual(unprocessed);
+    expect(sealItems(sent[calls])).toEqual([`seal#${H09} / 2`, `seal#${H09} / 3`, `seal#${H09} / 4`]);
   });
 
   it('sends a call again when DynamoDB refuses it for a transaction in flight', async () => {
     const conflict = Object.assign(new Error('conflict'), { name: 'TransactionConflictException' });
     const { client, sent } = stubClient((_s, call) => (call === 0 ? conflict : {}));
-    await new DynamoDbUsageJournal(client, 'Journal').sealHours([H10], new Date('2026-11-02T11:10:00Z'));
-    expect(sent).toHaveLength(2);
-    expect(sent[1].input).toEqual(sent[0].input);
+    await new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom).sealHours([H10], new Date('2026-11-02T11:10:00Z'));
+    const calls = Math.ceil(UsageJournalSchema.sealShards / 25);
+    expect(sent).toHaveLength(calls + 1);
+    expect(sent[calls].input).toEqual(sent[0].input);
   });
 
   it('splits the seals into calls of 25', async () => {
     const { client, sent } = stubClient(() => ({}));
-    await new DynamoDbUsageJournal(client, 'Journal').sealHours(['2026-11-02T07:00:00.000Z', '2026-11-02T08:00:00.000Z', H09, H10], new Date('2026-11-02T11:10:00Z'));
-    expect(sent.map((s) => s.input.RequestItems.Journal.length)).toEqual([25, 4 * UsageJournalSchema.shards - 25]);
+    await new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom).sealHours(['2026-11-02T07:00:00.000Z', '2026-11-02T08:00:00.000Z', H09, H10], new Date('2026-11-02T11:10:00Z'));
+    const total = 4 * UsageJournalSchema.sealShards;
+    const sizes = sent.map((s) => s.input.RequestItems.Journal.length);
+    expect(sizes.every((n) => n <= 25)).toBe(true);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(total);
+    expect(sizes).toHaveLength(Math.ceil(total / 25));
   });
 });
 
@@ -227,7 +236,7 @@ describe('Usage journal: hours metered early', () => {
         ? { Responses: { Journal: [{ customerKey: 'a', hourStart: H10 }] }, UnprocessedKeys: { Journal: { Keys: [keyOf('b', H10), keyOf('c', H09)] } } }
         : { Responses: { Journal: [{ customerKey: 'c', hourStart: H09 }] } },
     );
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     const metered = await journal.meteredEarly([
       { customerKey: 'a', hourStart: H10 },
       { customerKey: 'b', hourStart: H10 },
@@ -241,7 +250,7 @@ describe('Usage journal: hours metered early', () => {
 
   it('gives up when keys stay unprocessed', async () => {
     const { client, sent } = stubClient((s) => ({ UnprocessedKeys: { Journal: { Keys: s.input.RequestItems.Journal.Keys } } }));
-    const journal = new DynamoDbUsageJournal(client, 'Journal');
+    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
     await expect(journal.meteredEarly([{ customerKey: 'a', hourStart: H10 }])).rejects.toThrow(/unprocessed keys/);
     expect(sent.length).toBeGreaterThan(1);
   }, 20_000);
