@@ -51,9 +51,12 @@ export class CustomersTable extends Construct {
     return this.table.grantReadData(grantee);
   }
 
-  /** GetItem by customer key, nothing else: what ingestion needs to find an event's customer. */
+  /**
+   * BatchGetItem by customer key, nothing else: what ingestion needs to find the customers of a
+   * batch of usage messages.
+   */
   public grantLookup(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:GetItem'], resourceArns: [this.table.tableArn] });
+    return iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:BatchGetItem'], resourceArns: [this.table.tableArn] });
   }
 
   /**

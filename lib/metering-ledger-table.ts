@@ -79,11 +79,11 @@ export class MeteringLedgerTable extends Construct {
   /**
    * What metering needs (the metering function, and the lifecycle function's final metering): on
    * the ledger, read the work index and write buckets; on the journal, seal hours, query entries
-   * and write journal items. The same actions on both tables (BatchWriteItem: folded buckets and
-   * hour seals are written 25 a call).
+   * and write journal items. The same actions on both tables (BatchWriteItem: folded buckets, audit
+   * writes and hour seals go 25 a call; BatchGetItem: the buckets to meter are read back).
    */
   public grantMetering(grantee: iam.IGrantable): iam.Grant {
-    const actions = ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'];
+    const actions = ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem'];
     return iam.Grant.addToPrincipal({
       grantee,
       actions,

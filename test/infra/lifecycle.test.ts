@@ -255,7 +255,7 @@ describe('IAM of the lifecycle function', () => {
     const journal = idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceMeteringLedgerJournalTable/);
     const arn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
     const on = (id: string) => statements().filter((s) => JSON.stringify(s.Resource).includes(id));
-    const readWrite = ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'];
+    const readWrite = ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'];
     expect(on(ledger).map((s) => [actionsOf(s).sort(), s.Resource])).toEqual([
       [readWrite, [arn(ledger), { 'Fn::Join': ['', [arn(ledger), '/index/byMeteringState']] }]],
     ]);

@@ -249,7 +249,7 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       expect(dynamodb.flatMap(resourcesOf)).toEqual(expect.arrayContaining([getAtt(journal), getAtt(customers)]));
       expect(dynamodb.flatMap(resourcesOf)).toHaveLength(2);
       const onCustomers = statements.filter((s) => JSON.stringify(s.Resource).includes(customers));
-      expect(onCustomers).toEqual([{ Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: getAtt(customers) }]);
+      expect(onCustomers).toEqual([{ Effect: 'Allow', Action: 'dynamodb:BatchGetItem', Resource: getAtt(customers) }]);
       const sends = statements.filter((s) => actionsOf(s).includes('sqs:SendMessage'));
       expect(sends.flatMap(resourcesOf)).toEqual([getAtt(usageDlq)]);
       expect(statements.flatMap(actionsOf).filter((a) => a.endsWith(':*') || a === '*')).toEqual([]);
@@ -262,12 +262,12 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
         {
           Effect: 'Allow',
           // PutItem: the zero-quantity buckets of idle customers.
-          Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'],
+          Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem'],
           Resource: [getAtt(ledger), { 'Fn::Join': ['', [getAtt(ledger), '/index/byMeteringState']] }],
         },
       ]);
       expect(statements.filter((s) => JSON.stringify(s.Resource).includes(journal))).toEqual([
-        { Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'], Resource: getAtt(journal) },
+        { Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem'], Resource: getAtt(journal) },
       ]);
       expect(statements.filter((s) => JSON.stringify(s.Resource).includes(customers))).toEqual([
         // Subscription states (BatchGetItem) and the subscribed customers for zero-quantity records (Scan).
