@@ -7,6 +7,7 @@ import { UsageJournalSchema as Schema } from '../core/usage-journal-schema';
 import { AppendOutcome, CustomerHour, customerHourKey, entryBytes, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
 import { batchGet, batchWrite } from './batch-requests';
 import { sealedBucketItem } from './bucket-items';
+import { decodeUsage, encodeUsage } from './journal-usage-codec';
 
 /**
  * The usage journal in DynamoDB (keys: usage-journal-schema.ts). An entry is written in one
@@ -172,8 +173,8 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
         hourStart: entry.hourStart,
         ...(entry.rolledFrom === undefined ? {} : { rolledFrom: entry.rolledFrom }),
         ...(entry.part === undefined ? {} : { part: entry.part }),
-        // One string, not nested maps: smaller to store and far cheaper to (un)marshal.
-        usage: JSON.stringify({ customers: entry.customers, events: entry.events }),
+        // One compact string, not nested maps: smaller to store and far cheaper to (un)marshal.
+        usage: encodeUsage(entry),
         writtenAt: entry.writtenAt,
         expiresAt,
       },
@@ -196,7 +197,7 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     for (const item of shards.flat()) {
       // Placeholders of late entries carry no usage.
       if (typeof item.usage !== 'string') continue;
-      const usage = JSON.parse(item.usage) as Pick<JournalEntry, 'customers' | 'events'>;
+      const usage = decodeUsage(item.usage);
       entries.push({
         messageId: String(item.messageId),
         hourStart: String(item.hourStart),

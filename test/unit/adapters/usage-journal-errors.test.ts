@@ -3,6 +3,7 @@ import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, TransactWri
 import { CachedCustomerDirectory } from '../../../lambda/adapters/customer-directory';
 import { DynamoDbMeteringLedger } from '../../../lambda/adapters/metering-ledger';
 import { DynamoDbUsageJournal } from '../../../lambda/adapters/usage-journal';
+import { decodeUsage } from '../../../lambda/adapters/journal-usage-codec';
 import { UsageJournalSchema } from '../../../lambda/core/usage-journal-schema';
 import { JournalEntry, journalShardOf } from '../../../lambda/core/usage/usage-journal';
 
@@ -94,7 +95,7 @@ describe('Usage journal: append', () => {
     const items = sent[0].input.TransactItems as { Put?: Record<string, unknown>; ConditionCheck?: Record<string, unknown> }[];
     for (const item of items) expect((item.Put ?? item.ConditionCheck)!.TableName).toBe('Journal');
     expect(items[0].Put).toMatchObject({ ConditionExpression: 'attribute_not_exists(#pk)', Item: { messageId: same[0], hourStart: H10, writtenAt: WRITTEN_AT } });
-    expect(JSON.parse((items[0].Put!.Item as { usage: string }).usage)).toEqual({ customers: entries[0].customers, events: entries[0].events });
+    expect(decodeUsage((items[0].Put!.Item as { usage: string }).usage)).toEqual({ customers: entries[0].customers, events: entries[0].events });
   });
 
   it('reads a ConditionalCheckFailed on an entry Put as a duplicate, and writes the other entries of that transaction again', async () => {
