@@ -29,6 +29,8 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
   private readonly images = new Map<string, Record<string, unknown>>();
   private readonly queued = new Map<string, { item: Record<string, unknown>; waiters: { resolve: () => void; reject: (error: unknown) => void }[] }>();
   private flushScheduled = false;
+  /** Each bucket's last change in progress: the next one waits for it. */
+  private readonly tails = new Map<string, Promise<void>>();
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -160,22 +162,36 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
   }
 
   /**
-   * Writes a new image of a bucket. Changes asked for in the same turn of the event loop (a
-   * request's 25 outcomes) go out together in BatchWriteItem calls.
+   * Writes a new image of a bucket. Changes of one bucket wait for the one before (a change never
+   * builds on an image that was not written); changes of different buckets asked for in the same
+   * turn of the event loop (a request's 25 outcomes) go out together in BatchWriteItem calls.
    */
-  private async change(bucketKey: string, next: (item: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
-    let image = this.images.get(bucketKey);
-    if (!image) {
-      const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: bucketItemKey(bucketKey), ConsistentRead: true }));
-      if (!Item) throw new Error(`no bucket ${bucketKey} in the Metering ledger`);
-      image = Item;
-    }
-    const item = next(image);
-    this.images.set(bucketKey, item);
-    await new Promise<void>((resolve, reject) => {
-      const waiters = this.queued.get(bucketKey)?.waiters ?? [];
-      waiters.push({ resolve, reject });
-      this.queued.set(bucketKey, { item, waiters });
+  private change(bucketKey: string, next: (item: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
+    const previous = this.tails.get(bucketKey) ?? Promise.resolve();
+    const write = previous
+      .catch(() => undefined)
+      .then(async () => {
+        let image = this.images.get(bucketKey);
+        if (!image) {
+          const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: bucketItemKey(bucketKey), ConsistentRead: true }));
+          if (!Item) throw new Error(`no bucket ${bucketKey} in the Metering ledger`);
+          image = Item;
+        }
+        const item = next(image);
+        this.images.set(bucketKey, item);
+        await this.enqueue(bucketKey, item);
+      });
+    this.tails.set(bucketKey, write);
+    const forget = () => {
+      if (this.tails.get(bucketKey) === write) this.tails.delete(bucketKey);
+    };
+    write.then(forget, forget);
+    return write;
+  }
+
+  private enqueue(bucketKey: string, item: Record<string, unknown>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queued.set(bucketKey, { item, waiters: [{ resolve, reject }] });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => void this.flushQueued());
@@ -192,7 +208,7 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
       for (const { waiters } of batch) for (const w of waiters) w.resolve();
     } catch (error) {
       // What was not written must be read again before it is changed.
-      for (const { item } of batch) this.images.delete(String(item.bucketKey));
+      for (const { item } of batch) if (this.images.get(String(item.bucketKey)) === item) this.images.delete(String(item.bucketKey));
       for (const { waiters } of batch) for (const w of waiters) w.reject(error);
     }
   }

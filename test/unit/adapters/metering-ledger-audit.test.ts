@@ -189,7 +189,7 @@ describe('Metering ledger: coalescing', () => {
     );
   });
 
-  it('writes two changes of one bucket in one turn once, the last image (holding both) winning; both resolve', async () => {
+  it('writes changes of one bucket one after the other, each on the written one before; other buckets share the calls', async () => {
     const [a, b] = [folded(1), folded(2)];
     const { ledger, sent } = await sealedLedger([a, b]);
 
@@ -200,11 +200,14 @@ describe('Metering ledger: coalescing', () => {
       ledger.recordHeld(b.bucketKey, 'Throttled', T2),
     ]);
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
-    expect(sent.map((s) => s.name)).toEqual(['BatchWriteCommand']);
-    expect(putsOf(sent[0])).toEqual([
-      { ...withoutState(sealedItem(a)), attempts: 1, lastAttemptAt: T1.toISOString(), status: 'metered', outcome: 'Success', meteringRecordId: 'record-1', meteredAt: T2.toISOString() },
-      { ...sealedItem(b), attempts: 1, lastAttemptAt: T1.toISOString(), outcome: 'Throttled', heldAt: T2.toISOString() },
+    expect(sent.map((s) => s.name)).toEqual(['BatchWriteCommand', 'BatchWriteCommand', 'BatchWriteCommand']);
+    const attempted = (item: Record<string, unknown>) => ({ ...item, attempts: 1, lastAttemptAt: T1.toISOString() });
+    expect(putsOf(sent[0])).toEqual([attempted(sealedItem(a)), attempted(sealedItem(b))]);
+    expect(putsOf(sent[1])).toEqual([
+      { ...withoutState(attempted(sealedItem(a))), status: 'metered', outcome: 'Success', meteringRecordId: 'record-1', meteredAt: T2.toISOString() },
+      { ...attempted(sealedItem(b)), outcome: 'CustomerNotSubscribed', heldAt: T1.toISOString() },
     ]);
+    expect(putsOf(sent[2])).toEqual([{ ...attempted(sealedItem(b)), outcome: 'Throttled', heldAt: T2.toISOString() }]);
   });
 
   it('coalesces changes asked for after a few awaits of the same turn (as a request\'s outcomes are)', async () => {
@@ -253,6 +256,18 @@ describe('Metering ledger: buckets without an image', () => {
     await ledger.recordMetered(a.bucketKey, 'record-1', T2);
     expect(sent.map((s) => s.name)).toEqual(['GetCommand', 'BatchWriteCommand', 'BatchWriteCommand']);
     expect(putsOf(sent[2])).toEqual([{ ...withoutState(stored), attempts: 3, lastAttemptAt: T2.toISOString(), status: 'metered', outcome: 'Success', meteringRecordId: 'record-1', meteredAt: T2.toISOString() }]);
+  });
+
+  it('reads a bucket once when two changes of it come together, and writes both (neither is lost)', async () => {
+    const a = folded(1);
+    const stored = sealedItem(a);
+    const { client, sent } = stubClient((s) => (s.name === 'GetCommand' ? { Item: stored } : {}));
+    const ledger = new DynamoDbMeteringLedger(client, 'Ledger', 'Journal');
+
+    await Promise.all([ledger.recordAttempt([a.bucketKey], T1), ledger.recordHeld(a.bucketKey, 'CustomerNotSubscribed', T2)]);
+
+    expect(sent.map((s) => s.name)).toEqual(['GetCommand', 'BatchWriteCommand', 'BatchWriteCommand']);
+    expect(putsOf(sent[2])).toEqual([{ ...stored, attempts: 1, lastAttemptAt: T1.toISOString(), outcome: 'CustomerNotSubscribed', heldAt: T2.toISOString() }]);
   });
 
   it('rejects a change of a bucket that does not exist, and writes nothing', async () => {
@@ -388,8 +403,12 @@ describe('Metering ledger: a failed write', () => {
     ]);
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
     for (const s of settled) expect((s as PromiseRejectedResult).reason).toMatchObject({ name: 'ProvisionedThroughputExceededException' });
-    expect(sent.map((s) => s.name)).toEqual(['BatchWriteCommand']);
+    // The second change of bucket 3 waits for the first, then reads the bucket again (its image was
+    // refused) instead of building on what was never written.
+    expect(sent.map((s) => s.name)).toEqual(['BatchWriteCommand', 'GetCommand', 'BatchWriteCommand']);
     expect(putsOf(sent[0])).toHaveLength(3);
+    expect(sent[1]).toEqual(getOf(buckets[2].bucketKey));
+    expect(putsOf(sent[2])).toEqual([{ ...sealedItem(buckets[2]), attempts: 1, lastAttemptAt: T1.toISOString(), outcome: 'Throttled', heldAt: T2.toISOString() }]);
     sent.length = 0;
 
     // What was not written is read again: the change applies to the table's item, not the refused image.
