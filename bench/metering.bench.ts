@@ -1,138 +1,47 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { UsageProducer } from '../lambda/adapters/usage-producer';
 import { MarketplaceLimits } from '../lambda/core/marketplace-limits';
 import { ProductConfig } from '../lambda/core/product-config';
-import { licenseCustomerKey } from '../lambda/core/customer';
-import { foldHour } from '../lambda/core/metering/fold';
-import { customerKeysOf, EventResult, journalMessage, KnownCustomer } from '../lambda/core/usage/ingest';
-import { messageEventsOf, Rejection } from '../lambda/core/usage/usage-event';
-import { JournalEntry } from '../lambda/core/usage/usage-journal';
-import { utcHourStart } from '../lambda/core/utc-hour';
+import { HOUR_MS, utcHourStart } from '../lambda/core/utc-hour';
 import { startLocalApiServer } from '../local/api-gateway-server';
 import { createLocalRegistration } from '../local/local-registration';
 import { createLocalUsage, LocalUsageOptions } from '../local/local-usage';
 import { localClientConfig, startDynamoDbLocal, startLocalSqs } from '../local/services';
 import { SimulatorClock, startMarketplaceSimulator } from '../local/simulator';
+import { build } from 'esbuild';
 import { printFigures } from './figures';
 
 /**
- * Usage metering: (1) the pure per-event work of ingestion (parse and validate the message, check
- * the event against its product, find its hour bucket) on one core; (2) usage end to end on the
- * local stack: the producer client to fauxqs, the ingest handler into DynamoDB Local, one metering
- * run against the simulator (its default quota of 10 BatchMeterUsage calls per second on).
+ * Usage metering: (1) validate and bucket on one core (aggregation.bench.ts), bundled by esbuild as
+ * the Lambda functions are; (2) usage end to end on the local stack: the producer client to fauxqs,
+ * the ingest handler into DynamoDB Local, one metering run against the simulator (its default quota
+ * of 10 BatchMeterUsage calls per second on).
  */
 
-const HOUR_MS = 3_600_000;
-
 export async function benchMetering(): Promise<void> {
-  benchAggregation();
+  await benchAggregationAsDeployed();
   await benchEndToEnd();
 }
 
-// ---------------------------------------------------------------------------------------------
-// (1) Validate and bucket, in process
-// ---------------------------------------------------------------------------------------------
-
-const AGGREGATION_EVENTS = 1_000_000;
-const AGGREGATION_WARM_UP = 100_000;
-const EVENTS_PER_MESSAGE = 25; // the producer client's default
-
-export function benchAggregation(): void {
-  const product: ProductConfig = { productCode: 'bench-product', identityMode: 'license', dimensions: ['requests', 'storage_gb'] };
-  const now = new Date();
-  const writtenAt = now.toISOString();
-  const settings = { products: [product] };
-  const licenses = Array.from({ length: 1000 }, (_, i) => `arn:aws:license-manager::${String(100000000000 + i)}:license:l-${i.toString(16).padStart(16, '0')}`);
-  let seed = 42;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const event = (i: number) => {
-    const quantity = 1 + Math.floor(random() * 100);
-    const tagged = i % 10 < 3; // 30% with allocations
-    return {
-      eventId: `evt-${i}`,
-      licenseArn: licenses[i % licenses.length],
-      dimension: product.dimensions[i % 2],
-      quantity,
-      timestamp: new Date(now.getTime() - Math.floor(random() * 50 * 60_000)).toISOString(),
-      ...(tagged
-        ? { allocations: [{ quantity: quantity - 1, tags: { team: `team-${i % 7}` } }, { quantity: 1, tags: { team: 'shared', env: 'prod' } }] }
-        : {}),
-    };
-  };
-  const bodies = (count: number, offset: number) => {
-    const result: string[] = [];
-    for (let i = 0; i < count; i += EVENTS_PER_MESSAGE) {
-      result.push(JSON.stringify(Array.from({ length: EVENTS_PER_MESSAGE }, (_, j) => event(offset + i + j))));
-    }
-    return result;
-  };
-  const warmUp = bodies(AGGREGATION_WARM_UP, 0);
-  const measured = bodies(AGGREGATION_EVENTS, AGGREGATION_WARM_UP);
-
-  const customers = new Map<string, KnownCustomer>(
-    licenses.map((licenseArn, i) => {
-      const customerKey = licenseCustomerKey(licenseArn);
-      return [customerKey, { customerKey, productCode: product.productCode, identityMode: 'license', customerAWSAccountId: String(100000000000 + i), licenseArn }];
-    }),
-  );
-  /**
-   * Validate and bucket without I/O, in the production functions, for messages already parsed
-   * from JSON: ingestion's per-event work (customerKeysOf: the schema and each event's customer;
-   * journalMessage: customer, product and time checks, the message's entries), then the fold of
-   * each hour's entries into hour buckets (foldHour).
-   */
-  const aggregate = (messages: readonly unknown[]) => {
-    let rejected = 0;
-    const entriesByHour = new Map<string, JournalEntry[]>();
-    messages.forEach((message, m) => {
-      const events = messageEventsOf(message);
-      if (!Array.isArray(events)) throw new Error((events as Rejection).message);
-      const results: EventResult[] = new Array(events.length);
-      const entries = journalMessage(`message-${m}`, events, customerKeysOf(events), customers, settings, now, writtenAt, results);
-      for (const result of results) if (result) rejected++;
-      for (const entry of entries) {
-        let list = entriesByHour.get(entry.hourStart);
-        if (!list) entriesByHour.set(entry.hourStart, (list = []));
-        list.push(entry);
-      }
-    });
-    let buckets = 0;
-    let quantity = 0;
-    for (const [hourStart, entries] of entriesByHour) {
-      for (const bucket of foldHour({ hourStart, entries }).buckets) {
-        buckets++;
-        quantity += bucket.quantity;
-      }
-    }
-    return { buckets, quantity, rejected };
-  };
-  const jsonOnly = (bodies: readonly string[]) => bodies.map((body) => JSON.parse(body) as unknown);
-
-  const warmUpMessages = jsonOnly(warmUp);
-  aggregate(warmUpMessages);
-  const time = <T>(fn: () => T): { result: T; seconds: number } => {
-    const started = performance.now();
-    const result = fn();
-    return { result, seconds: (performance.now() - started) / 1000 };
-  };
-  const json = time(() => jsonOnly(measured));
-  const full = time(() => aggregate(json.result));
-  if (full.result.rejected !== 0) throw new Error(`${full.result.rejected} events rejected: the generated events should all be valid`);
-  const expectedQuantity = json.result.flat().reduce((n: number, e) => n + (e as { quantity: number }).quantity, 0);
-  if (full.result.quantity !== expectedQuantity) throw new Error(`the buckets hold ${full.result.quantity}, the events ${expectedQuantity}`);
-
-  printFigures(
-    `Validate and bucket on one core: ingestion's per-event work (schema, customer and product checks, journal entries) and the fold of each hour's entries into buckets, ${AGGREGATION_EVENTS.toLocaleString('en')} events in messages of ${EVENTS_PER_MESSAGE}, 30% with 2 allocations, all with an eventId, 1000 customers`,
-    {
-      'validate + bucket (messages parsed from JSON): events/s': AGGREGATION_EVENTS / full.seconds,
-      'validate + bucket: microseconds/event': (full.seconds * 1e6) / AGGREGATION_EVENTS,
-      'JSON.parse of the message bodies, before that: events/s': AGGREGATION_EVENTS / json.seconds,
-      'JSON.parse + validate + bucket: events/s': AGGREGATION_EVENTS / (json.seconds + full.seconds),
-      'hour buckets folded': full.result.buckets,
-      'target (events/s)': 500_000,
-    },
-  );
+/**
+ * aggregation.bench.ts bundled by esbuild (as lib/handler-function.ts bundles the Lambda code) and
+ * run in a fresh node process: the code as deployed, on a heap of its own.
+ */
+export async function benchAggregationAsDeployed(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'aggregation-bench-'));
+  try {
+    const file = path.join(dir, 'aggregation.js');
+    await build({ entryPoints: [path.join(__dirname, 'aggregation.bench.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: file, logLevel: 'error' });
+    const child = spawnSync(process.execPath, [file], { encoding: 'utf8', stdio: ['ignore', 'inherit', 'inherit'] });
+    if (child.status !== 0) throw new Error(`the aggregation benchmark failed (exit ${child.status})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

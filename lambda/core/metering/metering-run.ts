@@ -236,21 +236,23 @@ export async function runMetering(
         return;
       }
       if (attempt > 0) await clock.sleep(backoffDelayMs(attempt - 1, settings.backoff, ports.random));
-      await limiter.acquire();
+      const answered = await limiter.acquire();
       // The backoff or the rate limit may have used up the time left.
       if (outOfTime()) {
+        answered();
         report.deferred += pending.length;
         return;
       }
-      await ledger.recordAttempt(pending.map((p) => p.bucketKey), at());
       let answer: BatchMeterUsageAnswer;
       try {
+        await ledger.recordAttempt(pending.map((p) => p.bucketKey), at());
         report.calls += 1;
         answer = await ports.api.batchMeterUsage({
           productCode: request.identityMode === 'legacy' ? request.productCode : undefined,
           records: pending.map((p) => p.record),
         });
       } catch (error) {
+        answered();
         if (!(error instanceof MeteringApiError)) throw error;
         const action = requestErrorAction(error.errorName, error.httpStatus);
         if (action === 'retry') continue;
@@ -269,6 +271,7 @@ export async function runMetering(
         await sendRequest({ ...request, records: pending.slice(half) });
         return;
       }
+      answered();
       const outcomes = matchOutcomes(pending, answer.results);
       const retry: PlannedRecord[] = [];
       // Each record's outcome is stored on its own bucket: all at once.

@@ -23,27 +23,40 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
-/** At most `perSecond` calls in any window of one second. */
+/**
+ * At most `perSecond` calls in any window of one second, as AWS counts them: by when they arrive,
+ * which is somewhere between asking for the call and its answer. So a call holds its place from
+ * the moment it is allowed until a second after its answer; the next call waits for a free place.
+ * Calls then arrive at least a second apart for every `perSecond` of them, however long each one
+ * takes to leave (a write before it, a slow network) or to answer.
+ */
 export class CallRateLimiter {
-  private readonly recent: number[] = [];
+  /** Places taken: `answeredAt` is unset while the call is in flight. */
+  private places: { answeredAt?: number }[] = [];
 
   constructor(
     private readonly perSecond: number,
     private readonly clock: Clock,
+    /** How long to wait when every place is held by a call still in flight. */
+    private readonly pollMs = 10,
   ) {
     if (perSecond < 1) throw new RangeError('perSecond must be at least 1');
   }
 
-  /** Resolves when a call may be made, and counts it. */
-  async acquire(): Promise<void> {
+  /** Resolves when a call may be made, with the function to call once it is answered (or not made). */
+  async acquire(): Promise<() => void> {
     for (;;) {
       const now = this.clock.now();
-      while (this.recent.length && this.recent[0] <= now - 1000) this.recent.shift();
-      if (this.recent.length < this.perSecond) {
-        this.recent.push(now);
-        return;
+      this.places = this.places.filter((p) => p.answeredAt === undefined || p.answeredAt > now - 1000);
+      if (this.places.length < this.perSecond) {
+        const place: { answeredAt?: number } = {};
+        this.places.push(place);
+        return () => {
+          place.answeredAt ??= this.clock.now();
+        };
       }
-      await this.clock.sleep(this.recent[0] + 1000 - now + 1);
+      const answered = this.places.flatMap((p) => (p.answeredAt === undefined ? [] : [p.answeredAt]));
+      await this.clock.sleep(answered.length > 0 ? Math.min(...answered) + 1000 - now + 1 : this.pollMs);
     }
   }
 }

@@ -88,7 +88,7 @@ describe('CallRateLimiter', () => {
   it('lets the first N calls through at once', async () => {
     const clock = new FakeClock();
     const limiter = new CallRateLimiter(10, clock);
-    for (let i = 0; i < 10; i++) await limiter.acquire();
+    for (let i = 0; i < 10; i++) (await limiter.acquire())();
     expect(clock.sleeps).toEqual([]);
   });
 
@@ -97,7 +97,7 @@ describe('CallRateLimiter', () => {
     const limiter = new CallRateLimiter(perSecond, clock);
     const times: number[] = [];
     for (let i = 0; i < 100; i++) {
-      await limiter.acquire();
+      (await limiter.acquire())();
       times.push(clock.now());
     }
     expect(busiestSecond(times)).toBe(perSecond);
@@ -113,7 +113,7 @@ describe('CallRateLimiter', () => {
     const times: number[] = [];
     for (let i = 0; i < 100; i++) {
       clock.time += Math.floor(random() * 250);
-      await limiter.acquire();
+      (await limiter.acquire())();
       times.push(clock.now());
     }
     expect(busiestSecond(times)).toBeLessThanOrEqual(10);
@@ -123,10 +123,45 @@ describe('CallRateLimiter', () => {
     const clock = new FakeClock();
     const limiter = new CallRateLimiter(2, clock);
     for (let i = 0; i < 20; i++) {
-      await limiter.acquire();
+      (await limiter.acquire())();
       clock.time += 500;
     }
     expect(clock.sleeps).toEqual([]);
+  });
+
+  it('counts a slow call from its answer: the call N places later starts a second after it', async () => {
+    const clock = new FakeClock();
+    const limiter = new CallRateLimiter(2, clock);
+    const first = await limiter.acquire();
+    (await limiter.acquire())();
+    // The first call takes 3 s to answer (a slow write before it, a slow network).
+    clock.time += 3000;
+    first();
+    const started = clock.now();
+    (await limiter.acquire())();
+    // The second place freed 1 s after its immediate answer; this one had no wait.
+    expect(clock.now()).toBe(started);
+    (await limiter.acquire())();
+    // The next needs the first place: a second after the first call's answer.
+    expect(clock.now()).toBeGreaterThanOrEqual(started + 1000);
+  });
+
+  it('waits while every place is held by a call in flight, and goes on when one is answered', async () => {
+    const clock = new FakeClock();
+    const limiter = new CallRateLimiter(1, clock);
+    const inFlight = await limiter.acquire();
+    let allowed = false;
+    const next = limiter.acquire().then((answered) => {
+      allowed = true;
+      answered();
+    });
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect(allowed).toBe(false);
+    inFlight();
+    await next;
+    expect(allowed).toBe(true);
+    // Not before a second after the answer.
+    expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1000);
   });
 
   it('refuses a limit below one call per second', () => {
