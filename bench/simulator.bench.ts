@@ -10,7 +10,10 @@ const CUSTOMERS = 500;
 
 export async function benchSimulator(): Promise<void> {
   // Customers subscribe a day ago, so the last 20 hours can all be billed.
-  const now = new Date();
+  // The simulator's time is set mid-month: the records reach back 20 hours, which on the first
+  // day of a month would cross into a billing month AWS has closed.
+  const real = new Date();
+  const now = new Date(Date.UTC(real.getUTCFullYear(), real.getUTCMonth(), 15, 12));
   const clock = new SimulatorClock({ start: new Date(now.getTime() - 26 * 3_600_000) });
   const simulator = await startMarketplaceSimulator({
     clock,
