@@ -198,7 +198,7 @@ export async function benchEndToEnd(): Promise<void> {
         'ingest: usage events per journal entry': E2E_EVENTS / Math.max(1, ingestCapacity.puts),
         'ingest: write capacity units per usage event (2 x KB per entry)': ingestCapacity.putUnits / E2E_EVENTS,
         'ingest: read capacity units per usage event (seal checks, 2 each)': (2 * ingestCapacity.checks) / E2E_EVENTS,
-        'ingest: read capacity units per usage event (Customers GetItem, cached 1 s locally)': ingestCapacity.read / E2E_EVENTS,
+        'ingest: read capacity units per usage event (Customers BatchGetItem, cached 1 s locally)': ingestCapacity.read / E2E_EVENTS,
         'ingest: TransactWriteItems requests per 1,000 usage events': (1000 * ingestCapacity.transactions) / E2E_EVENTS,
         'metering: write capacity units per bucket (fold, attempt, outcome; table + index, as DynamoDB Local reports them)': (meteringCapacity.writeTable + meteringCapacity.writeIndexes) / report.metered,
         'metering: read capacity units per bucket (journal and work index queries, bucket reads)': meteringCapacity.read / report.metered,
