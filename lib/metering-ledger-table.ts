@@ -34,14 +34,18 @@ export class MeteringLedgerTable extends Construct {
 
   constructor(scope: Construct, id: string, props: MeteringLedgerTableProps = {}) {
     super(scope, id);
-    this.table = new dynamodb.Table(this, 'Table', {
-      partitionKey: { name: Schema.partitionKey, type: dynamodb.AttributeType.STRING },
+    // Both tables are the record of what was counted and billed: encrypted, recoverable, kept.
+    const protection = {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
-      timeToLiveAttribute: Schema.ttlAttribute,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    };
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: Schema.partitionKey, type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: Schema.ttlAttribute,
+      ...protection,
     });
     this.table.addGlobalSecondaryIndex({
       indexName: Schema.workIndex.name,
@@ -52,19 +56,15 @@ export class MeteringLedgerTable extends Construct {
     this.journalTable = new dynamodb.Table(this, 'JournalTable', {
       partitionKey: { name: JournalSchema.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: JournalSchema.sortKey, type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: true,
       timeToLiveAttribute: JournalSchema.ttlAttribute,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      ...protection,
     });
   }
 
   /**
    * What ingestion needs: appending usage entries to the journal, PutItem and ConditionCheckItem
-   * (an entry is written in TransactWriteItems with a ConditionCheck on its hour's seal). Nothing
-   * on the ledger.
+   * (entries are written in TransactWriteItems with a ConditionCheck on their hour's seal), and
+   * BatchGetItem (whether a leaving customer's hour was metered early). Nothing on the ledger.
    */
   public grantAppendUsage(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({

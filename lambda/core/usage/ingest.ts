@@ -3,7 +3,7 @@ import { bucketKeyOf } from '../metering/hour-bucket';
 import { ProductConfig } from '../product-config';
 import { utcHourKeyOfMs, utcHourStart } from '../utc-hour';
 import { AppendOutcome, CustomerHour, customerHourKey, JournalEntry, JournalEntryBuilder, JournalEvent, UsageJournal } from './usage-journal';
-import { eventTimeMs, invalidEventRejection, isUsageEvent, messageEventsOf, Rejection, UsageEvent } from './usage-event';
+import { eventTimeMs, invalidEventRejection, isUsageEvent, messageBodyEvents, Rejection, UsageEvent } from './usage-event';
 import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 
@@ -54,7 +54,7 @@ export async function ingestMessage(ports: IngestPorts, message: QueueMessage): 
  */
 export async function ingestMessages(ports: IngestPorts, messages: readonly QueueMessage[]): Promise<MessageResult[]> {
   const now = ports.now();
-  const bodies = messages.map((message) => readBody(message.body));
+  const bodies = messages.map((message) => messageBodyEvents(message.body));
   const keys = bodies.map((events) => (Array.isArray(events) ? customerKeysOf(events) : []));
   // The batch's customers in one lookup, not one per event.
   const customers = await ports.customers.find([...new Set(keys.flat().filter((k): k is string => typeof k === 'string'))]);
@@ -142,16 +142,6 @@ async function withoutMeteredEarly(
     owner.replace(entry, kept);
     return [kept];
   });
-}
-
-function readBody(body: string): readonly unknown[] | Rejection {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return { reason: 'invalid-json', message: 'The message body is not JSON' };
-  }
-  return messageEventsOf(parsed);
 }
 
 /**

@@ -87,13 +87,19 @@ export type ParsedEvent =
 
 /** Splits a message body into its events, each checked against the schema. */
 export function parseUsageMessage(body: string): ParsedEvent[] | Rejection {
+  const events = messageBodyEvents(body);
+  return Array.isArray(events) ? usageEventsOf(events) : (events as Rejection);
+}
+
+/** A message body's (unchecked) events: the JSON is one event or an array of them. */
+export function messageBodyEvents(body: string): readonly unknown[] | Rejection {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
     return { reason: 'invalid-json', message: 'The message body is not JSON' };
   }
-  return usageEventsOf(parsed);
+  return messageEventsOf(parsed);
 }
 
 /** A parsed message body's events, each checked against the schema. */

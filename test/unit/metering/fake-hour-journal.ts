@@ -7,7 +7,7 @@
  */
 import { FoldedBucket } from '../../../lambda/core/metering/fold';
 import { EarlyMetering, HourJournal, sealedBucketOf, SealedBucketWriter } from '../../../lambda/core/metering/fold-hours';
-import { HourBucket } from '../../../lambda/core/metering/hour-bucket';
+import { bucketKeyOf, HourBucket } from '../../../lambda/core/metering/hour-bucket';
 import { AppendOutcome, entryIdOf, JournalCustomer, JournalEntry, JournalEvent } from '../../../lambda/core/usage/usage-journal';
 import { LICENSE_ARN, OTHER_LICENSE_ARN } from './fixtures';
 
@@ -89,6 +89,21 @@ export function entryOf(spec: EntrySpec): JournalEntry {
 
 /** `2026-11-02T09` -> `2026-11-02T09:00:00.000Z`. */
 export const hour = (dayAndHour: string): string => `${dayAndHour}:00:00.000Z`;
+
+/** The fields every bucket of the customer, dimension and hour carries. */
+export function bucketIdentityOf(customer: JournalCustomer, dimension: string, hourStart: string) {
+  return {
+    bucketKey: bucketKeyOf(customer.customerKey, dimension, hourStart),
+    customerKey: customer.customerKey,
+    productCode: customer.productCode,
+    identityMode: customer.identityMode,
+    customerAWSAccountId: customer.customerAWSAccountId,
+    licenseArn: customer.licenseArn,
+    customerIdentifier: customer.customerIdentifier,
+    dimension,
+    hourStart,
+  };
+}
 
 export interface FlushCall {
   readonly hourStart: string;

@@ -2,7 +2,7 @@ import { foldCustomerNow, foldHoursEndedBy } from '../../../lambda/core/metering
 import { bucketKeyOf, HourBucket } from '../../../lambda/core/metering/hour-bucket';
 import { JournalCustomer, JournalEntry } from '../../../lambda/core/usage/usage-journal';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
-import { CUSTOMER_A, CUSTOMER_B, CUSTOMER_LEGACY, entryOf, EntrySpec, fakeFoldPorts, FakeHourJournal, hour } from './fake-hour-journal';
+import { bucketIdentityOf, CUSTOMER_A, CUSTOMER_B, CUSTOMER_LEGACY, entryOf, EntrySpec, fakeFoldPorts, FakeHourJournal, hour } from './fake-hour-journal';
 
 const HOUR_MS = 3_600_000;
 const GRACE_MS = 600_000;
@@ -20,15 +20,7 @@ function hoursFromTo(first: string, last: string): string[] {
 /** A bucket as the ledger holds it once the fold wrote it sealed. */
 function sealedBucket(customer: JournalCustomer, hourStart: string, quantity: number, sealedAt: Date, dimension = 'requests', allocations: Record<string, number> = {}): HourBucket {
   return {
-    bucketKey: bucketKeyOf(customer.customerKey, dimension, hourStart),
-    customerKey: customer.customerKey,
-    productCode: customer.productCode,
-    identityMode: customer.identityMode,
-    customerAWSAccountId: customer.customerAWSAccountId,
-    licenseArn: customer.licenseArn,
-    customerIdentifier: customer.customerIdentifier,
-    dimension,
-    hourStart,
+    ...bucketIdentityOf(customer, dimension, hourStart),
     quantity,
     allocations,
     status: 'sealed',

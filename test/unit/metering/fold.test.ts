@@ -2,7 +2,7 @@ import { FoldedBucket, foldHour, FoldResult, MAX_ALLOCATION_BYTES_PER_BUCKET, se
 import { bucketKeyOf } from '../../../lambda/core/metering/hour-bucket';
 import { JournalCustomer, JournalEntry, entryIdOf } from '../../../lambda/core/usage/usage-journal';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
-import { CUSTOMER_A, CUSTOMER_B, CUSTOMER_LEGACY, entryOf, EventSpec, hour } from './fake-hour-journal';
+import { bucketIdentityOf, CUSTOMER_A, CUSTOMER_B, CUSTOMER_LEGACY, entryOf, EventSpec, hour } from './fake-hour-journal';
 
 const H = hour('2026-11-02T09');
 const PREVIOUS = hour('2026-11-02T08');
@@ -20,19 +20,7 @@ function bucketOf(result: FoldResult, customer: JournalCustomer, dimension = 're
 }
 
 /** The fields every bucket of the customer carries. */
-function identityOf(customer: JournalCustomer, dimension: string, hourStart = H) {
-  return {
-    bucketKey: bucketKeyOf(customer.customerKey, dimension, hourStart),
-    customerKey: customer.customerKey,
-    productCode: customer.productCode,
-    identityMode: customer.identityMode,
-    customerAWSAccountId: customer.customerAWSAccountId,
-    licenseArn: customer.licenseArn,
-    customerIdentifier: customer.customerIdentifier,
-    dimension,
-    hourStart,
-  };
-}
+const identityOf = (customer: JournalCustomer, dimension: string, hourStart = H) => bucketIdentityOf(customer, dimension, hourStart);
 
 const byKey = (buckets: readonly FoldedBucket[]) => [...buckets].sort((a, b) => a.bucketKey.localeCompare(b.bucketKey));
 
