@@ -4,8 +4,10 @@ import { tagsOfKey } from '../usage/usage-rules';
 
 /**
  * An hour bucket: one customer's usage of one dimension in one UTC hour, the unit AWS Marketplace
- * bills (and de-duplicates) on. It is open while usage is added, sealed once the hour has ended and a
- * grace period passed (its quantity never changes again), then metered or failed.
+ * bills (and de-duplicates) on. The ledger writes it sealed when the hour's usage journal is folded,
+ * once the hour has ended and a grace period passed (its quantity never changes again); it is then
+ * metered or failed. `open` is for a ledger that gathers usage in the bucket itself (the unit
+ * tests' fake ledger does).
  */
 
 export type BucketStatus = 'open' | 'sealed' | 'metered' | 'failed';
