@@ -116,19 +116,32 @@ async function foldSealedHour(ports: FoldPorts, hourStart: string, entries: read
 
 /**
  * For late entries carrying eventIds: the eventIds the hours from their own hour up to this one
- * saw, read back from those hours' entries (kept for days; late events are rare, so this costs
- * nothing in the usual run).
+ * saw for the same customers, read back from those hours' entries (kept for days). Late events are
+ * rare and usually an hour late, so this costs nothing in the usual run; an event a day late reads
+ * a day of entries, an hour at a time.
  */
 async function seenBeforeLookup(journal: HourJournal, hourStart: string, entries: readonly JournalEntry[]) {
-  const origins = entries.flatMap((e) => (e.rolledFrom !== undefined && e.events.some((ev) => ev.id !== undefined) ? [Date.parse(e.rolledFrom)] : []));
+  const origins: number[] = [];
+  // Only the customers with late events that carry eventIds: the sets stay small.
+  const customers = new Set<string>();
+  for (const entry of entries) {
+    if (entry.rolledFrom === undefined) continue;
+    for (const event of entry.events) {
+      if (event.id === undefined) continue;
+      origins.push(Date.parse(entry.rolledFrom));
+      customers.add(entry.customers[event.c].customerKey);
+    }
+  }
   if (origins.length === 0) return undefined;
   const seen = new Set<string>();
+  // One hour's entries in memory at a time.
   for (let hour = Math.min(...origins); hour < Date.parse(hourStart); hour += HOUR_MS) {
     const earlierHour = new Date(hour).toISOString();
     for (const entry of await journal.entries(earlierHour)) {
       const ownHour = entry.rolledFrom ?? earlierHour;
       for (const event of entry.events) {
-        if (event.id !== undefined) seen.add(seenKeyOf(ownHour, entry.customers[event.c].customerKey, event.id));
+        const { customerKey } = entry.customers[event.c];
+        if (event.id !== undefined && customers.has(customerKey)) seen.add(seenKeyOf(ownHour, customerKey, event.id));
       }
     }
   }
