@@ -1,10 +1,11 @@
-import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { shardOf } from '../../../lambda/adapters/bucket-items';
 import { DynamoDbMeteringLedger } from '../../../lambda/adapters/metering-ledger';
 import { FoldedBucket } from '../../../lambda/core/metering/fold';
 import { bucketKeyOf } from '../../../lambda/core/metering/hour-bucket';
 import { UsageJournalSchema } from '../../../lambda/core/usage-journal-schema';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
+import { Sent, stubClient } from './stub-client';
 
 /**
  * The metering run's audit trail in the Metering ledger adapter: whole bucket items written from the
@@ -21,30 +22,7 @@ const T2 = new Date('2026-11-02T11:13:00.000Z');
 const TEAM_A = tagSetKey({ team: 'a' });
 const TEAM_B = tagSetKey({ team: 'b' });
 
-interface Sent {
-  readonly name: string;
-  readonly input: any;
-}
 
-/**
- * A DynamoDB document client whose `send` records each command and returns (or throws) what `answer`
- * gives. It is an instance of DynamoDBDocumentClient because paginateQuery (the work index query)
- * checks that.
- */
-function stubClient(answer: (sent: Sent, call: number) => unknown = () => ({})) {
-  const sent: Sent[] = [];
-  const client = Object.create(DynamoDBDocumentClient.prototype) as DynamoDBDocumentClient;
-  Object.defineProperty(client, 'send', {
-    value: async (command: { constructor: { name: string }; input: unknown }) => {
-      const call: Sent = { name: command.constructor.name, input: JSON.parse(JSON.stringify(command.input)) };
-      sent.push(call);
-      const result = answer(call, sent.length - 1);
-      if (result instanceof Error) throw result;
-      return result ?? {};
-    },
-  });
-  return { client, sent };
-}
 
 /** A folded bucket of customer `n` for an hour. */
 function folded(n: number, hourStart = H10): FoldedBucket {

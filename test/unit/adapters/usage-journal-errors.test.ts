@@ -1,11 +1,12 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, BatchWriteCommand, DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { CachedCustomerDirectory } from '../../../lambda/adapters/customer-directory';
 import { DynamoDbMeteringLedger } from '../../../lambda/adapters/metering-ledger';
 import { DynamoDbUsageJournal } from '../../../lambda/adapters/usage-journal';
 import { decodeUsage } from '../../../lambda/adapters/journal-usage-codec';
 import { UsageJournalSchema } from '../../../lambda/core/usage-journal-schema';
 import { JournalEntry, journalShardOf } from '../../../lambda/core/usage/usage-journal';
+import { Sent, stubClient } from './stub-client';
 
 /**
  * Error branches of the usage journal and customer directory adapters that DynamoDB Local does not
@@ -17,25 +18,7 @@ const H09 = '2026-11-02T09:00:00.000Z';
 const H10 = '2026-11-02T10:00:00.000Z';
 const WRITTEN_AT = '2026-11-02T10:20:00.000Z';
 
-interface Sent {
-  readonly name: string;
-  readonly input: any;
-}
 
-/** A DynamoDB document client whose `send` records each command and returns (or throws) what `answer` gives. */
-function stubClient(answer: (sent: Sent, call: number) => unknown) {
-  const sent: Sent[] = [];
-  const client = {
-    send: async (command: { constructor: { name: string }; input: unknown }) => {
-      const call: Sent = { name: command.constructor.name, input: JSON.parse(JSON.stringify(command.input)) };
-      sent.push(call);
-      const result = answer(call, sent.length - 1);
-      if (result instanceof Error) throw result;
-      return result ?? {};
-    },
-  } as unknown as DynamoDBDocumentClient;
-  return { client, sent };
-}
 
 type Item = { Put?: { Item: Record<string, unknown> }; ConditionCheck?: { Key: Record<string, unknown> } };
 

@@ -3,6 +3,7 @@ import { bucketKeyOf } from '../../../lambda/core/metering/hour-bucket';
 import { JournalCustomer, JournalEntry, entryIdOf } from '../../../lambda/core/usage/usage-journal';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
 import { bucketIdentityOf, CUSTOMER_A, CUSTOMER_B, CUSTOMER_LEGACY, entryOf, EventSpec, hour } from './fake-hour-journal';
+import { seededRandom } from '../lifecycle/event-history';
 
 const H = hour('2026-11-02T09');
 const PREVIOUS = hour('2026-11-02T08');
@@ -24,17 +25,8 @@ const identityOf = (customer: JournalCustomer, dimension: string, hourStart = H)
 
 const byKey = (buckets: readonly FoldedBucket[]) => [...buckets].sort((a, b) => a.bucketKey.localeCompare(b.bucketKey));
 
-/** mulberry32: a small seeded PRNG, so the shuffles are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so the shuffles are the same on every run. */
+const prng = seededRandom;
 
 function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];
