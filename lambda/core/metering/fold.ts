@@ -2,6 +2,7 @@ import { MarketplaceLimits as Limits } from '../marketplace-limits';
 import { entryIdOf, JournalCustomer, JournalEntry } from '../usage/usage-journal';
 import { RejectionReason } from '../usage/usage-event';
 import { BucketIdentity, bucketKeyOf } from './hour-bucket';
+import { EventIdSet } from './event-id-set';
 
 /**
  * Folding a sealed hour's journal entries into hour buckets, free of AWS. The result depends only on
@@ -87,7 +88,7 @@ interface CustomerFold {
   readonly flushedEntries?: ReadonlySet<string>;
   readonly buckets: Map<string, DraftBucket>;
   /** The customer's eventIds seen for this hour (late events keep theirs per own hour, apart). */
-  readonly seen: Set<string>;
+  readonly seen: EventIdSet;
   /** The last entry (by index) listed in the customer's sources. */
   lastCounted: number;
 }
@@ -95,7 +96,7 @@ interface CustomerFold {
 export function foldHour(input: FoldInput): FoldResult {
   const { hourStart, flushed, seenBefore } = input;
   const customers = new Map<string, CustomerFold>();
-  const seenLate = new Map<string, Set<string>>();
+  const seenLate = new Map<string, EventIdSet>();
   const rejected: FoldRejection[] = [];
   const sources = new Map<string, string[]>();
   let duplicates = 0;
@@ -113,7 +114,7 @@ export function foldHour(input: FoldInput): FoldResult {
           skip: input.customerKey !== undefined && customer.customerKey !== input.customerKey,
           flushedEntries: flushed?.get(customer.customerKey),
           buckets: new Map(),
-          seen: new Set(),
+          seen: new EventIdSet(),
           lastCounted: -1,
         };
         customers.set(customer.customerKey, fold);
@@ -141,14 +142,13 @@ export function foldHour(input: FoldInput): FoldResult {
             continue;
           }
           const lateKey = `${entry.rolledFrom}|${customer.customerKey}`;
-          seen = seenLate.get(lateKey) ?? new Set();
+          seen = seenLate.get(lateKey) ?? new EventIdSet();
           seenLate.set(lateKey, seen);
         }
-        if (seen.has(event.id)) {
+        if (!seen.add(event.id)) {
           duplicates++;
           continue;
         }
-        seen.add(event.id);
       }
       let bucket = fold.buckets.get(event.d);
       if (!bucket) {

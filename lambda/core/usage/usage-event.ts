@@ -162,7 +162,17 @@ function utcTimestampMs(text: string): number {
   const fractionDigits = text.length - 21; // between the `.` at 19 and the final Z
   let ms = 0;
   for (let i = 0; i < 3; i++) ms = ms * 10 + (i < fractionDigits ? text.charCodeAt(20 + i) - ZERO : 0);
-  return Date.UTC(year, twoDigits(text, 5) - 1, twoDigits(text, 8), twoDigits(text, 11), twoDigits(text, 14), twoDigits(text, 17), ms);
+  const dayMs = utcDayMs(year, twoDigits(text, 5), twoDigits(text, 8));
+  return dayMs + twoDigits(text, 11) * 3_600_000 + twoDigits(text, 14) * 60_000 + twoDigits(text, 17) * 1000 + ms;
+}
+
+let lastDay = { key: -1, ms: 0 };
+
+/** Date.UTC of a day, the last one asked for remembered: events of a batch share a day or two. */
+function utcDayMs(year: number, month: number, day: number): number {
+  const key = (year * 100 + month) * 100 + day;
+  if (key !== lastDay.key) lastDay = { key, ms: Date.UTC(year, month - 1, day) };
+  return lastDay.ms;
 }
 
 function twoDigits(text: string, at: number): number {

@@ -119,6 +119,11 @@ describe('eventTimeMs', () => {
     }
   });
 
+  it('reads times of alternating days right (the day of the last time read is remembered)', () => {
+    const times = ['2026-11-30T23:59:59.999Z', '2026-12-01T00:00:00Z', '2026-11-30T00:00:00Z', '2028-02-29T12:00:00Z', '2026-12-01T00:00:00.001Z'];
+    for (const timestamp of [...times, ...times.reverse()]) expect(eventTimeMs({ timestamp } as UsageEvent)).toBe(Date.parse(timestamp));
+  });
+
   it('takes epoch milliseconds as they are', () => {
     expect(eventTimeMs({ timestamp: 1793613600000 } as UsageEvent)).toBe(1793613600000);
   });
