@@ -124,8 +124,11 @@ export function messageEventsOf(parsed: unknown): readonly unknown[] | Rejection
 
 /** Whether a value is a usage event (the schema): the compiled JSON Schema decides, fast. */
 export function isUsageEvent(raw: unknown): raw is UsageEvent {
-  return validateUsageEvent(raw);
+  return validateUsageEvent(raw, VALIDATION_CONTEXT);
 }
+
+/** Given, so ajv's validator does not make its defaults (two objects) for every event. */
+const VALIDATION_CONTEXT = Object.freeze({ instancePath: '', dynamicAnchors: Object.freeze({}) });
 
 /** Why a value is not a usage event, in zod's words. */
 export function invalidEventRejection(raw: unknown): Rejection {

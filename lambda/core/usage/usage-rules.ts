@@ -63,11 +63,15 @@ function hasRepeatedTagSet(allocations: NonNullable<UsageEvent['allocations']>):
   return false;
 }
 
+/** Same keys and values (validated tags: plain JSON objects); no key arrays made. */
 function sameTags(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const key of keys) if (!Object.prototype.hasOwnProperty.call(b, key) || a[key] !== b[key]) return false;
-  return true;
+  let keys = 0;
+  for (const key in a) {
+    if (!Object.prototype.hasOwnProperty.call(b, key) || a[key] !== b[key]) return false;
+    keys++;
+  }
+  for (const key in b) if (Object.prototype.hasOwnProperty.call(b, key)) keys--;
+  return keys === 0;
 }
 
 /**
