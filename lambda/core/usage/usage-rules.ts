@@ -102,25 +102,28 @@ function utcMonthStart(time: number): number {
 }
 
 /**
- * A canonical name for a set of tags (order-independent): how allocations are summed per tag set.
- * It is the JSON of the [key, value] pairs sorted by key, built by hand because it runs for every
- * allocation of every event.
+ * A canonical name for a set of schema-valid tags (order-independent): how allocations are summed
+ * per tag set. It is the JSON of the [key, value] pairs sorted by key. The schema allows tag
+ * characters that JSON never escapes (`A-Za-z0-9+ -=._:/@`), so the JSON is built by quoting, and
+ * events' usual one or two tags are ordered without a key array: this runs for every allocation of
+ * every event, and JSON.stringify with a sort cost four times as much.
  */
-export function tagSetKey(tags: Readonly<Record<string, string>>): string {
-  const keys = Object.keys(tags);
-  if (keys.length > 1) keys.sort();
-  let key = '[';
-  for (let i = 0; i < keys.length; i++) {
-    key += `${i === 0 ? '' : ','}[${jsonString(keys[i])},${jsonString(tags[keys[i]])}]`;
+export function tagSetKey(validTags: Readonly<Record<string, string>>): string {
+  let first = '';
+  let second = '';
+  let count = 0;
+  for (const key in validTags) {
+    if (count === 0) first = key;
+    else if (count === 1) second = key;
+    count++;
   }
-  return `${key}]`;
-}
-
-/** Characters JSON escapes. Validated tags have none, so quoting them is enough. */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
-
-function jsonString(text: string): string {
-  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+  if (count === 1) return `[["${first}","${validTags[first]}"]]`;
+  if (count === 2) {
+    const [a, b] = first < second ? [first, second] : [second, first];
+    return `[["${a}","${validTags[a]}"],["${b}","${validTags[b]}"]]`;
+  }
+  const keys = Object.keys(validTags).sort();
+  return `[${keys.map((key) => `["${key}","${validTags[key]}"]`).join(',')}]`;
 }
 
 export function tagsOfKey(key: string): Record<string, string> {

@@ -1,5 +1,6 @@
 import { ProductConfig } from '../../../lambda/core/product-config';
 import { UsageEvent } from '../../../lambda/core/usage/usage-event';
+import { seededRandom } from '../lifecycle/event-history';
 import { checkUsageEvent, DEFAULT_USAGE_WINDOW, isBillableHour, tagSetKey, tagsOfKey } from '../../../lambda/core/usage/usage-rules';
 
 const PRODUCT: ProductConfig = { productCode: 'prod-license', identityMode: 'license', dimensions: ['requests', 'storage'] };
@@ -166,6 +167,20 @@ describe('tagSetKey', () => {
   it('round-trips through tagsOfKey', () => {
     const tags = { team: 'a b', 'cost/center': 'x=1@y' };
     expect(tagsOfKey(tagSetKey(tags))).toEqual(tags);
+  });
+
+  it('is the JSON of the sorted pairs for 1 to 5 tags made of every character the schema allows', () => {
+    const allowed = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+ -=._:/@';
+    const random = seededRandom(11);
+    const word = () => Array.from({ length: 1 + Math.floor(random() * 6) }, () => allowed[Math.floor(random() * allowed.length)]).join('');
+    for (let i = 0; i < 2_000; i++) {
+      const tags: Record<string, string> = {};
+      const count = 1 + (i % 5);
+      while (Object.keys(tags).length < count) tags[word()] = word();
+      const sorted = Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : 1));
+      expect(tagSetKey(tags)).toBe(JSON.stringify(sorted));
+      expect(tagSetKey(Object.fromEntries([...sorted].reverse()))).toBe(JSON.stringify(sorted));
+    }
   });
 
   it('is a total order usable as a map key (uses code-unit order, not locale)', () => {
