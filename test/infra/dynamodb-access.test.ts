@@ -2,6 +2,8 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CachedCustomerDirectory, CustomerSubscriptions } from '../../lambda/adapters/customer-directory';
+import { CustomerRepository } from '../../lambda/adapters/customer-repository';
+import { LifecycleStore } from '../../lambda/adapters/lifecycle-store';
 import { encodeUsage } from '../../lambda/adapters/journal-usage-codec';
 import { DynamoDbMeteringLedger } from '../../lambda/adapters/metering-ledger';
 import { DynamoDbUsageJournal } from '../../lambda/adapters/usage-journal';
@@ -13,7 +15,8 @@ import { buildApp } from '../../lib/app-builder';
 
 /**
  * The DynamoDB actions each function's code performs, recorded by running the production adapters
- * (ingestion, a whole metering run, early metering) against a client that answers every command,
+ * (ingestion, a whole metering run, early metering, the lifecycle store, registration) against a
+ * client that answers every command,
  * then checked against what the stack grants each function's role, table by table. A new DynamoDB
  * call in an adapter without its permission fails here, not with AccessDenied after a deploy.
  */
@@ -158,6 +161,33 @@ async function earlyMeteringAccesses(): Promise<Set<Access>> {
   return accesses;
 }
 
+/** Every call of the lifecycle store, as the lifecycle function makes them. */
+async function lifecycleStoreAccesses(): Promise<Set<Access>> {
+  const { client, accesses } = recordingClient();
+  const store = new LifecycleStore(client, TABLES.customers);
+  const version = '2026-11-02T10:00:00.000Z|1|e-1';
+  await store.applyStatus(CUSTOMER.customerKey, { status: 'subscribed', version, eventTime: '2026-11-02T10:00:00.000Z', freeTrial: true }, { productCode: PRODUCT.productCode });
+  await store.rememberIdentity(CUSTOMER.customerKey, { productCode: PRODUCT.productCode, licenseArn: LICENSE_ARN });
+  await store.saveEntitlements(CUSTOMER.customerKey, [{ dimension: 'seats', value: { IntegerValue: 5 } }], version);
+  await store.customer(CUSTOMER.customerKey);
+  await store.customerKeyForAgreement('agmt-1');
+  await store.customerKeysOfAccount(CUSTOMER.customerAWSAccountId);
+  await store.rememberAgreement('agmt-1', CUSTOMER.customerKey);
+  await store.keepForLater({ kind: 'agreement', change: 'created', agreementId: 'agmt-2', eventId: 'e-2', eventTime: '2026-11-02T10:00:00.000Z' });
+  await store.takeKeptSignals('agmt-2');
+  return accesses;
+}
+
+/** Registration's writes: the customer, its contact details, and its entitlements. */
+async function registrationAccesses(): Promise<Set<Access>> {
+  const { client, accesses } = recordingClient();
+  const repository = new CustomerRepository(client, TABLES.customers);
+  await repository.saveRegistration({ identity: { ...CUSTOMER, identityMode: 'license' }, freeTrial: false, registeredAt: NOW });
+  await repository.saveContactDetails(CUSTOMER.customerKey, { company: 'Example Co', name: 'A Buyer', email: 'buyer@example.com', phone: undefined }, NOW);
+  await new LifecycleStore(client, TABLES.customers).saveEntitlements(CUSTOMER.customerKey, [{ dimension: 'seats', value: { IntegerValue: 5 } }], NOW.toISOString());
+  return accesses;
+}
+
 interface Statement {
   Effect: string;
   Action: string | string[];
@@ -230,6 +260,23 @@ describe('DynamoDB access: what the functions do is what they are granted', () =
     const needed = await earlyMeteringAccesses();
     expect(needed).toContain('dynamodb:PutItem on Ledger');
     expect(missing(needed, granted(t, /^MarketplaceLifecycle[0-9A-F]{8}$/))).toEqual([]);
+  });
+
+  test('the lifecycle store (the lifecycle function)', async () => {
+    const needed = await lifecycleStoreAccesses();
+    expect([...needed].sort()).toEqual([
+      'dynamodb:DeleteItem on Customers',
+      'dynamodb:GetItem on Customers',
+      'dynamodb:Query on Customers/index/byCustomerAWSAccountId',
+      'dynamodb:UpdateItem on Customers',
+    ]);
+    expect(missing(needed, granted(t, /^MarketplaceLifecycle[0-9A-F]{8}$/))).toEqual([]);
+  });
+
+  test('registration', async () => {
+    const needed = await registrationAccesses();
+    expect([...needed].sort()).toEqual(['dynamodb:UpdateItem on Customers']);
+    expect(missing(needed, granted(t, /^MarketplaceRegistrationHandler[0-9A-F]{8}$/))).toEqual([]);
   });
 
   test('the check catches a missing permission', () => {
