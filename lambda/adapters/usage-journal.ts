@@ -191,14 +191,33 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     await batchWrite(this.client, this.tableName, requests);
   }
 
+  /** All entries of the hour, in the order readEntries gives them. */
   async entries(hourStart: string): Promise<JournalEntry[]> {
-    const shards = await Promise.all(Array.from({ length: Schema.shards }, (_, shard) => this.query(entryPartition(hourStart, shard))));
     const entries: JournalEntry[] = [];
-    for (const item of shards.flat()) {
+    for await (const entry of this.readEntries(hourStart)) entries.push(entry);
+    return entries;
+  }
+
+  /**
+   * The hour's entries, strongly consistent, in entry id order: the shards' queries (each sorted by
+   * entry id) merged, a page per shard in memory plus the next one being fetched, each entry decoded
+   * as it is handed out. A sealed hour gives the same entries in the same order every time.
+   */
+  async *readEntries(hourStart: string): AsyncGenerator<JournalEntry> {
+    const shards = Array.from({ length: Schema.shards }, (_, shard) => new ShardReader(this.pages(entryPartition(hourStart, shard))));
+    await Promise.all(shards.map((reader) => reader.ready()));
+    for (;;) {
+      let next: ShardReader | undefined;
+      for (const reader of shards) {
+        if (reader.head !== undefined && (next === undefined || String(reader.head[Schema.sortKey]) < String(next.head![Schema.sortKey]))) next = reader;
+      }
+      if (next === undefined) return;
+      const item = next.head!;
+      await next.advance();
       // Placeholders of late entries carry no usage.
       if (typeof item.usage !== 'string') continue;
       const usage = decodeUsage(item.usage);
-      entries.push({
+      yield {
         messageId: String(item.messageId),
         hourStart: String(item.hourStart),
         ...(item.rolledFrom === undefined ? {} : { rolledFrom: String(item.rolledFrom) }),
@@ -206,9 +225,8 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
         customers: usage.customers,
         events: usage.events,
         writtenAt: String(item.writtenAt),
-      });
+      };
     }
-    return entries;
   }
 
   async meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>> {
@@ -277,7 +295,13 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
 
   private async query(partition: string): Promise<Record<string, unknown>[]> {
     const items: Record<string, unknown>[] = [];
-    const pages = paginateQuery(
+    for await (const page of this.pages(partition)) items.push(...(page.Items ?? []));
+    return items;
+  }
+
+  /** A partition's items, a page at a time, in sort key order (strongly consistent). */
+  private pages(partition: string) {
+    return paginateQuery(
       { client: this.client },
       {
         TableName: this.tableName,
@@ -287,8 +311,6 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
         ConsistentRead: true,
       },
     );
-    for await (const page of pages) items.push(...(page.Items ?? []));
-    return items;
   }
 
   /** Retries a write that an in-flight ingestion transaction on the same item made DynamoDB refuse. */
@@ -309,5 +331,60 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
 
   private expiry(at: Date): number {
     return Math.floor(at.getTime() / 1000) + Schema.lifetimeSeconds;
+  }
+}
+
+type Item = Record<string, unknown>;
+
+/**
+ * One shard's entries for the merge in readEntries: the current item, its page, and the next page
+ * already requested, so the merge seldom waits for DynamoDB.
+ */
+class ShardReader {
+  head: Item | undefined;
+  private page: Item[] = [];
+  private index = 0;
+  private nextPage: Promise<IteratorResult<{ Items?: Item[] }>> | undefined;
+
+  constructor(private readonly pages: AsyncIterator<{ Items?: Item[] }>) {}
+
+  /** Reads the first page. */
+  async ready(): Promise<void> {
+    this.request();
+    await this.turnPage();
+  }
+
+  /** Moves to the next item (undefined head: the shard is read). */
+  async advance(): Promise<void> {
+    this.index++;
+    if (this.index < this.page.length) this.head = this.page[this.index];
+    else await this.turnPage();
+  }
+
+  private request(): void {
+    this.nextPage = this.pages.next();
+    // Awaited when its turn comes; should the reading stop before that, its failure is not an
+    // unhandled rejection.
+    this.nextPage.catch(() => undefined);
+  }
+
+  private async turnPage(): Promise<void> {
+    // Pages can be empty (a page ends on the size limit) until the last one.
+    for (;;) {
+      const result = this.nextPage === undefined ? undefined : await this.nextPage;
+      if (result === undefined || result.done) {
+        this.nextPage = undefined;
+        this.head = undefined;
+        this.page = [];
+        return;
+      }
+      this.request();
+      this.page = result.value.Items ?? [];
+      this.index = 0;
+      if (this.page.length > 0) {
+        this.head = this.page[0];
+        return;
+      }
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { MarketplaceLimits as Limits } from '../marketplace-limits';
 import { HOUR_MS, utcHourStart } from '../utc-hour';
 import { JournalEntry } from '../usage/usage-journal';
-import { FoldedBucket, foldHour, FoldRejection, seenKeyOf } from './fold';
+import { FoldedBucket, FoldRejection, HourFold, inEntryIdOrder, seenKeyOf } from './fold';
 import { HourBucket } from './hour-bucket';
 
 /**
@@ -17,8 +17,11 @@ export interface HourJournal {
   markFolded(hourStart: string, at: Date): Promise<void>;
   /** Seals the hours: once this resolves, no entry can be appended to them. */
   sealHours(hours: readonly string[], at: Date): Promise<void>;
-  /** All entries of the hour (a strongly consistent read). */
-  entries(hourStart: string): Promise<JournalEntry[]>;
+  /**
+   * The hour's entries (a strongly consistent read), one at a time: in the same order every time
+   * for a sealed hour (entry id order), so a fold repeated after a crash comes to the same buckets.
+   */
+  readEntries(hourStart: string): AsyncIterable<JournalEntry>;
   /** Customers of the hour metered early, each with what that early metering read and refused. */
   flushes(hourStart: string): Promise<Map<string, EarlyMetering>>;
   /**
@@ -63,9 +66,6 @@ export interface FoldReport {
 /** How far back the first fold looks: nothing older can still be billed. */
 const FIRST_FOLD_LOOKBACK_MS = Limits.billingWindowSeconds * 1000;
 
-/** Hours whose entries are read at once (each hour is a query per shard). */
-const HOURS_READ_AT_ONCE = 4;
-
 /** Hours after the last folded one (or the billing window, the first time) up to `lastHour`. */
 async function hoursToFold(journal: HourJournal, lastHour: number, now: Date): Promise<string[]> {
   const through = await journal.foldedThrough();
@@ -80,15 +80,11 @@ export async function foldHoursEndedBy(ports: FoldPorts, cutoff: Date, now: Date
   const lastHour = utcHourStart(cutoff).getTime() - HOUR_MS;
   const report: FoldReport = { buckets: [], rejected: [], duplicates: 0 };
   const hours = await hoursToFold(ports.journal, lastHour, now);
-  // Sealed and read together (the first run looks back a whole day), folded in order: a late
-  // event's fold checks what the hours before counted.
+  // Sealed together (the first run looks back a whole day), folded in order, one hour in memory at
+  // a time: a late event's fold checks what the hours before counted.
   await ports.journal.sealHours(hours, now);
-  const entries: JournalEntry[][] = [];
-  for (let i = 0; i < hours.length; i += HOURS_READ_AT_ONCE) {
-    entries.push(...(await Promise.all(hours.slice(i, i + HOURS_READ_AT_ONCE).map((hourStart) => ports.journal.entries(hourStart)))));
-  }
-  for (const [i, hourStart] of hours.entries()) {
-    const folded = await foldSealedHour(ports, hourStart, entries[i], now);
+  for (const hourStart of hours) {
+    const folded = await foldSealedHour(ports, hourStart, now);
     report.buckets.push(...folded.buckets);
     report.rejected.push(...folded.rejected);
     (report as { duplicates: number }).duplicates += folded.duplicates;
@@ -98,46 +94,61 @@ export async function foldHoursEndedBy(ports: FoldPorts, cutoff: Date, now: Date
 }
 
 /**
- * Folds a sealed hour. Customers metered early are known before folding; should an early metering
- * land meanwhile, this fold's bucket replaces its bucket: the hour is sealed, so this fold holds all
- * the customer's usage of the hour, and the early metering's run (queued behind this one) sends the
- * bucket as this fold wrote it.
+ * Folds a sealed hour, reading its entries as it goes: what it holds is the buckets and the
+ * eventIds, not the hour. Customers metered early are known before folding; should an early
+ * metering land meanwhile, this fold's bucket replaces its bucket: the hour is sealed, so this fold
+ * holds all the customer's usage of the hour, and the early metering's run (queued behind this
+ * one) sends the bucket as this fold wrote it.
  */
-async function foldSealedHour(ports: FoldPorts, hourStart: string, entries: readonly JournalEntry[], now: Date): Promise<FoldReport> {
-  if (entries.length === 0) return { buckets: [], rejected: [], duplicates: 0 };
-  const seenBefore = await seenBeforeLookup(ports.journal, hourStart, entries);
+async function foldSealedHour(ports: FoldPorts, hourStart: string, now: Date): Promise<FoldReport> {
   const early = await ports.journal.flushes(hourStart);
   const flushed = new Map([...early].map(([customerKey, record]) => [customerKey, new Set(record.entryIds)]));
-  const result = foldHour({ hourStart, entries, flushed, seenBefore });
+  const result = await foldFromJournal(ports.journal, hourStart, new HourFold({ hourStart, flushed }));
   const written = result.buckets.length > 0 ? await ports.buckets.putSealedBuckets(result.buckets, now) : [];
   const refusedEarly = [...early.values()].flatMap((record) => record.rejected);
   return { buckets: written, rejected: [...refusedEarly, ...result.rejected], duplicates: result.duplicates };
 }
 
 /**
+ * Feeds the hour's entries to a fold as they are read, except the late ones (their own hour was
+ * sealed when they arrived): those are few, kept aside and folded last, in entry id order, once the
+ * eventIds of the hours before are known.
+ */
+async function foldFromJournal(journal: HourJournal, hourStart: string, fold: HourFold): Promise<ReturnType<HourFold['result']>> {
+  const late: JournalEntry[] = [];
+  for await (const entry of journal.readEntries(hourStart)) {
+    if (entry.rolledFrom === undefined) fold.add(entry);
+    else late.push(entry);
+  }
+  if (late.length > 0) {
+    const seenBefore = await seenBeforeLookup(journal, hourStart, late);
+    for (const entry of inEntryIdOrder(late)) fold.add(entry, seenBefore);
+  }
+  return fold.result();
+}
+
+/**
  * For late entries carrying eventIds: the eventIds the hours from their own hour up to this one
  * saw for the same customers, read back from those hours' entries (kept for days). Late events are
  * rare and usually an hour late, so this costs nothing in the usual run; an event a day late reads
- * a day of entries, an hour at a time.
+ * a day of entries, one entry at a time.
  */
-async function seenBeforeLookup(journal: HourJournal, hourStart: string, entries: readonly JournalEntry[]) {
+async function seenBeforeLookup(journal: HourJournal, hourStart: string, lateEntries: readonly JournalEntry[]) {
   const origins: number[] = [];
   // Only the customers with late events that carry eventIds: the sets stay small.
   const customers = new Set<string>();
-  for (const entry of entries) {
-    if (entry.rolledFrom === undefined) continue;
+  for (const entry of lateEntries) {
     for (const event of entry.events) {
       if (event.id === undefined) continue;
-      origins.push(Date.parse(entry.rolledFrom));
+      origins.push(Date.parse(entry.rolledFrom!));
       customers.add(entry.customers[event.c].customerKey);
     }
   }
   if (origins.length === 0) return undefined;
   const seen = new Set<string>();
-  // One hour's entries in memory at a time.
   for (let hour = Math.min(...origins); hour < Date.parse(hourStart); hour += HOUR_MS) {
     const earlierHour = new Date(hour).toISOString();
-    for (const entry of await journal.entries(earlierHour)) {
+    for await (const entry of journal.readEntries(earlierHour)) {
       const ownHour = entry.rolledFrom ?? earlierHour;
       for (const event of entry.events) {
         const { customerKey } = entry.customers[event.c];
@@ -159,8 +170,7 @@ export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now
   for (const hourStart of await hoursToFold(ports.journal, utcHourStart(now).getTime(), now)) {
     const flushed = await ports.journal.flushes(hourStart);
     if (flushed.has(customerKey)) continue;
-    const entries = await ports.journal.entries(hourStart);
-    const result = foldHour({ hourStart, entries, customerKey, seenBefore: await seenBeforeLookup(ports.journal, hourStart, entries) });
+    const result = await foldFromJournal(ports.journal, hourStart, new HourFold({ hourStart, customerKey }));
     if (result.buckets.length === 0) continue;
     const early = { entryIds: result.sources.get(customerKey) ?? [], rejected: result.rejected };
     const recorded = await ports.journal.recordFlush(hourStart, customerKey, early, result.buckets, now);

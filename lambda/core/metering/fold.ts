@@ -6,8 +6,8 @@ import { EventIdSet } from './event-id-set';
 
 /**
  * Folding a sealed hour's journal entries into hour buckets, free of AWS. The result depends only on
- * the entries (taken in entry-id order) and what is already known of the hour, so folding again
- * after a crash gives the same buckets.
+ * the entries, the order they are taken in (entry-id order, late entries last) and what is already
+ * known of the hour, so folding again after a crash gives the same buckets.
  */
 
 export interface FoldedBucket extends BucketIdentity {
@@ -93,43 +93,80 @@ interface CustomerFold {
   lastCounted: number;
 }
 
+/**
+ * Folds an hour's entries, all in memory: entries on time in entry-id order, then late ones (see
+ * HourFold).
+ */
 export function foldHour(input: FoldInput): FoldResult {
-  const { hourStart, flushed, seenBefore } = input;
-  const customers = new Map<string, CustomerFold>();
-  const seenLate = new Map<string, EventIdSet>();
-  const rejected: FoldRejection[] = [];
-  const sources = new Map<string, string[]>();
-  let duplicates = 0;
+  const fold = new HourFold(input);
+  const late: JournalEntry[] = [];
+  for (const entry of inEntryIdOrder(input.entries)) {
+    if (entry.rolledFrom === undefined) fold.add(entry);
+    else late.push(entry);
+  }
+  for (const entry of late) fold.add(entry, input.seenBefore);
+  return fold.result();
+}
 
-  const ordered = input.entries.map((entry) => ({ entry, entryId: entryIdOf(entry) }));
+/** Entries sorted by entry id (code-unit order; the journal's keys are ASCII). */
+export function inEntryIdOrder(entries: readonly JournalEntry[]): JournalEntry[] {
+  const ordered = entries.map((entry) => ({ entry, entryId: entryIdOf(entry) }));
   ordered.sort((a, b) => (a.entryId < b.entryId ? -1 : a.entryId > b.entryId ? 1 : 0));
-  ordered.forEach(({ entry, entryId }, entryIndex) => {
+  return ordered.map(({ entry }) => entry);
+}
+
+/**
+ * A fold taking an hour's entries one at a time, so an hour never has to be in memory: what it
+ * keeps is the buckets and each customer's eventIds. The result depends on the order entries are
+ * added in; the metering run adds the entries on time in the journal's order (entry id) and the
+ * late ones after them, sorted, so a fold repeated after a crash comes to the same buckets.
+ */
+export class HourFold {
+  private readonly customers = new Map<string, CustomerFold>();
+  private readonly seenLate = new Map<string, EventIdSet>();
+  private readonly rejected: FoldRejection[] = [];
+  private readonly sources = new Map<string, string[]>();
+  private duplicates = 0;
+  private entriesAdded = 0;
+
+  constructor(private readonly input: Omit<FoldInput, 'entries' | 'seenBefore'>) {}
+
+  /**
+   * Folds an entry's events in. `seenBefore` (late entries only): whether the hours before this
+   * one saw an event, by seenKeyOf.
+   */
+  add(entry: JournalEntry, seenBefore?: FoldInput['seenBefore']): void {
+    const { hourStart, flushed } = this.input;
+    const entryIndex = this.entriesAdded++;
+    let entryId: string | undefined;
     const late = entry.rolledFrom !== undefined;
     for (const event of entry.events) {
       const customer = entry.customers[event.c];
-      let fold = customers.get(customer.customerKey);
+      let fold = this.customers.get(customer.customerKey);
       if (!fold) {
         fold = {
           customer,
-          skip: input.customerKey !== undefined && customer.customerKey !== input.customerKey,
+          skip: this.input.customerKey !== undefined && customer.customerKey !== this.input.customerKey,
           flushedEntries: flushed?.get(customer.customerKey),
           buckets: new Map(),
           seen: new EventIdSet(),
           lastCounted: -1,
         };
-        customers.set(customer.customerKey, fold);
+        this.customers.set(customer.customerKey, fold);
       }
       if (fold.skip) continue;
       // Only early metering needs the entries it read: the hour's fold skips their events.
-      if (input.customerKey !== undefined && fold.lastCounted !== entryIndex) {
+      if (this.input.customerKey !== undefined && fold.lastCounted !== entryIndex) {
         fold.lastCounted = entryIndex;
-        const list = sources.get(customer.customerKey);
+        entryId ??= entryIdOf(entry);
+        const list = this.sources.get(customer.customerKey);
         if (list) list.push(entryId);
-        else sources.set(customer.customerKey, [entryId]);
+        else this.sources.set(customer.customerKey, [entryId]);
       }
       if (fold.flushedEntries) {
+        entryId ??= entryIdOf(entry);
         if (!fold.flushedEntries.has(entryId)) {
-          rejected.push(rejection(entry, event, customer, 'hour-already-billed', `the customer's usage for ${hourStart} was already metered (its access ended)`));
+          this.rejected.push(rejection(entry, event, customer, 'hour-already-billed', `the customer's usage for ${hourStart} was already metered (its access ended)`));
         }
         continue;
       }
@@ -138,15 +175,15 @@ export function foldHour(input: FoldInput): FoldResult {
         if (late) {
           const key = seenKeyOf(entry.rolledFrom!, customer.customerKey, event.id);
           if (seenBefore?.(key)) {
-            duplicates++;
+            this.duplicates++;
             continue;
           }
           const lateKey = `${entry.rolledFrom}|${customer.customerKey}`;
-          seen = seenLate.get(lateKey) ?? new EventIdSet();
-          seenLate.set(lateKey, seen);
+          seen = this.seenLate.get(lateKey) ?? new EventIdSet();
+          this.seenLate.set(lateKey, seen);
         }
         if (!seen.add(event.id)) {
-          duplicates++;
+          this.duplicates++;
           continue;
         }
       }
@@ -165,7 +202,7 @@ export function foldHour(input: FoldInput): FoldResult {
         fold.buckets.set(event.d, bucket);
       }
       if (event.a !== undefined && !addAllocations(bucket, event.a)) {
-        rejected.push(rejection(entry, event, customer, 'too-many-tag-sets', `the hour bucket ${bucket.identity.bucketKey} holds too many distinct allocation tag sets`));
+        this.rejected.push(rejection(entry, event, customer, 'too-many-tag-sets', `the hour bucket ${bucket.identity.bucketKey} holds too many distinct allocation tag sets`));
         continue;
       }
       bucket.quantity += event.q;
@@ -176,23 +213,25 @@ export function foldHour(input: FoldInput): FoldResult {
         if (entry.writtenAt > bucket.lastUsageAt) bucket.lastUsageAt = entry.writtenAt;
       }
     }
-  });
-
-  const buckets: FoldedBucket[] = [];
-  for (const fold of customers.values()) {
-    for (const b of fold.buckets.values()) {
-      if (b.usageEvents === 0) continue;
-      buckets.push({
-        ...b.identity,
-        quantity: b.quantity,
-        allocations: b.allocations,
-        usageEvents: b.usageEvents,
-        firstUsageAt: b.firstUsageAt,
-        lastUsageAt: b.lastUsageAt,
-      });
-    }
   }
-  return { buckets, rejected, duplicates, sources };
+
+  result(): FoldResult {
+    const buckets: FoldedBucket[] = [];
+    for (const fold of this.customers.values()) {
+      for (const b of fold.buckets.values()) {
+        if (b.usageEvents === 0) continue;
+        buckets.push({
+          ...b.identity,
+          quantity: b.quantity,
+          allocations: b.allocations,
+          usageEvents: b.usageEvents,
+          firstUsageAt: b.firstUsageAt,
+          lastUsageAt: b.lastUsageAt,
+        });
+      }
+    }
+    return { buckets, rejected: this.rejected, duplicates: this.duplicates, sources: this.sources };
+  }
 }
 
 function rejection(

@@ -5,7 +5,7 @@
  * Metering ledger table. Every port call is logged in order, so tests can check what happened when.
  * Plus builders for journal entries and three customers.
  */
-import { FoldedBucket } from '../../../lambda/core/metering/fold';
+import { FoldedBucket, inEntryIdOrder } from '../../../lambda/core/metering/fold';
 import { EarlyMetering, HourJournal, sealedBucketOf, SealedBucketWriter } from '../../../lambda/core/metering/fold-hours';
 import { bucketKeyOf, HourBucket } from '../../../lambda/core/metering/hour-bucket';
 import { AppendOutcome, entryIdOf, JournalCustomer, JournalEntry, JournalEvent } from '../../../lambda/core/usage/usage-journal';
@@ -180,10 +180,17 @@ export class FakeHourJournal implements HourJournal {
     }
   }
 
-  async entries(hourStart: string): Promise<JournalEntry[]> {
+  /** In entry id order, as the DynamoDB journal reads them. */
+  async *readEntries(hourStart: string): AsyncGenerator<JournalEntry> {
     this.log.push(`entries ${hourStart}`);
     if (this.requireSealedReads && !this.sealed.has(hourStart)) throw new Error(`entries of ${hourStart} read before the hour was sealed`);
-    return copy(this.entriesByHour.get(hourStart) ?? []);
+    yield* inEntryIdOrder(copy(this.entriesByHour.get(hourStart) ?? []));
+  }
+
+  async entries(hourStart: string): Promise<JournalEntry[]> {
+    const entries: JournalEntry[] = [];
+    for await (const entry of this.readEntries(hourStart)) entries.push(entry);
+    return entries;
   }
 
   async flushes(hourStart: string): Promise<Map<string, EarlyMetering>> {

@@ -1,4 +1,4 @@
-import { FoldedBucket, foldHour, FoldResult, MAX_ALLOCATION_BYTES_PER_BUCKET, seenKeyOf } from '../../../lambda/core/metering/fold';
+import { FoldedBucket, foldHour, FoldResult, HourFold, inEntryIdOrder, MAX_ALLOCATION_BYTES_PER_BUCKET, seenKeyOf } from '../../../lambda/core/metering/fold';
 import { bucketKeyOf } from '../../../lambda/core/metering/hour-bucket';
 import { JournalCustomer, JournalEntry, entryIdOf } from '../../../lambda/core/usage/usage-journal';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
@@ -127,9 +127,9 @@ describe('foldHour: determinism', () => {
     entryOf({ messageId: 'msg-d', hourStart: H, part: 1, writtenAt: at(54), events: [{ customer: CUSTOMER_A, q: 4, id: 'e2' }] }),
   ];
 
-  it('keeps the copy of a repeated eventId that comes first in entry-id order', () => {
+  it('keeps the copy of a repeated eventId that comes first in fold order', () => {
     const result = foldHour({ hourStart: H, entries });
-    // Entry-id order: msg-0#from#..., msg-a, msg-a#from#..., msg-b, msg-c, msg-d#part1, msg-d#part2.
+    // Fold order: msg-a, msg-b, msg-c, msg-d#part1, msg-d#part2, then the late msg-0#from#..., msg-a#from#....
     expect(byKey(result.buckets)).toEqual(
       byKey([
         // e1 of msg-a (1) and the untagged part of msg-d#part2 (4); late-1 of msg-0 (13); e2 of msg-b (7) in requests.
@@ -156,18 +156,32 @@ describe('foldHour: determinism', () => {
     }
   });
 
+  it('comes to the same result one entry at a time (HourFold, as the metering run reads the journal)', () => {
+    const flushed = new Map([[CUSTOMER_LEGACY.customerKey, new Set(['msg-z'])]]);
+    const seenBefore = (key: string) => key === seenKeyOf(PREVIOUS, CUSTOMER_A.customerKey, 'late-1');
+    const fold = new HourFold({ hourStart: H, flushed });
+    const ordered = inEntryIdOrder(entries);
+    for (const entry of ordered.filter((e) => e.rolledFrom === undefined)) fold.add(entry);
+    for (const entry of ordered.filter((e) => e.rolledFrom !== undefined)) fold.add(entry, seenBefore);
+    const result = fold.result();
+    expect(result).toEqual(foldHour({ hourStart: H, entries, flushed, seenBefore }));
+    // Four repeats on time; both late copies of late-1, seen the hour before.
+    expect(result.duplicates).toBe(4 + 2);
+  });
+
   it('does not depend on the order of the input array for the one-customer fold either', () => {
     const baseline = foldHour({ hourStart: H, entries, customerKey: CUSTOMER_A.customerKey });
     // Every entry holding the customer's events, counted or not: the hour's fold skips them all
     // (what the early metering refused, it dead-letters from the record; duplicates stay dropped).
+    // In fold order: entries on time by entry id, then the late ones by entry id.
     expect(baseline.sources.get(CUSTOMER_A.customerKey)).toEqual([
-      entryIdOf({ messageId: 'msg-0', rolledFrom: PREVIOUS }),
       'msg-a',
-      entryIdOf({ messageId: 'msg-a', rolledFrom: PREVIOUS }),
       'msg-b',
       'msg-c',
       'msg-d#part1',
       'msg-d#part2',
+      entryIdOf({ messageId: 'msg-0', rolledFrom: PREVIOUS }),
+      entryIdOf({ messageId: 'msg-a', rolledFrom: PREVIOUS }),
     ]);
     const random = prng(7);
     for (let round = 0; round < 6; round++) {
@@ -451,7 +465,7 @@ describe('foldHour: too many tag sets', () => {
 });
 
 describe('foldHour: one customer (early metering)', () => {
-  it('folds only that customer and lists the entries holding its events, once each, in entry-id order', () => {
+  it('folds only that customer and lists the entries holding its events, once each, in fold order (late entries last)', () => {
     const lateId = entryIdOf({ messageId: 'm0', rolledFrom: PREVIOUS });
     const entries = [
       entryOf({ messageId: 'm3', hourStart: H, events: [{ customer: CUSTOMER_A, q: 1 }, { customer: CUSTOMER_A, d: 'storage', q: 2 }, { customer: CUSTOMER_B, q: 3 }] }),
@@ -467,7 +481,7 @@ describe('foldHour: one customer (early metering)', () => {
       [CUSTOMER_A.customerKey, 'storage', 2, 1],
     ]);
     expect([...result.sources.keys()]).toEqual([CUSTOMER_A.customerKey]);
-    expect(result.sources.get(CUSTOMER_A.customerKey)).toEqual([lateId, 'm1', 'm3']);
+    expect(result.sources.get(CUSTOMER_A.customerKey)).toEqual(['m1', 'm3', lateId]);
     expect(result.rejected).toEqual([]);
   });
 
