@@ -24,8 +24,9 @@ export interface MeteringEngineProps {
   /** @default Duration.minutes(5) */
   readonly timeout?: Duration;
   /**
-   * The metering function's memory: folding an hour holds its usage journal entries (about 0.4 KB
-   * per usage event) while it sums them; 1,024 MB folds about a million events an hour with room.
+   * The metering function's memory: folding an hour reads its usage journal a page at a time and
+   * holds the buckets and the eventIds (about 70 bytes per event with a 36-character eventId), so
+   * 1,024 MB folds several million events an hour.
    * @default 1024
    */
   readonly memorySize?: number;
