@@ -69,15 +69,20 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
     for (let shard = 0; shard < Schema.workShards; shard++) {
       for await (const bucket of this.queryWork(`sealed#${shard}`)) found.push(bucket);
     }
-    const keys = found.sort((a, b) => a.hourStart.localeCompare(b.hourStart)).slice(0, limit).map((b) => b.bucketKey);
-    const items = await this.readItems(keys);
+    const oldestFirst = found.sort((a, b) => a.hourStart.localeCompare(b.hourStart)).map((b) => b.bucketKey);
     const buckets: HourBucket[] = [];
-    for (const bucketKey of keys) {
-      const item = items.get(bucketKey);
-      // The index lags the table a little: a bucket metered meanwhile is not sent again.
-      if (!item || item.status !== 'sealed') continue;
-      this.images.set(bucketKey, item);
-      buckets.push(toBucket(item));
+    // Read back as many as are still wanted; the index lags the table a little, so a bucket it
+    // lists may have been metered meanwhile: that one is not sent again, the next oldest is read.
+    for (let next = 0; next < oldestFirst.length && buckets.length < limit; ) {
+      const keys = oldestFirst.slice(next, next + limit - buckets.length);
+      next += keys.length;
+      const items = await this.readItems(keys);
+      for (const bucketKey of keys) {
+        const item = items.get(bucketKey);
+        if (!item || item.status !== 'sealed') continue;
+        this.images.set(bucketKey, item);
+        buckets.push(toBucket(item));
+      }
     }
     return buckets;
   }

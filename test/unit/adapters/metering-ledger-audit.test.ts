@@ -309,11 +309,19 @@ describe('Metering ledger: buckets to meter', () => {
     );
     expect(sent[8].input).toEqual({ RequestItems: { Ledger: { Keys: [b09, b10, b11].map((b) => ({ pk: `bucket#${b.bucketKey}` })), ConsistentRead: true } } });
 
-    // At most `limit` buckets, the oldest, are read back.
+    // At most `limit` buckets, the oldest still sealed: b10 was metered meanwhile, so b11 is read too.
     sent.length = 0;
     const oldest = await ledger.bucketsToMeter(2);
-    expect(sent[8].input.RequestItems.Ledger.Keys).toEqual([b09, b10].map((b) => ({ pk: `bucket#${b.bucketKey}` })));
-    expect(oldest.map((b) => b.bucketKey)).toEqual([b09.bucketKey]);
+    expect(sent.slice(8).map((s) => s.input.RequestItems.Ledger.Keys)).toEqual([
+      [b09, b10].map((b) => ({ pk: `bucket#${b.bucketKey}` })),
+      [{ pk: `bucket#${b11.bucketKey}` }],
+    ]);
+    expect(oldest.map((b) => b.bucketKey)).toEqual([b09.bucketKey, b11.bucketKey]);
+
+    // Nothing more is read once the limit is reached.
+    sent.length = 0;
+    expect((await ledger.bucketsToMeter(1)).map((b) => b.bucketKey)).toEqual([b09.bucketKey]);
+    expect(sent.slice(8).map((s) => s.input.RequestItems.Ledger.Keys)).toEqual([[{ pk: `bucket#${b09.bucketKey}` }]]);
 
     // The images read back are what the attempt is written on: no GetItem.
     sent.length = 0;
