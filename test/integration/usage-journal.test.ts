@@ -79,10 +79,16 @@ async function newJournal() {
     marshallOptions: { removeUndefinedValues: true },
   });
   const transactions: number[] = [];
+  /** Query requests by partition key (a paged query counts once per page). */
+  const queries = new Map<string, number>();
   documents.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName === 'TransactWriteItemsCommand') {
         transactions.push(((args.input as { TransactItems?: unknown[] }).TransactItems ?? []).length);
+      }
+      if (context.commandName === 'QueryCommand') {
+        const pk = String((args.input as { ExpressionAttributeValues?: Record<string, unknown> }).ExpressionAttributeValues?.[':pk']);
+        queries.set(pk, (queries.get(pk) ?? 0) + 1);
       }
       return next(args);
     },
@@ -118,7 +124,7 @@ async function newJournal() {
     for await (const page of paginateScan({ client: documents }, { TableName: ledgerTable, ConsistentRead: true })) items.push(...(page.Items ?? []));
     return items.sort((a, b) => String(a.pk).localeCompare(String(b.pk)));
   };
-  return { ledger, journal: ledger.journal, entryItems, bucket, ledgerItems, transactions };
+  return { ledger, journal: ledger.journal, entryItems, bucket, ledgerItems, transactions, queries };
 }
 
 const byMessage = (entries: readonly JournalEntry[]) => [...entries].sort((a, b) => a.messageId.localeCompare(b.messageId));
@@ -316,6 +322,45 @@ describe('usage journal: appending entries', () => {
 
     // A redelivery of the message: every part is a duplicate.
     expect(await journal.append(entriesOf('m-big', HOUR, usage, '2026-11-02T10:50:00.000Z'))).toEqual(parts.map(() => 'duplicate'));
+  });
+});
+
+describe('usage journal: reading an hour bigger than a query page', () => {
+  it('reads every shard page by page, merged in entry id order, and the fold counts all of it', async () => {
+    const { ledger, journal, bucket, queries } = await newJournal();
+    // 48 messages of 10 events with 100 tag sets of 250 characters: entries of about 270 KB, about
+    // 1.6 MB per shard, more than one 1 MB query page. A customer per message keeps each bucket
+    // under its 300 KB of allocations.
+    const customers = Array.from({ length: 48 }, (_, m) => customer(`l-big-${String(m).padStart(2, '0')}`));
+    const entries = customers.map((who, m) =>
+      entryOf(
+        `m-${String(m).padStart(2, '0')}`,
+        HOUR,
+        Array.from({ length: 10 }, (_, e) => ({
+          customer: who,
+          quantity: 100 + e,
+          eventId: `e-${e}`,
+          allocations: Object.fromEntries(Array.from({ length: 100 }, (_, a) => [tagSetKey({ tenant: `t-${e}-${a}-`.padEnd(250, 'x') }), a === 0 ? e + 1 : 1])),
+        })),
+      ),
+    );
+    for (let i = 0; i < entries.length; i += 8) expect(await journal.append(entries.slice(i, i + 8))).toEqual(entries.slice(i, i + 8).map(() => 'appended'));
+
+    queries.clear();
+    const read: string[] = [];
+    for await (const entry of journal.readEntries(HOUR)) read.push(entry.messageId);
+    expect(read).toEqual(entries.map((e) => e.messageId).sort());
+    const pages = [...queries].filter(([pk]) => pk.startsWith(`entry#${HOUR}#`)).map(([, n]) => n);
+    // Every shard queried; the big ones in several pages (the last page of each may be empty).
+    expect(pages).toHaveLength(UsageJournalSchema.shards);
+    expect(Math.max(...pages)).toBeGreaterThanOrEqual(2);
+
+    await ledger.sealHoursEndedBy(CUTOFF, AFTER_HOUR);
+    for (const who of customers) {
+      const stored = await bucket(who);
+      expect(stored).toMatchObject({ quantity: 10 * 100 + 45, usageEvents: 10, status: 'sealed' });
+      expect(Object.keys(stored!).filter((k) => k.startsWith('alloc#'))).toHaveLength(1000);
+    }
   });
 });
 
