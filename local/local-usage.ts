@@ -20,12 +20,14 @@ import { createIngestHandler, IngestLog } from '../lambda/ingest/ingest-batch';
 import { meteringDeadLetters, MeteringLog, meterNow } from '../lambda/metering/metering-job';
 import { LocalRoute } from './api-gateway-server';
 import { createMeteringTable, createUsageJournalTable } from './local-tables';
+import { LocalClock } from './local-clock';
 import { localClientConfig } from './services';
 
 /**
  * The usage pipeline and metering on local services: queues in the local SQS, the Metering ledger
  * in DynamoDB Local, an ingest poller standing in for Lambda's SQS event source, and the metering
- * schedule as a timer. `POST /_local/metering/run` runs metering now (optionally as if at `now`).
+ * schedule as a timer. `POST /_local/metering/run` runs metering now, or as if at a later `now`,
+ * which moves the local clock (ingestion, the schedule, the simulator) forward to it.
  */
 
 export interface LocalUsageOptions {
@@ -58,7 +60,9 @@ export interface LocalUsage {
   readonly sqs: SQSClient;
   readonly ledger: DynamoDbMeteringLedger;
   readonly routes: readonly LocalRoute[];
-  /** Runs metering now, or as if at `now`. */
+  /** The local stack's time (local-clock.ts). */
+  readonly clock: LocalClock;
+  /** Runs metering now (by the local clock), or as if at `now` (the clock is left as it is). */
   meter(now?: Date): Promise<MeteringReport>;
   /** Receives and ingests until the queue looks empty; returns how many messages were handled. */
   drainUsageQueue(): Promise<number>;
@@ -76,6 +80,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
   const documents = DynamoDBDocumentClient.from(dynamoDb, { marshallOptions: { removeUndefinedValues: true } });
   const sqs = new SQSClient(localClientConfig(options.sqsEndpoint));
   const log = options.log ?? SILENT;
+  const clock = new LocalClock(options.simulatorUrl);
 
   const queueUrl = async (name: string, attributes: Record<string, string> = {}) =>
     (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
@@ -95,7 +100,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
       journal: ledger.journal,
       customers: new CachedCustomerDirectory(documents, options.customersTableName, 1000),
       products: options.products,
-      now: () => new Date(),
+      now: () => clock.now(),
     },
     deadLetters: new DeadLetterQueue(sqs, usageDeadLetterQueueUrl),
     log,
@@ -112,7 +117,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
 
   // One metering run at a time, as the stack's reserved concurrency of 1 guarantees.
   let running: Promise<MeteringReport> | undefined;
-  const meter = async (now = new Date()): Promise<MeteringReport> => {
+  const meter = async (now = clock.now()): Promise<MeteringReport> => {
     while (running) await running.catch(() => undefined);
     running = meterNow(meteringPorts, log, { now, deadline: new Date(Date.now() + 60_000), settings: options.meteringSettings });
     try {
@@ -189,12 +194,21 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
       method: 'POST',
       resource: '/_local/metering/run',
       handler: async (event) => {
-        let now = new Date();
+        const badRequest = (error: string) => ({ statusCode: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error }) });
+        let now = clock.now();
         if (event.body) {
           const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-          const requested = (JSON.parse(text) as { now?: string }).now;
-          if (requested) now = new Date(requested);
-          if (Number.isNaN(now.getTime())) return { statusCode: 400, body: JSON.stringify({ error: 'now must be an ISO 8601 time' }) };
+          let requested: unknown;
+          try {
+            requested = (JSON.parse(text) as { now?: unknown } | null)?.now;
+          } catch {
+            return badRequest('the body must be JSON: {"now": ISO 8601 time} or nothing');
+          }
+          if (requested !== undefined) {
+            now = new Date(typeof requested === 'string' ? requested : Number.NaN);
+            if (Number.isNaN(now.getTime())) return badRequest('now must be an ISO 8601 time');
+            if (await clock.moveForwardTo(now)) log.info('local clock moved forward, simulator too', { now: now.toISOString() });
+          }
         }
         return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(await meter(now)) };
       },
@@ -211,6 +225,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
     sqs,
     ledger,
     routes,
+    clock,
     meter,
     drainUsageQueue: async () => {
       let handled = 0;
