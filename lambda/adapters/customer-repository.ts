@@ -42,10 +42,23 @@ export class CustomerRepository {
         UpdateExpression: `SET ${assignments.join(', ')} ADD #registrationCount :one`,
         ExpressionAttributeNames: { ...names, '#registrationCount': 'registrationCount' },
         ExpressionAttributeValues: values,
-        ReturnValues: 'UPDATED_OLD',
+        // The whole old item: registeredEventAt is not among the attributes this update sets.
+        ReturnValues: 'ALL_OLD',
       }),
     );
-    return { firstRegistration: result.Attributes?.firstRegisteredAt === undefined };
+    return { firstRegistration: result.Attributes?.registeredEventAt === undefined };
+  }
+
+  async markRegisteredEventPublished(customerKey: string, at: Date): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { customerKey },
+        UpdateExpression: 'SET #registeredEventAt = if_not_exists(#registeredEventAt, :at)',
+        ExpressionAttributeNames: { '#registeredEventAt': 'registeredEventAt' },
+        ExpressionAttributeValues: { ':at': at.toISOString() },
+      }),
+    );
   }
 
   async saveContactDetails(customerKey: string, details: ContactDetails, at: Date): Promise<'saved' | 'unknown-customer'> {

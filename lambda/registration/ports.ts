@@ -35,6 +35,7 @@ export function registrationPorts(clients: RegistrationClients): RegistrationPor
   return {
     resolveCustomer: marketplaceCustomerResolver(clients.metering),
     saveRegistration: (r) => customers.saveRegistration(r),
+    markRegisteredEventPublished: (key, at) => customers.markRegisteredEventPublished(key, at),
     saveContactDetails: (key, details, at) => customers.saveContactDetails(key, details, at),
     publish: async (event) => {
       await publishEvent(event);

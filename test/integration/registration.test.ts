@@ -218,6 +218,7 @@ describe('registration against the simulator and DynamoDB Local', () => {
       freeTrial: false,
       firstRegisteredAt: expect.any(String),
       lastRegisteredAt: expect.any(String),
+      registeredEventAt: item.firstRegisteredAt,
       registrationCount: 1,
     });
     expect(item.firstRegisteredAt).toBe(item.lastRegisteredAt);
@@ -263,6 +264,9 @@ describe('registration against the simulator and DynamoDB Local', () => {
     expect(second.firstRegisteredAt).toBe(first.firstRegisteredAt);
     expect(Date.parse(second.lastRegisteredAt)).toBeGreaterThan(Date.parse(first.lastRegisteredAt));
     expect(running().registration.events.map((e) => e.detail.firstRegistration)).toEqual([true, false]);
+    // Set once the first Registered event was out: what makes a later registration not the first.
+    expect(first.registeredEventAt).toBe(first.firstRegisteredAt);
+    expect(second.registeredEventAt).toBe(first.registeredEventAt);
   });
 
   test('a second token for the same licence: still one item', async () => {

@@ -40,8 +40,15 @@ export interface ProvisioningEvent {
 
 export interface RegistrationPorts {
   resolveCustomer(token: string): Promise<ResolvedCustomer>;
-  /** Upserts the customer; identity fields and the first registration time are only ever set once. */
+  /**
+   * Upserts the customer; identity fields and the first registration time are only ever set once.
+   * `firstRegistration`: no Registered event has been published for the customer yet (see
+   * markRegisteredEventPublished), so a registration whose event failed to publish is still the
+   * first when the buyer tries again.
+   */
   saveRegistration(registration: CustomerRegistration): Promise<{ readonly firstRegistration: boolean }>;
+  /** Records that the customer's first Registered event was published. */
+  markRegisteredEventPublished(customerKey: string, at: Date): Promise<void>;
   saveContactDetails(customerKey: string, details: ContactDetails, at: Date): Promise<'saved' | 'unknown-customer'>;
   publish(event: ProvisioningEvent): Promise<void>;
   now(): Date;
@@ -140,6 +147,10 @@ export class RegistrationService {
       detailType: REGISTERED_EVENT,
       detail: { ...identityDetail(identity), freeTrial, firstRegistration, ...(entitlements ? { entitlements } : {}) },
     });
+    // Only once it is out: should publishing fail, the buyer's retry is still the first registration
+    // (a seller provisioning on firstRegistration must not miss it; two racing first registrations
+    // may both say so, and EventBridge delivers at least once anyway).
+    if (firstRegistration) await this.ports.markRegisteredEventPublished(identity.customerKey, now);
     const reference = createRegistrationReference(identity, this.settings.referenceSecret, now, this.settings.referenceLifetimeSeconds);
     return { kind: 'registered', product, identity, reference, firstRegistration, freeTrial };
   }

@@ -50,6 +50,8 @@ export interface StoredCustomer {
   firstRegisteredAt: Date;
   lastRegisteredAt: Date;
   registrationCount: number;
+  /** When the first Registered event went out. */
+  registeredEventAt?: Date;
   contact?: ContactDetails;
   contactUpdatedAt?: Date;
 }
@@ -80,7 +82,7 @@ export class FakePorts implements RegistrationPorts {
     if (existing) {
       existing.lastRegisteredAt = registration.registeredAt;
       existing.registrationCount += 1;
-      return { firstRegistration: false };
+      return { firstRegistration: existing.registeredEventAt === undefined };
     }
     this.customers.set(registration.identity.customerKey, {
       identity: registration.identity,
@@ -90,6 +92,11 @@ export class FakePorts implements RegistrationPorts {
       registrationCount: 1,
     });
     return { firstRegistration: true };
+  }
+
+  async markRegisteredEventPublished(customerKey: string, at: Date): Promise<void> {
+    const customer = this.customers.get(customerKey);
+    if (customer) customer.registeredEventAt ??= at;
   }
 
   async saveContactDetails(customerKey: string, details: ContactDetails, at: Date): Promise<'saved' | 'unknown-customer'> {

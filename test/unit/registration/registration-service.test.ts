@@ -227,6 +227,23 @@ describe('RegistrationService.register', () => {
     await expect(service.register({ [TOKEN]: 't' })).rejects.toThrow('ProvisionedThroughputExceededException');
     expect(ports.events).toEqual([]);
   });
+
+  it('a registration whose event could not be published is still the first when the buyer tries again', async () => {
+    const { ports, service } = setup();
+    ports.licenseBuyer('t');
+    ports.failPublish = new Error('EventBridge unavailable');
+    await expect(service.register({ [TOKEN]: 't' })).rejects.toThrow('EventBridge unavailable');
+    expect(ports.customers.get(`license#${LICENSE_ID}`)?.registeredEventAt).toBeUndefined();
+
+    ports.failPublish = undefined;
+    const retry = await service.register({ [TOKEN]: 't' });
+    expect(retry.kind === 'registered' && retry.firstRegistration).toBe(true);
+    expect(ports.events.map((e) => e.detail.firstRegistration)).toEqual([true]);
+    expect(ports.customers.get(`license#${LICENSE_ID}`)?.registeredEventAt).toEqual(ports.clock);
+
+    const again = await service.register({ [TOKEN]: 't' });
+    expect(again.kind === 'registered' && again.firstRegistration).toBe(false);
+  });
 });
 
 describe('RegistrationService.submitDetails', () => {
