@@ -1,7 +1,7 @@
 import { MarketplaceLimits as Limits } from '../marketplace-limits';
 import { HOUR_MS, utcHourStart } from '../utc-hour';
 import { JournalEntry } from '../usage/usage-journal';
-import { FoldedBucket, FoldRejection, HourFold, inEntryIdOrder, seenKeyOf } from './fold';
+import { FoldedBucket, FoldRejection, FoldResult, HourFold, inEntryIdOrder, seenKeyOf } from './fold';
 import { HourBucket } from './hour-bucket';
 
 /**
@@ -80,8 +80,8 @@ export async function foldHoursEndedBy(ports: FoldPorts, cutoff: Date, now: Date
   const lastHour = utcHourStart(cutoff).getTime() - HOUR_MS;
   const report: FoldReport = { buckets: [], rejected: [], duplicates: 0 };
   const hours = await hoursToFold(ports.journal, lastHour, now);
-  // Sealed together (the first run looks back a whole day), folded in order, one hour in memory at
-  // a time: a late event's fold checks what the hours before counted.
+  // Sealed together (the first run looks back a whole day), then folded in order, each as it is
+  // read: a late event's fold checks what the hours before counted.
   await ports.journal.sealHours(hours, now);
   for (const hourStart of hours) {
     const folded = await foldSealedHour(ports, hourStart, now);
@@ -114,7 +114,7 @@ async function foldSealedHour(ports: FoldPorts, hourStart: string, now: Date): P
  * sealed when they arrived): those are few, kept aside and folded last, in entry id order, once the
  * eventIds of the hours before are known.
  */
-async function foldFromJournal(journal: HourJournal, hourStart: string, fold: HourFold): Promise<ReturnType<HourFold['result']>> {
+async function foldFromJournal(journal: HourJournal, hourStart: string, fold: HourFold): Promise<FoldResult> {
   const late: JournalEntry[] = [];
   for await (const entry of journal.readEntries(hourStart)) {
     if (entry.rolledFrom === undefined) fold.add(entry);
