@@ -27,12 +27,8 @@ export class EventIdSet {
     // At most half full: probes stay short.
     if ((this.ids.length + 1) * 2 > this.slots.length) this.grow();
     const hash = eventIdHash(id);
-    const mask = this.slots.length - 1;
-    let slot = hash & mask;
-    for (let taken = this.slots[slot]; taken !== 0; taken = this.slots[slot]) {
-      if (this.hashes[slot] === hash && this.ids[taken - 1] === id) return false;
-      slot = (slot + 1) & mask;
-    }
+    const slot = this.slotOf(id, hash);
+    if (this.slots[slot] !== 0) return false;
     this.ids.push(id);
     this.slots[slot] = this.ids.length;
     this.hashes[slot] = hash;
@@ -40,14 +36,18 @@ export class EventIdSet {
   }
 
   has(id: string): boolean {
-    const hash = eventIdHash(id);
+    return this.slots[this.slotOf(id, eventIdHash(id))] !== 0;
+  }
+
+  /** The slot holding `id`, or the empty slot where it would go. */
+  private slotOf(id: string, hash: number): number {
     const mask = this.slots.length - 1;
     let slot = hash & mask;
     for (let taken = this.slots[slot]; taken !== 0; taken = this.slots[slot]) {
-      if (this.hashes[slot] === hash && this.ids[taken - 1] === id) return true;
+      if (this.hashes[slot] === hash && this.ids[taken - 1] === id) return slot;
       slot = (slot + 1) & mask;
     }
-    return false;
+    return slot;
   }
 
   private grow(): void {
