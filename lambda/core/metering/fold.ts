@@ -136,27 +136,28 @@ export class HourFold {
    * one saw an event, by seenKeyOf.
    */
   add(entry: JournalEntry, seenBefore?: FoldInput['seenBefore']): void {
-    const { hourStart, flushed } = this.input;
+    const { hourStart, flushed, customerKey: onlyCustomer } = this.input;
+    const { customers } = this;
     const entryIndex = this.entriesAdded++;
     let entryId: string | undefined;
     const late = entry.rolledFrom !== undefined;
     for (const event of entry.events) {
       const customer = entry.customers[event.c];
-      let fold = this.customers.get(customer.customerKey);
+      let fold = customers.get(customer.customerKey);
       if (!fold) {
         fold = {
           customer,
-          skip: this.input.customerKey !== undefined && customer.customerKey !== this.input.customerKey,
+          skip: onlyCustomer !== undefined && customer.customerKey !== onlyCustomer,
           flushedEntries: flushed?.get(customer.customerKey),
           buckets: new Map(),
           seen: new EventIdSet(),
           lastCounted: -1,
         };
-        this.customers.set(customer.customerKey, fold);
+        customers.set(customer.customerKey, fold);
       }
       if (fold.skip) continue;
       // Only early metering needs the entries it read: the hour's fold skips their events.
-      if (this.input.customerKey !== undefined && fold.lastCounted !== entryIndex) {
+      if (onlyCustomer !== undefined && fold.lastCounted !== entryIndex) {
         fold.lastCounted = entryIndex;
         entryId ??= entryIdOf(entry);
         const list = this.sources.get(customer.customerKey);
