@@ -114,14 +114,14 @@ async function foldSealedHour(ports: FoldPorts, hourStart: string, now: Date): P
  * sealed when they arrived): those are few, kept aside and folded last, in entry id order, once the
  * eventIds of the hours before are known.
  */
-async function foldFromJournal(journal: HourJournal, hourStart: string, fold: HourFold): Promise<FoldResult> {
+async function foldFromJournal(journal: HourJournal, hourStart: string, fold: HourFold, onlyCustomer?: string): Promise<FoldResult> {
   const late: JournalEntry[] = [];
   for await (const entry of journal.readEntries(hourStart)) {
     if (entry.rolledFrom === undefined) fold.add(entry);
     else late.push(entry);
   }
   if (late.length > 0) {
-    const seenBefore = await seenBeforeLookup(journal, hourStart, late);
+    const seenBefore = await seenBeforeLookup(journal, hourStart, late, onlyCustomer);
     for (const entry of inEntryIdOrder(late)) fold.add(entry, seenBefore);
   }
   return fold.result();
@@ -133,15 +133,17 @@ async function foldFromJournal(journal: HourJournal, hourStart: string, fold: Ho
  * rare and usually an hour late, so this costs nothing in the usual run; an event a day late reads
  * a day of entries, one entry at a time.
  */
-async function seenBeforeLookup(journal: HourJournal, hourStart: string, lateEntries: readonly JournalEntry[]) {
+async function seenBeforeLookup(journal: HourJournal, hourStart: string, lateEntries: readonly JournalEntry[], onlyCustomer?: string) {
   const origins: number[] = [];
-  // Only the customers with late events that carry eventIds: the sets stay small.
+  // Only the customers with late events that carry eventIds (or just the one folded): the sets
+  // stay small, and hours nobody needs are not read.
   const customers = new Set<string>();
   for (const entry of lateEntries) {
     for (const event of entry.events) {
-      if (event.id === undefined) continue;
+      const { customerKey } = entry.customers[event.c];
+      if (event.id === undefined || (onlyCustomer !== undefined && customerKey !== onlyCustomer)) continue;
       origins.push(Date.parse(entry.rolledFrom!));
-      customers.add(entry.customers[event.c].customerKey);
+      customers.add(customerKey);
     }
   }
   if (origins.length === 0) return undefined;
@@ -170,7 +172,7 @@ export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now
   for (const hourStart of await hoursToFold(ports.journal, utcHourStart(now).getTime(), now)) {
     const flushed = await ports.journal.flushes(hourStart);
     if (flushed.has(customerKey)) continue;
-    const result = await foldFromJournal(ports.journal, hourStart, new HourFold({ hourStart, customerKey }));
+    const result = await foldFromJournal(ports.journal, hourStart, new HourFold({ hourStart, customerKey }), customerKey);
     if (result.buckets.length === 0) continue;
     const early = { entryIds: result.sources.get(customerKey) ?? [], rejected: result.rejected };
     const recorded = await ports.journal.recordFlush(hourStart, customerKey, early, result.buckets, now);

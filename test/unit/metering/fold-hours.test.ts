@@ -316,6 +316,19 @@ describe('foldCustomerNow', () => {
     expect(ports.journal.cursor).toBe(H7);
   });
 
+  it("reads earlier hours again only for that customer's late events with eventIds, not other customers'", async () => {
+    const ports = customerHours();
+    ports.journal.add(entryOf({ messageId: 'm7', hourStart: H10, rolledFrom: H8, events: [{ customer: CUSTOMER_B, q: 9, id: 'b-1' }] }));
+    const reads = () => ports.journal.log.filter((line) => line === `entries ${H8}`).length;
+
+    await foldCustomerNow(ports, CUSTOMER_A.customerKey, NOW);
+    expect(reads()).toBe(1);
+
+    // Customer B's own early metering needs B's eventIds of hour 8 and 9: hour 8 is read again.
+    await foldCustomerNow(ports, CUSTOMER_B.customerKey, NOW);
+    expect(reads()).toBe(3);
+  });
+
   it('a second call skips the hours already flushed and meters only new usage of other hours', async () => {
     const ports = customerHours();
     await foldCustomerNow(ports, CUSTOMER_A.customerKey, NOW);
