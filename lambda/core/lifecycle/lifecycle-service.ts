@@ -98,16 +98,15 @@ export class LifecycleService {
 
   private async handleAgreement(signal: AgreementSignal): Promise<SignalOutcome> {
     let customerKey = await this.ports.customerKeyForAgreement(signal.agreementId);
-    if (!customerKey && signal.acceptorAccountId) {
+    if (!customerKey && signal.acceptorAccountId && signal.change !== 'ended') {
       const keys = await this.ports.customerKeysOfAccount(signal.acceptorAccountId);
       // Agreement events name no product or licence: the account's only customer is this agreement's
-      // only if it belongs to no other agreement (the account may have bought a second licence or
-      // another product of this seller, whose licence event has not arrived yet).
+      // only if it belongs to no other agreement. Even then it is a guess (the account may have
+      // bought a second licence whose licence event has not arrived yet), so it is not remembered,
+      // and an end is never guessed: it waits for the licence event (License Deprovisioned names
+      // the agreement), rather than ending a customer who did not leave.
       const only = keys.length === 1 ? ((await this.ports.customer(keys[0])) as { agreementId?: unknown } | undefined) : undefined;
-      if (only && (only.agreementId === undefined || only.agreementId === signal.agreementId)) {
-        customerKey = keys[0];
-        await this.ports.rememberAgreement(signal.agreementId, customerKey);
-      }
+      if (only && (only.agreementId === undefined || only.agreementId === signal.agreementId)) customerKey = keys[0];
     }
     if (!customerKey) {
       await this.ports.keepForLater(signal);

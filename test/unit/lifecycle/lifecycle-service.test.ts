@@ -103,12 +103,27 @@ describe('agreement events: correlated through the agreement, or kept until they
     expect(ports.flushed).toEqual([LICENSE_KEY]);
   });
 
-  test('an agreement of an account with exactly one customer (registered) is matched to it and remembered', async () => {
+  test('an agreement of an account with exactly one customer (registered) is matched to it, but not remembered: a guess', async () => {
     ports.register(LICENSE_IDENTITY, { freeTrial: false, at: at(0) });
 
     expect(await service.handle(agreement(CREATED, { time: at(0) }))).toMatchObject({ result: 'applied', customerKey: LICENSE_KEY, status: 'subscribed' });
-    expect(ports.items.get(`agreement#${AGREEMENT_ID}`)?.belongsTo).toBe(LICENSE_KEY);
-    expect(ports.items.get(LICENSE_KEY)?.agreementId).toBe(AGREEMENT_ID);
+    expect(ports.items.has(`agreement#${AGREEMENT_ID}`)).toBe(false);
+    expect(ports.items.get(LICENSE_KEY)?.agreementId).toBeUndefined();
+  });
+
+  test("an end is never guessed: an account's only customer, its agreement unknown, waits for the licence event", async () => {
+    ports.register(LICENSE_IDENTITY, { freeTrial: false, at: at(0) });
+    await service.handle(agreement(CREATED, { time: at(0) }));
+
+    // Perhaps a second licence of the account, whose licence event has not arrived: not applied.
+    expect(await service.handle(agreement(ENDED, { time: at(60) }))).toEqual({ result: 'kept-for-later', agreementId: AGREEMENT_ID });
+    expect(statusOf(LICENSE_KEY)).toBe('subscribed');
+    expect(ports.flushed).toEqual([]);
+
+    // The licence event names the agreement: the kept end is applied to its customer.
+    await service.handle(license(UPDATED, { time: at(0) }));
+    expect(statusOf(LICENSE_KEY)).toBe('unsubscribe-pending');
+    expect(ports.flushed).toEqual([LICENSE_KEY]);
   });
 
   test('an account with two licences (Concurrent Agreements): its agreement events are kept, not guessed', async () => {
