@@ -4,7 +4,7 @@ import { utcHourStart } from '../utc-hour';
 import { FoldRejection } from './fold';
 import { FoldReport } from './fold-hours';
 import { HourBucket, MeteringRecord, meteringRecordOf } from './hour-bucket';
-import { ApiResult, matchOutcomes, requestErrorAction } from './outcomes';
+import { ApiResult, faultGroups, matchOutcomes, requestErrorAction } from './outcomes';
 import { backoffDelayMs, BackoffPolicy, CallRateLimiter, Clock, DEFAULT_BACKOFF } from './pacing';
 import { MeteringRequest, PlannedRecord, planRequests } from './request-plan';
 
@@ -261,14 +261,16 @@ export async function runMetering(
           report.deferred += pending.length;
           return;
         }
-        // A record in this request is at fault: bill the others, find the culprit by halving.
-        if (pending.length === 1) {
-          await deadLetter(byKey.get(pending[0].bucketKey)!, error.errorName, error.message, pending[0].record);
+        // Something in this request is at fault: bill the rest, find the records at fault by halving
+        // over the groups that share what the error is about (one dimension, licence, hour...).
+        const groups = faultGroups(error.errorName, pending);
+        if (groups.length === 1) {
+          for (const planned of pending) await deadLetter(byKey.get(planned.bucketKey)!, error.errorName, error.message, planned.record);
           return;
         }
-        const half = Math.ceil(pending.length / 2);
-        await sendRequest({ ...request, records: pending.slice(0, half) });
-        await sendRequest({ ...request, records: pending.slice(half) });
+        const half = Math.ceil(groups.length / 2);
+        await sendRequest({ ...request, records: groups.slice(0, half).flat() });
+        await sendRequest({ ...request, records: groups.slice(half).flat() });
         return;
       }
       answered();

@@ -78,6 +78,44 @@ const ISOLATE = new Set([
 ]);
 const STOP = new Set(['DisabledApiException', 'AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException']);
 
+/**
+ * What a request-level error is about, as a key per record: records with the same key share the
+ * fault. An unknown dimension is wrong for every record of that dimension (a request holds one
+ * product), a refused licence or customer for all its records, a timestamp out of bounds for its
+ * whole hour, a product code for the whole (legacy) request. Other errors are about one record.
+ */
+export function faultKeyOf(errorName: string, planned: PlannedRecord): string {
+  const { record } = planned;
+  switch (errorName) {
+    case 'InvalidUsageDimensionException':
+      return `dimension ${record.Dimension}`;
+    case 'InvalidLicenseException':
+      return `licence ${record.LicenseArn}`;
+    case 'InvalidCustomerIdentifierException':
+      return `customer ${record.CustomerIdentifier}`;
+    case 'CustomerNotEntitledException':
+      return `customer ${record.LicenseArn ?? record.CustomerIdentifier ?? record.CustomerAWSAccountId}`;
+    case 'TimestampOutOfBoundsException':
+      return `hour ${record.Timestamp.toISOString()}`;
+    case 'InvalidProductCodeException':
+      return 'the product';
+    default:
+      return `bucket ${planned.bucketKey}`;
+  }
+}
+
+/** The records grouped by what the error is about (faultKeyOf), groups in first-seen order. */
+export function faultGroups(errorName: string, records: readonly PlannedRecord[]): PlannedRecord[][] {
+  const groups = new Map<string, PlannedRecord[]>();
+  for (const planned of records) {
+    const key = faultKeyOf(errorName, planned);
+    const group = groups.get(key);
+    if (group) group.push(planned);
+    else groups.set(key, [planned]);
+  }
+  return [...groups.values()];
+}
+
 export function requestErrorAction(errorName: string, httpStatus?: number): RequestErrorAction {
   if (STOP.has(errorName)) return 'stop';
   if (ISOLATE.has(errorName)) return 'isolate';

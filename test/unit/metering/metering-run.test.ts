@@ -12,7 +12,9 @@ const CURRENT_HOUR = '2026-11-02T10:00:00.000Z';
 const throttling = () => new MeteringApiError('ThrottlingException', 'Rate exceeded', 400);
 const serverError = () => new MeteringApiError('InternalServiceErrorException', 'internal error', 500);
 const disabled = () => new MeteringApiError('DisabledApiException', 'the API is disabled', 400);
-const unknownDimension = () => new MeteringApiError('InvalidUsageDimensionException', 'unknown dimension', 400);
+/** An error about one record (its allocations), whatever the others hold. */
+const badAllocations = () => new MeteringApiError('InvalidUsageAllocationsException', 'allocations do not add up', 400);
+const badProductCode = () => new MeteringApiError('InvalidProductCodeException', 'unknown product code', 400);
 
 function setup(now: Date = NOW) {
   const clock = new FakeClock(now.getTime());
@@ -146,6 +148,40 @@ describe('runMetering', () => {
       expect(report.calls).toBeGreaterThan(1);
     });
 
+    it('halves over what the error is about: one unknown dimension among 25 records costs 3 calls, not 2 log2(25)', async () => {
+      const { deadLetters, api, sealed, run } = setup();
+      sealed(...Array.from({ length: 25 }, (_, i) => nthLicenseBucket(i + 1, { dimension: i === 17 ? 'not-a-dimension' : 'requests' })));
+      const report = await run();
+      expect(report).toMatchObject({ metered: 24, deadLettered: 1, calls: 3 });
+      expect(api.calls.map((c) => [c.outcome, c.call.records.length])).toEqual([
+        ['InvalidUsageDimensionException', 25],
+        ['answered', 24],
+        ['InvalidUsageDimensionException', 1],
+      ]);
+      expect(deadLetters.letters.map((l) => l.record?.Dimension)).toEqual(['not-a-dimension']);
+    });
+
+    it('refuses a request whose records all share what the error is about at once: every record dead-lettered, one call', async () => {
+      const { deadLetters, api, sealed, run } = setup();
+      const buckets = sealed(...Array.from({ length: 6 }, (_, i) => nthLicenseBucket(i + 1)));
+      api.failNext = [badProductCode()];
+      const report = await run();
+      expect(report).toMatchObject({ metered: 0, deadLettered: 6, calls: 1 });
+      expect(deadLetters.letters.map((l) => [l.reason, l.bucket.bucketKey]).sort()).toEqual(buckets.map((b) => ['InvalidProductCodeException', b.bucketKey]).sort());
+      expect(api.calls).toHaveLength(1);
+    });
+
+    it('still halves record by record for an error about one record (allocations): 25 records, one call per level', async () => {
+      const { deadLetters, api, sealed, run } = setup();
+      sealed(...Array.from({ length: 25 }, (_, i) => nthLicenseBucket(i + 1)));
+      api.failNext = [badAllocations()];
+      const report = await run();
+      // The error came once: the halves then succeed, so no record was at fault after all.
+      expect(report).toMatchObject({ metered: 25, deadLettered: 0, calls: 3 });
+      expect(api.calls.map((c) => c.call.records.length)).toEqual([25, 13, 12]);
+      expect(deadLetters.letters).toEqual([]);
+    });
+
     it('isolates two bad records in different halves', async () => {
       const { deadLetters, api, sealed, run } = setup();
       sealed(...Array.from({ length: 25 }, (_, i) => nthLicenseBucket(i + 1, { dimension: i === 3 || i === 20 ? 'bad' : 'requests' })));
@@ -265,12 +301,12 @@ describe('runMetering', () => {
     it('makes no further call once stopped, also halfway through isolating a bad record', async () => {
       const { api, sealed, run } = setup();
       sealed(...Array.from({ length: 4 }, (_, i) => nthLicenseBucket(i + 1)));
-      api.failNext = [unknownDimension()];
+      api.failNext = [badAllocations()];
       api.failAlways = disabled();
 
       const report = await run();
 
-      expect(api.calls.map((c) => c.outcome)).toEqual(['InvalidUsageDimensionException', 'DisabledApiException']);
+      expect(api.calls.map((c) => c.outcome)).toEqual(['InvalidUsageAllocationsException', 'DisabledApiException']);
       expect(report).toMatchObject({ stoppedBy: 'DisabledApiException', calls: 2, deferred: 4, deadLettered: 0 });
     });
   });

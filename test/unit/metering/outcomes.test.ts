@@ -1,5 +1,5 @@
 import { MeteringRecord } from '../../../lambda/core/metering/hour-bucket';
-import { ApiResult, matchOutcomes, recordFingerprint, requestErrorAction } from '../../../lambda/core/metering/outcomes';
+import { ApiResult, faultGroups, matchOutcomes, recordFingerprint, requestErrorAction } from '../../../lambda/core/metering/outcomes';
 import { PlannedRecord } from '../../../lambda/core/metering/request-plan';
 
 const HOUR = new Date('2026-11-02T09:00:00.000Z');
@@ -149,5 +149,33 @@ describe('requestErrorAction', () => {
     ['InvalidSignatureException', 403, 'stop'],
   ] as const)('%s (HTTP %p): %s', (name, status, action) => {
     expect(requestErrorAction(name, status)).toBe(action);
+  });
+});
+
+describe('faultGroups: the records a request-level error is about', () => {
+  const LATER = new Date('2026-11-02T10:00:00.000Z');
+  const sent = planned([
+    record(1),
+    record(2, { Dimension: 'storage' }),
+    record(1, { Timestamp: LATER }),
+    record(3, { Dimension: 'storage', Timestamp: LATER }),
+  ]);
+  const keys = (errorName: string) => faultGroups(errorName, sent).map((group) => group.map((p) => p.bucketKey));
+
+  it.each([
+    ['InvalidUsageDimensionException', [['bucket-0', 'bucket-2'], ['bucket-1', 'bucket-3']]],
+    ['TimestampOutOfBoundsException', [['bucket-0', 'bucket-1'], ['bucket-2', 'bucket-3']]],
+    ['InvalidLicenseException', [['bucket-0', 'bucket-2'], ['bucket-1'], ['bucket-3']]],
+    ['CustomerNotEntitledException', [['bucket-0', 'bucket-2'], ['bucket-1'], ['bucket-3']]],
+    ['InvalidProductCodeException', [['bucket-0', 'bucket-1', 'bucket-2', 'bucket-3']]],
+    ['InvalidUsageAllocationsException', [['bucket-0'], ['bucket-1'], ['bucket-2'], ['bucket-3']]],
+    ['SomethingNewException', [['bucket-0'], ['bucket-1'], ['bucket-2'], ['bucket-3']]],
+  ])('%s groups the records that share it', (errorName, expected) => {
+    expect(keys(errorName)).toEqual(expected);
+  });
+
+  it('groups legacy records by CustomerIdentifier for InvalidCustomerIdentifierException', () => {
+    const legacy = planned([record(1, { LicenseArn: undefined, CustomerIdentifier: 'c-1' }), record(2, { LicenseArn: undefined, CustomerIdentifier: 'c-2' }), record(3, { LicenseArn: undefined, CustomerIdentifier: 'c-1' })]);
+    expect(faultGroups('InvalidCustomerIdentifierException', legacy).map((g) => g.map((p) => p.bucketKey))).toEqual([['bucket-0', 'bucket-2'], ['bucket-1']]);
   });
 });
