@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -21,6 +22,15 @@ export interface HandlerFunctionProps {
 }
 
 /**
+ * The handler's source: `handler.ts` in this repository, `handler.js` in the built package (dist/),
+ * which is what a seller's CDK app gets from npm.
+ */
+function handlerEntry(folder: HandlerFunctionProps['handlerFolder']): string {
+  const base = path.join(__dirname, '..', 'lambda', folder, 'handler');
+  return existsSync(`${base}.ts`) ? `${base}.ts` : `${base}.js`;
+}
+
+/**
  * A function of this stack, built the same way for every handler: Node.js 22 on arm64, bundled by
  * the local esbuild (no Docker) with the AWS SDK version the tests ran against, X-Ray tracing, and a
  * retained log group.
@@ -28,7 +38,7 @@ export interface HandlerFunctionProps {
 export function handlerFunction(scope: Construct, id: string, props: HandlerFunctionProps): NodejsFunction {
   const fn = new NodejsFunction(scope, id, {
     description: props.description,
-    entry: path.join(__dirname, '..', 'lambda', props.handlerFolder, 'handler.ts'),
+    entry: handlerEntry(props.handlerFolder),
     handler: 'handler',
     runtime: lambda.Runtime.NODEJS_22_X,
     architecture: lambda.Architecture.ARM_64,
