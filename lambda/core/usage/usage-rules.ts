@@ -104,9 +104,10 @@ function utcMonthStart(time: number): number {
 /**
  * A canonical name for a set of schema-valid tags (order-independent): how allocations are summed
  * per tag set. It is the JSON of the [key, value] pairs sorted by key. The schema allows tag
- * characters that JSON never escapes (`A-Za-z0-9+ -=._:/@`), so the JSON is built by quoting, and
- * events' usual one or two tags are ordered without a key array: this runs for every allocation of
- * every event, and JSON.stringify with a sort cost four times as much.
+ * characters that JSON never escapes (`A-Za-z0-9+ -=._:/@`), so the JSON is built by quoting.
+ * This runs for every allocation of every event: the names of the usual one- or two-tag sets are
+ * remembered (RecentTagSetKeys), so an event's allocations object gets keys V8 has already interned
+ * (building it cost a quarter as much; validate + bucket gained 9-38% in three paired bench runs).
  */
 export function tagSetKey(validTags: Readonly<Record<string, string>>): string {
   let first = '';
@@ -117,14 +118,63 @@ export function tagSetKey(validTags: Readonly<Record<string, string>>): string {
     else if (count === 1) second = key;
     count++;
   }
-  if (count === 1) return `[["${first}","${validTags[first]}"]]`;
+  if (count === 1) return recentKeys.oneTag(first, validTags[first]);
   if (count === 2) {
     const [a, b] = first < second ? [first, second] : [second, first];
-    return `[["${a}","${validTags[a]}"],["${b}","${validTags[b]}"]]`;
+    return recentKeys.twoTags(a, validTags[a], b, validTags[b]);
   }
   const keys = Object.keys(validTags).sort();
   return `[${keys.map((key) => `["${key}","${validTags[key]}"]`).join(',')}]`;
 }
+
+/** Tag-set names by tag key and value, for one- and two-tag sets; all forgotten past a limit. */
+class RecentTagSetKeys {
+  private one = new Map<string, Map<string, string>>();
+  private two = new Map<string, Map<string, Map<string, Map<string, string>>>>();
+  private size = 0;
+
+  oneTag(key: string, value: string): string {
+    let byValue = this.one.get(key);
+    let name = byValue?.get(value);
+    if (name === undefined) {
+      name = `[["${key}","${value}"]]`;
+      if (this.forgotAll()) byValue = undefined;
+      if (!byValue) this.one.set(key, (byValue = new Map()));
+      byValue.set(value, name);
+    }
+    return name;
+  }
+
+  /** `a` sorts before `b`. */
+  twoTags(a: string, valueA: string, b: string, valueB: string): string {
+    let byValueA = this.two.get(a);
+    let byB = byValueA?.get(valueA);
+    let byValueB = byB?.get(b);
+    let name = byValueB?.get(valueB);
+    if (name === undefined) {
+      name = `[["${a}","${valueA}"],["${b}","${valueB}"]]`;
+      if (this.forgotAll()) byValueA = byB = byValueB = undefined;
+      if (!byValueA) this.two.set(a, (byValueA = new Map()));
+      if (!byB) byValueA.set(valueA, (byB = new Map()));
+      if (!byValueB) byB.set(b, (byValueB = new Map()));
+      byValueB.set(valueB, name);
+    }
+    return name;
+  }
+
+  /** Counts a name about to be remembered; when that makes too many, forgets all first. */
+  private forgotAll(): boolean {
+    if (++this.size <= MAX_RECENT_TAG_SET_KEYS) return false;
+    this.one = new Map();
+    this.two = new Map();
+    this.size = 1;
+    return true;
+  }
+}
+
+/** Tag-set names remembered at most (then all are forgotten): a few MB at worst. */
+export const MAX_RECENT_TAG_SET_KEYS = 10_000;
+const recentKeys = new RecentTagSetKeys();
 
 export function tagsOfKey(key: string): Record<string, string> {
   return Object.fromEntries(JSON.parse(key) as [string, string][]);

@@ -1,7 +1,7 @@
 import { ProductConfig } from '../../../lambda/core/product-config';
 import { UsageEvent } from '../../../lambda/core/usage/usage-event';
 import { seededRandom } from '../lifecycle/event-history';
-import { checkUsageEvent, DEFAULT_USAGE_WINDOW, isBillableHour, tagSetKey, tagsOfKey } from '../../../lambda/core/usage/usage-rules';
+import { checkUsageEvent, DEFAULT_USAGE_WINDOW, isBillableHour, MAX_RECENT_TAG_SET_KEYS, tagSetKey, tagsOfKey } from '../../../lambda/core/usage/usage-rules';
 
 const PRODUCT: ProductConfig = { productCode: 'prod-license', identityMode: 'license', dimensions: ['requests', 'storage'] };
 const NOW = new Date('2026-11-02T10:20:00Z');
@@ -181,6 +181,19 @@ describe('tagSetKey', () => {
       expect(tagSetKey(tags)).toBe(JSON.stringify(sorted));
       expect(tagSetKey(Object.fromEntries([...sorted].reverse()))).toBe(JSON.stringify(sorted));
     }
+  });
+
+  it('names every tag set right past the number it remembers (one and two tags, seen again after forgetting)', () => {
+    const sets: Record<string, string>[] = [];
+    for (let i = 0; i < MAX_RECENT_TAG_SET_KEYS + 500; i++) sets.push(i % 2 === 0 ? { team: `t-${i}` } : { team: `t-${i % 1000}`, env: `e-${i}` });
+    for (const round of [1, 2]) {
+      for (const tags of sets) {
+        const expected = JSON.stringify(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : 1)));
+        if (tagSetKey(tags) !== expected) throw new Error(`round ${round}: ${JSON.stringify(tags)} named ${tagSetKey(tags)}`);
+      }
+    }
+    expect(tagSetKey({ env: 'e-1', team: 't-1' })).toBe('[["env","e-1"],["team","t-1"]]');
+    expect(tagSetKey({ team: 't-0' })).toBe('[["team","t-0"]]');
   });
 
   it('is a total order usable as a map key (uses code-unit order, not locale)', () => {
