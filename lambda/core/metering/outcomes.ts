@@ -82,25 +82,28 @@ const STOP = new Set(['DisabledApiException', 'AccessDeniedException', 'Unrecogn
  * What a request-level error is about, as a key per record: records with the same key share the
  * fault. An unknown dimension is wrong for every record of that dimension (a request holds one
  * product), a refused licence or customer for all its records, a timestamp out of bounds for its
- * whole hour, a product code for the whole (legacy) request. Other errors are about one record.
+ * whole hour, a product code for the whole (legacy) request. Other errors, and records without
+ * the field the error names, are about one record.
  */
 export function faultKeyOf(errorName: string, planned: PlannedRecord): string {
   const { record } = planned;
+  const oneRecord = `bucket ${planned.bucketKey}`;
+  const about = (what: string, value: string | undefined) => (value === undefined ? oneRecord : `${what} ${value}`);
   switch (errorName) {
     case 'InvalidUsageDimensionException':
-      return `dimension ${record.Dimension}`;
+      return about('dimension', record.Dimension);
     case 'InvalidLicenseException':
-      return `licence ${record.LicenseArn}`;
+      return about('licence', record.LicenseArn);
     case 'InvalidCustomerIdentifierException':
-      return `customer ${record.CustomerIdentifier}`;
+      return about('customer', record.CustomerIdentifier);
     case 'CustomerNotEntitledException':
-      return `customer ${record.LicenseArn ?? record.CustomerIdentifier ?? record.CustomerAWSAccountId}`;
+      return about('customer', record.LicenseArn ?? record.CustomerIdentifier ?? record.CustomerAWSAccountId);
     case 'TimestampOutOfBoundsException':
-      return `hour ${record.Timestamp.toISOString()}`;
+      return about('hour', record.Timestamp.toISOString());
     case 'InvalidProductCodeException':
       return 'the product';
     default:
-      return `bucket ${planned.bucketKey}`;
+      return oneRecord;
   }
 }
 

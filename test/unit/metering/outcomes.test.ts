@@ -174,6 +174,12 @@ describe('faultGroups: the records a request-level error is about', () => {
     expect(keys(errorName)).toEqual(expected);
   });
 
+  it('keeps records without the field the error names apart (a licence error on legacy records)', () => {
+    const legacy = planned([record(1, { LicenseArn: undefined, CustomerIdentifier: 'c-1' }), record(2, { LicenseArn: undefined, CustomerIdentifier: 'c-2' })]);
+    expect(faultGroups('InvalidLicenseException', legacy).map((g) => g.map((p) => p.bucketKey))).toEqual([['bucket-0'], ['bucket-1']]);
+    expect(faultGroups('InvalidCustomerIdentifierException', sent)).toHaveLength(4);
+  });
+
   it('groups legacy records by CustomerIdentifier for InvalidCustomerIdentifierException', () => {
     const legacy = planned([record(1, { LicenseArn: undefined, CustomerIdentifier: 'c-1' }), record(2, { LicenseArn: undefined, CustomerIdentifier: 'c-2' }), record(3, { LicenseArn: undefined, CustomerIdentifier: 'c-1' })]);
     expect(faultGroups('InvalidCustomerIdentifierException', legacy).map((g) => g.map((p) => p.bucketKey))).toEqual([['bucket-0', 'bucket-2'], ['bucket-1']]);
