@@ -84,10 +84,7 @@ export async function foldHoursEndedBy(ports: FoldPorts, cutoff: Date, now: Date
   // read: a late event's fold checks what the hours before counted.
   await ports.journal.sealHours(hours, now);
   for (const hourStart of hours) {
-    const folded = await foldSealedHour(ports, hourStart, now);
-    report.buckets.push(...folded.buckets);
-    report.rejected.push(...folded.rejected);
-    (report as { duplicates: number }).duplicates += folded.duplicates;
+    addToReport(report, await foldSealedHour(ports, hourStart, now));
     await ports.journal.markFolded(hourStart, now);
   }
   return report;
@@ -134,7 +131,7 @@ async function foldFromJournal(journal: HourJournal, hourStart: string, fold: Ho
  * a day of entries, one entry at a time.
  */
 async function seenBeforeLookup(journal: HourJournal, hourStart: string, lateEntries: readonly JournalEntry[], onlyCustomer?: string) {
-  const origins: number[] = [];
+  let earliest = Infinity;
   // Only the customers with late events that carry eventIds (or just the one folded): the sets
   // stay small, and hours nobody needs are not read.
   const customers = new Set<string>();
@@ -142,13 +139,13 @@ async function seenBeforeLookup(journal: HourJournal, hourStart: string, lateEnt
     for (const event of entry.events) {
       const { customerKey } = entry.customers[event.c];
       if (event.id === undefined || (onlyCustomer !== undefined && customerKey !== onlyCustomer)) continue;
-      origins.push(Date.parse(entry.rolledFrom!));
+      earliest = Math.min(earliest, Date.parse(entry.rolledFrom!));
       customers.add(customerKey);
     }
   }
-  if (origins.length === 0) return undefined;
+  if (customers.size === 0) return undefined;
   const seen = new Set<string>();
-  for (let hour = Math.min(...origins); hour < Date.parse(hourStart); hour += HOUR_MS) {
+  for (let hour = earliest; hour < Date.parse(hourStart); hour += HOUR_MS) {
     const earlierHour = new Date(hour).toISOString();
     for await (const entry of journal.readEntries(earlierHour)) {
       const ownHour = entry.rolledFrom ?? earlierHour;
@@ -177,11 +174,16 @@ export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now
     const early = { entryIds: result.sources.get(customerKey) ?? [], rejected: result.rejected };
     const recorded = await ports.journal.recordFlush(hourStart, customerKey, early, result.buckets, now);
     if (recorded === 'exists') continue;
-    report.buckets.push(...result.buckets.map((b) => sealedBucketOf(b, now)));
-    report.rejected.push(...result.rejected);
-    (report as { duplicates: number }).duplicates += result.duplicates;
+    addToReport(report, { buckets: result.buckets.map((b) => sealedBucketOf(b, now)), rejected: result.rejected, duplicates: result.duplicates });
   }
   return report;
+}
+
+/** Adds an hour's report to the run's; one by one, as an hour can hold more buckets than a call's arguments. */
+function addToReport(report: FoldReport, hour: FoldReport): void {
+  for (const bucket of hour.buckets) report.buckets.push(bucket);
+  for (const rejection of hour.rejected) report.rejected.push(rejection);
+  (report as { duplicates: number }).duplicates += hour.duplicates;
 }
 
 /** A folded bucket as the ledger holds it once written. */

@@ -4,6 +4,8 @@ import { seededRandom } from '../lifecycle/event-history';
 describe('EventIdSet', () => {
   it('adds an id once: add is false for a repeat, has tells which ids are in', () => {
     const set = new EventIdSet();
+    expect(set.has('evt-1')).toBe(false);
+    expect(set.size).toBe(0);
     expect(set.add('evt-1')).toBe(true);
     expect(set.add('evt-2')).toBe(true);
     expect(set.add('evt-1')).toBe(false);

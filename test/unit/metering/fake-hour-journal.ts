@@ -123,6 +123,8 @@ export class FakeHourJournal implements HourJournal {
   readonly flushCalls: FlushCall[] = [];
   readonly markFoldedCalls: string[] = [];
   cursor: string | undefined;
+  /** Entries are copied in and out (so a test cannot change what was stored); off for big hours. */
+  copies = true;
   /** entries() of an hour not sealed throws (for the metering run, which must seal first). */
   requireSealedReads = false;
   /** Makes recordFlush answer 'exists' (e.g. a concurrent early metering won). */
@@ -139,18 +141,23 @@ export class FakeHourJournal implements HourJournal {
   /** Adds entries as they are, whatever the seals (test setup). */
   add(...entries: JournalEntry[]): this {
     for (const entry of entries) {
+      if (this.has(entry)) throw new Error(`entry ${entryIdOf(entry)} of ${entry.hourStart} added twice`);
       const list = this.entriesByHour.get(entry.hourStart) ?? [];
-      if (list.some((e) => entryIdOf(e) === entryIdOf(entry))) throw new Error(`entry ${entryIdOf(entry)} of ${entry.hourStart} added twice`);
-      list.push(copy(entry));
+      list.push(this.copies ? copy(entry) : entry);
       this.entriesByHour.set(entry.hourStart, list);
+      this.entryIds.add(`${entry.hourStart} ${entryIdOf(entry)}`);
     }
     return this;
   }
 
+  private readonly entryIds = new Set<string>();
+  private has(entry: JournalEntry): boolean {
+    return this.entryIds.has(`${entry.hourStart} ${entryIdOf(entry)}`);
+  }
+
   /** What ingestion's append does to one entry: refused once its hour is sealed. */
   append(entry: JournalEntry): AppendOutcome {
-    const list = this.entriesByHour.get(entry.hourStart) ?? [];
-    if (list.some((e) => entryIdOf(e) === entryIdOf(entry))) return 'duplicate';
+    if (this.has(entry)) return 'duplicate';
     if (this.sealed.has(entry.hourStart)) return 'sealed';
     this.add(entry);
     return 'appended';
@@ -184,7 +191,8 @@ export class FakeHourJournal implements HourJournal {
   async *readEntries(hourStart: string): AsyncGenerator<JournalEntry> {
     this.log.push(`entries ${hourStart}`);
     if (this.requireSealedReads && !this.sealed.has(hourStart)) throw new Error(`entries of ${hourStart} read before the hour was sealed`);
-    yield* inEntryIdOrder(copy(this.entriesByHour.get(hourStart) ?? []));
+    const entries = this.entriesByHour.get(hourStart) ?? [];
+    yield* inEntryIdOrder(this.copies ? copy(entries) : entries);
   }
 
   async entries(hourStart: string): Promise<JournalEntry[]> {
@@ -217,6 +225,8 @@ export class FakeSealedBucketWriter implements SealedBucketWriter {
   readonly writes: { buckets: FoldedBucket[]; at: string }[] = [];
   /** putSealedBuckets throws once when asked to write buckets of this hour (nothing written). */
   crashOnHour?: string;
+  /** Writes are recorded (copied) in `writes`; off for big hours. */
+  recordWrites = true;
 
   constructor(
     readonly ledger: Map<string, HourBucket>,
@@ -230,8 +240,8 @@ export class FakeSealedBucketWriter implements SealedBucketWriter {
       this.crashOnHour = undefined;
       throw new Error(`crash writing the buckets of ${hours.join(',')}`);
     }
-    this.writes.push(copy({ buckets: [...buckets], at: at.toISOString() }));
-    const written = buckets.map((b) => sealedBucketOf(copy(b), at));
+    if (this.recordWrites) this.writes.push(copy({ buckets: [...buckets], at: at.toISOString() }));
+    const written = buckets.map((b) => sealedBucketOf(b, at));
     for (const b of written) this.ledger.set(b.bucketKey, b);
     return written;
   }

@@ -98,6 +98,28 @@ describe('foldHoursEndedBy', () => {
     expect(ports.journal.append(entryOf({ messageId: 'm-new', hourStart: LAST, events: [{ customer: CUSTOMER_A, q: 1 }] }))).toBe('sealed');
   });
 
+  it('folds an hour of 200,000 buckets, 150,000 of them from late events with eventIds (more than a call can take as arguments)', async () => {
+    const ports = fakeFoldPorts();
+    const last = hour('2026-11-02T09');
+    const before = hour('2026-11-02T08');
+    ports.journal.cursor = before;
+    ports.journal.sealed.add(before);
+    ports.journal.copies = false;
+    ports.buckets.recordWrites = false;
+    const customers = Array.from({ length: 200_000 }, (_, i): JournalCustomer => ({ ...CUSTOMER_A, customerKey: `license#l-${i}`, licenseArn: `${CUSTOMER_A.licenseArn}-${i}` }));
+    for (let m = 0; m < customers.length / 100; m++) {
+      const late = m >= 500;
+      const events = customers.slice(m * 100, m * 100 + 100).map((customer) => ({ customer, q: 2, ...(late ? { id: `e-${customer.customerKey}` } : {}) }));
+      ports.journal.add(entryOf({ messageId: `m-${String(m).padStart(5, '0')}`, hourStart: last, ...(late ? { rolledFrom: before } : {}), events }));
+    }
+
+    const report = await foldHoursEndedBy(ports, clock('2026-11-02T10:15:00.000Z').cutoff, clock('2026-11-02T10:15:00.000Z').now);
+
+    expect(report.buckets).toHaveLength(200_000);
+    expect(report.buckets.reduce((sum, b) => sum + b.quantity, 0)).toBe(400_000);
+    expect(report.duplicates).toBe(0);
+  }, 60_000);
+
   it('second run with the same cutoff folds nothing; a run an hour later folds just the next hour', async () => {
     const ports = dayOfUsage();
     await foldHoursEndedBy(ports, CUTOFF, NOW);
