@@ -85,7 +85,7 @@ const STOP = new Set(['DisabledApiException', 'AccessDeniedException', 'Unrecogn
  * whole hour, a product code for the whole (legacy) request. Other errors, and records without
  * the field the error names, are about one record.
  */
-export function faultKeyOf(errorName: string, planned: PlannedRecord): string {
+function faultKeyOf(errorName: string, planned: PlannedRecord): string {
   const { record } = planned;
   const oneRecord = `bucket ${planned.bucketKey}`;
   const about = (what: string, value: string | undefined) => (value === undefined ? oneRecord : `${what} ${value}`);

@@ -77,11 +77,6 @@ function eventBytes(event: Pick<JournalEvent, 'd' | 'id' | 'a'>): number {
 /** Entry size above which a message's events of one hour are split into parts. */
 export const MAX_ENTRY_BYTES = 300_000;
 
-/** The identity the journal de-duplicates an event by: its customer and eventId. */
-export function eventKeyOf(customerKey: string, eventId: string): string {
-  return `${customerKey}|${eventId}`;
-}
-
 /**
  * The journal partition of a message (0..shards-1): entries of one hour spread over a few partitions,
  * and each partition's seal is a separate item, so concurrent ingestion does not contend on one.
