@@ -12,7 +12,7 @@ import { DynamoDbMeteringLedger } from '../adapters/metering-ledger';
 import { ZeroUsageFiller } from '../adapters/zero-usage';
 import { parseProductList } from '../core/product-config';
 import { MeteringReport } from '../core/metering/metering-run';
-import { meteringDeadLetters, meterNow } from './metering-job';
+import { failIfStopped, meteringDeadLetters, meterNow } from './metering-job';
 import { requiredEnv } from '../handler-environment';
 
 /** The scheduled metering Lambda (one run at a time: reserved concurrency 1). */
@@ -40,7 +40,7 @@ const gracePeriodSeconds = Number(process.env.GRACE_PERIOD_SECONDS || 600);
 async function metering(_event: unknown, context: Context): Promise<MeteringReport> {
   const now = new Date();
   const deadline = new Date(now.getTime() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS);
-  return meterNow(ports, logger, { now, deadline, settings: { gracePeriodSeconds } });
+  return failIfStopped(await meterNow(ports, logger, { now, deadline, settings: { gracePeriodSeconds } }));
 }
 
 export const handler = middy(metering).use(injectLambdaContext(logger));

@@ -40,3 +40,13 @@ export async function meterNow(
   else if (report.sealed + report.metered + report.deadLettered + report.deferred > 0) log.info('metering run', { ...report });
   return report;
 }
+
+/**
+ * Fails the invocation when the run stopped (API disabled, no permission, bad credentials): the
+ * metering function's errors metric then raises the failed-runs alarm, where a log line alone
+ * would go unseen while nothing is billed.
+ */
+export function failIfStopped(report: MeteringReport): MeteringReport {
+  if (report.stoppedBy) throw new Error(`metering stopped by ${report.stoppedBy}: nothing can be billed until this is fixed`);
+  return report;
+}

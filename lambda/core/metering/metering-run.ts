@@ -37,7 +37,11 @@ export interface MeteringLedger {
  * for every subscribed customer and configured dimension that has none. Idempotent per hour.
  */
 export interface ZeroUsage {
-  fillHour(hourStart: Date, now: Date): Promise<HourBucket[]>;
+  /**
+   * Returns the buckets this call created. Stops early once `outOfTime()` is true; the next call for
+   * the same hour resumes where this one stopped.
+   */
+  fillHour(hourStart: Date, now: Date, outOfTime: () => boolean): Promise<HourBucket[]>;
 }
 
 /** Customers' subscription state (from lifecycle events), by customer key. */
@@ -98,6 +102,12 @@ export interface MeteringSettings {
   readonly concurrentRequests: number;
   readonly backoff: BackoffPolicy;
 }
+
+/**
+ * Single records refused with an undocumented error, before any call of the run got an answer,
+ * after which the run stops: the error is more likely about the caller than about each record.
+ */
+const MAX_SUSPECTS_BEFORE_ANY_ANSWER = 5;
 
 export const DEFAULT_METERING_SETTINGS: MeteringSettings = {
   gracePeriodSeconds: 600,
@@ -160,7 +170,11 @@ export async function runMetering(
   }
   // The latest hour that has ended by the cutoff: its idle customers get zero records.
   const zeroHour = new Date(utcHourStart(cutoff).getTime() - 3_600_000);
-  const zeros = ports.zeroUsage ? await ports.zeroUsage.fillHour(zeroHour, options.now) : [];
+  // Filled before sending, so this run sends them too, but within a quarter of the time left at
+  // most: zero records are only a practice and must never keep real usage from being sent. What is
+  // not filled by then is resumed by the next run.
+  const fillUntil = clock.now() + (options.deadline.getTime() - clock.now()) / 4;
+  const zeros = ports.zeroUsage ? await ports.zeroUsage.fillHour(zeroHour, options.now, () => clock.now() >= fillUntil) : [];
   report.zeroRecords = zeros.length;
 
   const byKey = new Map<string, HourBucket>();
@@ -211,6 +225,10 @@ export async function runMetering(
   }
 
   const limiter = new CallRateLimiter(settings.callsPerSecond, clock);
+  /** Calls AWS answered with per-record results this run. */
+  let answeredCalls = 0;
+  /** Single records refused with an undocumented error (see the end of the run). */
+  const suspects: { planned: PlannedRecord; errorName: string; message: string }[] = [];
   const work: MeteringRequest[] = planRequests(sendable);
   // A few requests in flight: each waits on its answer and outcome writes, not on the others.
   const worker = async () => {
@@ -223,6 +241,16 @@ export async function runMetering(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, settings.concurrentRequests) }, worker));
+  for (const { planned, errorName, message } of suspects) {
+    // AWS answered other calls of this run: the error is about this record. Otherwise it may be
+    // about the caller (an undocumented credentials or configuration error): the bucket stays sealed.
+    if (answeredCalls > 0) {
+      await deadLetter(byKey.get(planned.bucketKey)!, errorName, message, planned.record);
+    } else {
+      report.deferred += 1;
+      report.stoppedBy ??= errorName;
+    }
+  }
   return report;
 
   /** Sends one request until every record has a final outcome or the attempts run out. */
@@ -261,6 +289,12 @@ export async function runMetering(
           report.deferred += pending.length;
           return;
         }
+        if (action === 'isolate-unmodelled' && pending.length === 1) {
+          // Judged once the run is over: dead-lettered only if other calls got through.
+          suspects.push({ planned: pending[0], errorName: error.errorName, message: error.message });
+          if (answeredCalls === 0 && suspects.length >= MAX_SUSPECTS_BEFORE_ANY_ANSWER) report.stoppedBy = error.errorName;
+          return;
+        }
         // Something in this request is at fault: bill the rest, find the records at fault by halving
         // over the groups that share what the error is about (one dimension, licence, hour...).
         const groups = faultGroups(error.errorName, pending);
@@ -274,6 +308,7 @@ export async function runMetering(
         return;
       }
       answered();
+      answeredCalls += 1;
       const outcomes = matchOutcomes(pending, answer.results);
       const retry: PlannedRecord[] = [];
       // Each record's outcome is stored on its own bucket: all at once.

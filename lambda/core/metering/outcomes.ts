@@ -61,7 +61,13 @@ export type RequestErrorAction =
   | 'retry'
   /** Something in the records: split the request to find the record(s) at fault. */
   | 'isolate'
-  /** Nothing this run can do (API disabled, no permission): stop and alarm. */
+  /**
+   * An error AWS does not document for this API, answered with a 4xx: probably about the records
+   * (split to find them), but only trusted as such once some call of the run has succeeded, as an
+   * unknown credentials or configuration error would fail every record alike.
+   */
+  | 'isolate-unmodelled'
+  /** Nothing this run can do (API disabled, no permission, bad credentials): stop and alarm. */
   | 'stop';
 
 const ISOLATE = new Set([
@@ -69,21 +75,42 @@ const ISOLATE = new Set([
   'InvalidUsageDimensionException',
   'InvalidLicenseException',
   'InvalidCustomerIdentifierException',
-  'InvalidProductCodeException',
   'InvalidTagException',
   'InvalidUsageAllocationsException',
   'CustomerNotEntitledException',
   'ValidationException',
   'SerializationException',
 ]);
-const STOP = new Set(['DisabledApiException', 'AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException']);
+/**
+ * Errors no record can escape: the API is off, or the caller's credentials, signature, clock or
+ * deployment are wrong (AWS's common errors, in both spellings, and a product code this account
+ * does not sell). The buckets stay sealed and billable until their hour leaves the window.
+ */
+const STOP = new Set([
+  'DisabledApiException',
+  'InvalidProductCodeException',
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'IncompleteSignatureException',
+  'InvalidClientTokenId',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'MissingAuthenticationToken',
+  'MissingAuthenticationTokenException',
+  'RequestExpired',
+  'NotAuthorized',
+  'OptInRequired',
+]);
 
 /**
  * What a request-level error is about, as a key per record: records with the same key share the
  * fault. An unknown dimension is wrong for every record of that dimension (a request holds one
  * product), a refused licence or customer for all its records, a timestamp out of bounds for its
- * whole hour, a product code for the whole (legacy) request. Other errors, and records without
- * the field the error names, are about one record.
+ * whole hour. Other errors, and records without the field the error names, are about one record.
  */
 function faultKeyOf(errorName: string, planned: PlannedRecord): string {
   const { record } = planned;
@@ -100,8 +127,6 @@ function faultKeyOf(errorName: string, planned: PlannedRecord): string {
       return about('customer', record.LicenseArn ?? record.CustomerIdentifier ?? record.CustomerAWSAccountId);
     case 'TimestampOutOfBoundsException':
       return about('hour', record.Timestamp.toISOString());
-    case 'InvalidProductCodeException':
-      return 'the product';
     default:
       return oneRecord;
   }
@@ -123,6 +148,6 @@ export function requestErrorAction(errorName: string, httpStatus?: number): Requ
   if (STOP.has(errorName)) return 'stop';
   if (ISOLATE.has(errorName)) return 'isolate';
   if (errorName === 'ThrottlingException' || httpStatus === undefined || httpStatus >= 500 || httpStatus === 429) return 'retry';
-  // An unmodelled 4xx: assume the records are at fault rather than retrying forever.
-  return 'isolate';
+  // An unmodelled 4xx: split rather than retry forever; metering-run.ts decides at one record.
+  return 'isolate-unmodelled';
 }

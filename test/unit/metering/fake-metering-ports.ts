@@ -139,6 +139,8 @@ export class FakeMarketplace implements MeteringApi {
   failNext: MeteringApiError[] = [];
   /** Thrown by every call once failNext is used up. */
   failAlways?: MeteringApiError;
+  /** Thrown by every call that holds a record it picks (after failNext and failAlways). */
+  failWhenSent?: { readonly error: () => MeteringApiError; readonly picks: (record: MeteringRecord) => boolean };
   /** Records answered as UnprocessedRecords (each match consumes one). */
   unprocessed: ((record: MeteringRecord) => boolean)[] = [];
 
@@ -194,6 +196,7 @@ export class FakeMarketplace implements MeteringApi {
   private answer(call: BatchMeterUsageCall): BatchMeterUsageAnswer {
     const fault = this.failNext.shift() ?? this.failAlways;
     if (fault) throw fault;
+    if (this.failWhenSent && call.records.some(this.failWhenSent.picks)) throw this.failWhenSent.error();
     this.checkProtocol(call);
 
     const productCode = call.productCode ?? this.licences.get(call.records[0].LicenseArn!)?.productCode;

@@ -2,6 +2,7 @@ import { StoredSubscription } from '../../../lambda/core/lifecycle/subscription-
 import { HourBucket, meteringRecordOf } from '../../../lambda/core/metering/hour-bucket';
 import { MeteringApiError, MeteringSettings, runMetering } from '../../../lambda/core/metering/metering-run';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
+import { failIfStopped } from '../../../lambda/metering/metering-job';
 import { FakeClock, FakeDeadLetters, FakeMarketplace, FakeMeteringLedger } from './fake-metering-ports';
 import { legacyBucket, licenseBucket, nthLicenseBucket } from './fixtures';
 
@@ -14,6 +15,7 @@ const serverError = () => new MeteringApiError('InternalServiceErrorException', 
 const disabled = () => new MeteringApiError('DisabledApiException', 'the API is disabled', 400);
 /** An error about one record (its allocations), whatever the others hold. */
 const badAllocations = () => new MeteringApiError('InvalidUsageAllocationsException', 'allocations do not add up', 400);
+const outOfBounds = () => new MeteringApiError('TimestampOutOfBoundsException', 'the timestamp is out of bounds', 400);
 const badProductCode = () => new MeteringApiError('InvalidProductCodeException', 'unknown product code', 400);
 
 function setup(now: Date = NOW) {
@@ -163,12 +165,56 @@ describe('runMetering', () => {
 
     it('refuses a request whose records all share what the error is about at once: every record dead-lettered, one call', async () => {
       const { deadLetters, api, sealed, run } = setup();
+      // One hour: a timestamp error is about all of them.
       const buckets = sealed(...Array.from({ length: 6 }, (_, i) => nthLicenseBucket(i + 1)));
-      api.failNext = [badProductCode()];
+      api.failNext = [outOfBounds()];
       const report = await run();
       expect(report).toMatchObject({ metered: 0, deadLettered: 6, calls: 1 });
-      expect(deadLetters.letters.map((l) => [l.reason, l.bucket.bucketKey]).sort()).toEqual(buckets.map((b) => ['InvalidProductCodeException', b.bucketKey]).sort());
+      expect(deadLetters.letters.map((l) => [l.reason, l.bucket.bucketKey]).sort()).toEqual(buckets.map((b) => ['TimestampOutOfBoundsException', b.bucketKey]).sort());
       expect(api.calls).toHaveLength(1);
+    });
+
+    it.each([
+      ['a product code this account does not sell', badProductCode],
+      ['expired credentials', () => new MeteringApiError('ExpiredTokenException', 'The security token included in the request is expired', 400)],
+      ['a clock too far off', () => new MeteringApiError('RequestExpired', 'Request has expired', 400)],
+    ])('stops at %s: no record is dead-lettered, every bucket stays sealed for the next run', async (_, error) => {
+      const { deadLetters, api, ledger, sealed, run } = setup();
+      sealed(...Array.from({ length: 30 }, (_, i) => nthLicenseBucket(i + 1)));
+      api.failAlways = error();
+      const report = await run();
+      expect(report).toMatchObject({ metered: 0, deadLettered: 0, deferred: 30, stoppedBy: error().errorName });
+      // One call per request already on its way (the run sends up to 3 at once), none after.
+      expect(report.calls).toBeLessThanOrEqual(2);
+      expect(deadLetters.letters).toEqual([]);
+      expect(ledger.withStatus('sealed')).toHaveLength(30);
+      // The Lambda invocation fails, so the failed-runs alarm goes off.
+      expect(() => failIfStopped(report)).toThrow(`metering stopped by ${error().errorName}`);
+    });
+
+    it('does not dead-letter records for an undocumented error that every call gets: the run stops, the buckets stay sealed', async () => {
+      const { deadLetters, api, ledger, sealed, run } = setup();
+      sealed(...Array.from({ length: 50 }, (_, i) => nthLicenseBucket(i + 1)));
+      api.failAlways = new MeteringApiError('SomethingNewException', 'no idea', 400);
+      const report = await run();
+      expect(report).toMatchObject({ metered: 0, deadLettered: 0, deferred: 50, stoppedBy: 'SomethingNewException' });
+      expect(deadLetters.letters).toEqual([]);
+      expect(ledger.withStatus('sealed')).toHaveLength(50);
+      // Halving stops after a few single records were refused with no call answered.
+      expect(report.calls).toBeLessThan(40);
+    });
+
+    it('dead-letters the record an undocumented error is about once other calls got through', async () => {
+      const { deadLetters, api, ledger, sealed, run } = setup();
+      // The bad record first: its half is refused down to the record before any call is answered.
+      const buckets = sealed(...Array.from({ length: 25 }, (_, i) => nthLicenseBucket(i + 1, { quantity: i + 1 })));
+      api.failWhenSent = { error: () => new MeteringApiError('SomethingNewException', 'no idea', 400), picks: (r) => r.Quantity === 1 };
+      const report = await run();
+      expect(report).toMatchObject({ metered: 24, deadLettered: 1, deferred: 0 });
+      expect(report.stoppedBy).toBeUndefined();
+      expect(deadLetters.letters.map((l) => [l.reason, l.bucket.bucketKey])).toEqual([['SomethingNewException', buckets[0].bucketKey]]);
+      expect(ledger.get(buckets[0].bucketKey)).toMatchObject({ status: 'failed' });
+      expect(failIfStopped(report)).toBe(report);
     });
 
     it('still halves record by record for an error about one record (allocations): 25 records, one call per level', async () => {
