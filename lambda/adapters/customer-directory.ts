@@ -6,15 +6,16 @@ import { StoredSubscription } from '../core/lifecycle/subscription-state';
 
 /**
  * Registered customers from the Customers table, cached for a short while: every usage event needs
- * its customer, and identities never change once written.
+ * its customer, and identities never change once written. An unknown customer is never cached: its
+ * events are refused for good, so the answer must be fresh (the buyer may have just registered).
  */
 export class CachedCustomerDirectory implements CustomerDirectory {
-  private readonly cache = new Map<string, { identity: KnownCustomer | undefined; until: number }>();
+  private readonly cache = new Map<string, { identity: KnownCustomer; until: number }>();
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-    /** Unknown customers are looked up again after this long (they may register meanwhile). @default 60000 */
+    /** Known customers are looked up again after this long (their subscription state may change). @default 60000 */
     private readonly ttlMs = 60_000,
     private readonly now: () => number = Date.now,
   ) {}
@@ -26,7 +27,7 @@ export class CachedCustomerDirectory implements CustomerDirectory {
     for (const customerKey of customerKeys) {
       const cached = this.cache.get(customerKey);
       if (!cached || cached.until <= now) missing.push(customerKey);
-      else if (cached.identity) found.set(customerKey, cached.identity);
+      else found.set(customerKey, cached.identity);
     }
     if (missing.length === 0) return found;
     const items = await batchGetCustomers(this.client, this.tableName, missing, { ConsistentRead: true });
@@ -34,8 +35,9 @@ export class CachedCustomerDirectory implements CustomerDirectory {
     const until = this.now() + this.ttlMs;
     for (const customerKey of missing) {
       const identity = knownCustomerOf(customerKey, items.get(customerKey));
+      if (!identity) continue;
       this.cache.set(customerKey, { identity, until });
-      if (identity) found.set(customerKey, identity);
+      found.set(customerKey, identity);
     }
     return found;
   }

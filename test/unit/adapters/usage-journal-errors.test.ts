@@ -271,21 +271,33 @@ describe('Customer directory: batch lookups', () => {
     expect(sent.map((s) => s.name)).toEqual(['BatchGetCommand']);
     expect(sent[0].input.RequestItems.Customers).toEqual({ Keys: [{ customerKey: 'license#l-1' }, { customerKey: 'license#l-unknown' }], ConsistentRead: true });
 
-    // Known and unknown customers come from the cache.
+    // Known customers come from the cache; an unknown one is asked for again, as its events are
+    // refused for good (it may have registered meanwhile).
     const second = await directory.find(['license#l-1', 'license#l-unknown']);
-    expect(sent).toHaveLength(1);
+    expect(sent).toHaveLength(2);
+    expect(sent[1].input.RequestItems.Customers.Keys).toEqual([{ customerKey: 'license#l-unknown' }]);
     expect(second.get('license#l-1')).toMatchObject(known);
     expect(second.has('license#l-unknown')).toBe(false);
 
     // Only the keys not cached are asked for.
     await directory.find(['license#l-1', 'license#l-2']);
-    expect(sent).toHaveLength(2);
-    expect(sent[1].input.RequestItems.Customers.Keys).toEqual([{ customerKey: 'license#l-2' }]);
+    expect(sent).toHaveLength(3);
+    expect(sent[2].input.RequestItems.Customers.Keys).toEqual([{ customerKey: 'license#l-2' }]);
 
     // Once the entries expire, they are read again.
     now += 60_001;
-    await directory.find(['license#l-unknown']);
-    expect(sent).toHaveLength(3);
+    await directory.find(['license#l-1']);
+    expect(sent).toHaveLength(4);
+  });
+
+  it('finds a customer that registers right after its first event was refused', async () => {
+    let registered = false;
+    const { client, sent } = stubClient(() => ({ Responses: { Customers: registered ? [item] : [] } }));
+    const directory = new CachedCustomerDirectory(client, 'Customers', 60_000, () => 1_000_000);
+    expect((await directory.find(['license#l-1'])).has('license#l-1')).toBe(false);
+    registered = true;
+    expect((await directory.find(['license#l-1'])).get('license#l-1')).toMatchObject(known);
+    expect(sent).toHaveLength(2);
   });
 
   it('asks again for the keys DynamoDB left unprocessed', async () => {
