@@ -1,8 +1,34 @@
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { createHash } from 'node:crypto';
+import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
+import { backoffDelayMs } from '../core/metering/pacing';
 
 /**
- * Sends dead letters (a JSON body and a `reason` attribute each) to an SQS queue, ten per call,
- * resending what SQS reports as failed. Throws if some still fail: the caller must not drop them.
+ * The dead-letter queues' maximum message size is SQS's default (the stack does not set one): 1 MiB,
+ * counting the body and the attributes. SQS allows as much for the sum of a SendMessageBatch call's
+ * messages.
+ */
+const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+/** What one call may carry: 1 MiB less a margin for how SQS counts. */
+const MAX_CALL_BYTES = SQS_MAX_MESSAGE_BYTES - 8 * 1024;
+/**
+ * The largest letter body (JSON, UTF-8 bytes) sent as it is; room is left for its reason attribute.
+ * Callers that echo what they received keep their letters under it (ingest-batch.ts); a larger one
+ * is cut short here (see entryOf).
+ */
+export const MAX_LETTER_BYTES = SQS_MAX_MESSAGE_BYTES - 16 * 1024;
+const MAX_ENTRIES_PER_CALL = 10;
+const MAX_ATTEMPTS = 4;
+
+export interface DeadLetter {
+  readonly reason: string;
+  readonly body: unknown;
+}
+
+/**
+ * Sends dead letters (a JSON body and a `reason` attribute each) to an SQS queue: up to ten, and
+ * under 1 MiB, per call; resends only what SQS reports as failed (or a call that failed as a whole),
+ * with a short backoff, never a letter already accepted. Throws if some still fail (or were refused
+ * as the sender's fault): the caller must not drop them.
  */
 export class DeadLetterQueue {
   constructor(
@@ -10,19 +36,116 @@ export class DeadLetterQueue {
     private readonly queueUrl: string,
   ) {}
 
-  async send(letters: readonly { reason: string; body: unknown }[]): Promise<void> {
-    for (let i = 0; i < letters.length; i += 10) {
-      let batch = letters.slice(i, i + 10).map((letter, j) => ({
-        Id: String(j),
-        MessageBody: JSON.stringify(letter.body),
-        MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } },
-      }));
-      for (let attempt = 0; batch.length > 0; attempt++) {
-        if (attempt === 3) throw new Error(`${batch.length} dead letters could not be sent to ${this.queueUrl}`);
-        const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: batch }));
-        const failed = new Set((result.Failed ?? []).map((f) => f.Id));
-        batch = batch.filter((entry) => failed.has(entry.Id));
+  async send(letters: readonly DeadLetter[]): Promise<void> {
+    let pending = letters.map((letter, i) => entryOf(letter, String(i)));
+    // Refused as the sender's fault: no resend would get them through.
+    const refused: Entry[] = [];
+    const errors = new Map<string, string>();
+    for (let attempt = 0; attempt < MAX_ATTEMPTS && pending.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1)));
+      const again: Entry[] = [];
+      for (const call of calls(pending)) {
+        const outcome = await this.sendCall(call, errors);
+        again.push(...outcome.again);
+        refused.push(...outcome.refused);
       }
+      pending = again;
+    }
+    const unsent = [...refused, ...pending];
+    if (unsent.length > 0) {
+      throw new Error(`${unsent.length} of ${letters.length} dead letters could not be sent to ${this.queueUrl} (${errors.get(unsent[0].entry.Id!)})`);
     }
   }
+
+  /** One SendMessageBatch: the entries to send again, and those SQS refused for good. */
+  private async sendCall(call: readonly Entry[], errors: Map<string, string>): Promise<{ again: Entry[]; refused: Entry[] }> {
+    try {
+      const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: call.map((e) => e.entry) }));
+      const failures = new Map((result.Failed ?? []).map((f) => [f.Id, f]));
+      for (const [id, f] of failures) errors.set(id!, `${f.Code}${f.SenderFault ? ' (sender fault)' : ''}: ${f.Message ?? ''}`);
+      return {
+        again: call.filter((e) => failures.has(e.entry.Id) && !failures.get(e.entry.Id)!.SenderFault),
+        refused: call.filter((e) => failures.get(e.entry.Id)?.SenderFault === true),
+      };
+    } catch (error) {
+      for (const e of call) errors.set(e.entry.Id!, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+      if (error instanceof Error && error.name === 'BatchRequestTooLong') {
+        if (call.length === 1) return { again: [], refused: [...call] };
+        // Packing keeps calls under the limit; should SQS count otherwise, the same call would be
+        // refused again: send its letters one to a call instead.
+        const outcome = { again: [] as Entry[], refused: [] as Entry[] };
+        for (const e of call) {
+          const alone = await this.sendCall([e], errors);
+          outcome.again.push(...alone.again);
+          outcome.refused.push(...alone.refused);
+        }
+        return outcome;
+      }
+      return { again: [...call], refused: [] };
+    }
+  }
+}
+
+interface Entry {
+  readonly entry: SendMessageBatchRequestEntry;
+  /** The body and attribute, as SQS counts a message's size. */
+  readonly bytes: number;
+}
+
+function entryOf(letter: DeadLetter, id: string): Entry {
+  let body = JSON.stringify(letter.body);
+  let bodyBytes = Buffer.byteLength(body);
+  if (bodyBytes > MAX_LETTER_BYTES) {
+    // A last resort, so a letter is never refused for its size (which no retry would mend): the
+    // start of its JSON, with its size and hash.
+    const cut = { reason: letter.reason, letterTruncated: true, letterBytes: bodyBytes, letterSha256: sha256Hex(body), letter: '' };
+    body = JSON.stringify({ ...cut, letter: jsonStringPrefix(body, MAX_LETTER_BYTES - Buffer.byteLength(JSON.stringify(cut))) });
+    bodyBytes = Buffer.byteLength(body);
+  }
+  const attributeBytes = Buffer.byteLength('reason') + Buffer.byteLength('String') + Buffer.byteLength(letter.reason);
+  return {
+    entry: { Id: id, MessageBody: body, MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } } },
+    bytes: bodyBytes + attributeBytes,
+  };
+}
+
+/** Groups entries into calls: at most ten, and MAX_CALL_BYTES in all, each. */
+function calls(entries: readonly Entry[]): Entry[][] {
+  const result: Entry[][] = [];
+  let current: Entry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    if (current.length > 0 && (current.length === MAX_ENTRIES_PER_CALL || bytes + entry.bytes > MAX_CALL_BYTES)) {
+      result.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += entry.bytes;
+  }
+  if (current.length > 0) result.push(current);
+  return result;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/**
+ * The longest start of `text` whose JSON string (quotes and escapes included) takes at most
+ * `maxBytes` UTF-8 bytes beyond the two quotes. Escaping can double a text (quotes, backslashes) or
+ * more (control characters), so it is measured, not guessed. (A surrogate pair is never split: half
+ * of one is escaped as six bytes, more than the whole pair's four.)
+ */
+export function jsonStringPrefix(text: string, maxBytes: number): string {
+  const fits = (length: number) => Buffer.byteLength(JSON.stringify(text.slice(0, length))) - 2 <= maxBytes;
+  if (fits(text.length)) return text;
+  let low = 0;
+  let high = text.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (fits(mid)) low = mid;
+    else high = mid - 1;
+  }
+  return text.slice(0, low);
 }

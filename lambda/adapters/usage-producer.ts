@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { MAX_EVENTS_PER_MESSAGE, UsageEvent, usageEventSchema } from '../core/usage/usage-event';
 import { backoffDelayMs } from '../core/metering/pacing';
 
 /**
  * The client the seller's services use to report usage: validates each event before it leaves,
- * gives it an eventId (so a resend is never counted twice), packs events into messages, sends ten
- * messages per SendMessageBatch call, resends what SQS reports as failed, and returns what could not
- * be sent.
+ * gives it an eventId (so a resend is never counted twice), packs events into messages (up to
+ * `eventsPerMessage` events and MAX_MESSAGE_BYTES each), sends up to ten messages per
+ * SendMessageBatch call (MAX_MESSAGE_BYTES in all), resends what SQS reports as failed, and returns
+ * what could not be sent.
  *
  * ```ts
  * const usage = new UsageProducer({ queueUrl: process.env.USAGE_QUEUE_URL! });
@@ -21,7 +22,7 @@ export interface UsageProducerOptions {
   readonly queueUrl: string;
   /** @default a new SQSClient for the environment's region and credentials */
   readonly client?: SQSClient;
-  /** Events per message (1..100). @default 25 */
+  /** Events per message (1..100); fewer when they would not fit in MAX_MESSAGE_BYTES. @default 25 */
   readonly eventsPerMessage?: number;
   /** Attempts per message before it is returned as failed. @default 4 */
   readonly maxAttempts?: number;
@@ -36,12 +37,25 @@ export interface UnsentUsage {
 export interface SendUsageResult {
   /** Events accepted by SQS. */
   readonly sent: number;
-  /** Events not sent: invalid ones, and those SQS still refused after retries. */
+  /** Events not sent: invalid ones (or too big for a message), and those SQS still refused after retries. */
   readonly failed: readonly UnsentUsage[];
 }
 
-/** SQS accepts at most 256 KiB for a whole SendMessageBatch call. */
-const MAX_BATCH_BYTES = 256 * 1024 - 1024;
+/**
+ * The usage queue's maximum message size is SQS's default (the stack does not set one): 1 MiB. SQS
+ * also allows that much for the sum of a SendMessageBatch call's message bodies.
+ */
+const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+/** What the producer puts in one message, and in one call: 1 MiB less a margin for how SQS counts. */
+export const MAX_MESSAGE_BYTES = SQS_MAX_MESSAGE_BYTES - 16 * 1024;
+const MAX_ENTRIES_PER_CALL = 10;
+
+/** A message: its events and its body (UTF-8 bytes counted once). */
+interface Message {
+  readonly events: UsageEvent[];
+  readonly body: string;
+  readonly bytes: number;
+}
 
 export class UsageProducer {
   private readonly client: SQSClient;
@@ -56,69 +70,114 @@ export class UsageProducer {
 
   async send(events: readonly unknown[]): Promise<SendUsageResult> {
     const failed: UnsentUsage[] = [];
-    const valid: UsageEvent[] = [];
+    const valid: { event: UsageEvent; json: string; bytes: number }[] = [];
     for (const event of events) {
       const parsed = usageEventSchema.safeParse(event);
-      if (parsed.success) valid.push({ ...parsed.data, eventId: parsed.data.eventId ?? randomUUID() });
-      else failed.push({ event, reason: 'invalid-event', message: z.prettifyError(parsed.error) });
+      if (!parsed.success) {
+        failed.push({ event, reason: 'invalid-event', message: z.prettifyError(parsed.error) });
+        continue;
+      }
+      const withId = { ...parsed.data, eventId: parsed.data.eventId ?? randomUUID() };
+      const json = JSON.stringify(withId);
+      const bytes = Buffer.byteLength(json);
+      // Alone in a message it is `[event]`. SQS would refuse it on every attempt.
+      if (bytes + 2 > MAX_MESSAGE_BYTES) {
+        failed.push({
+          event,
+          reason: 'invalid-event',
+          message: `The event is ${bytes} bytes as JSON: more than a usage message holds (${MAX_MESSAGE_BYTES - 2} bytes for one event)`,
+        });
+      } else valid.push({ event: withId, json, bytes });
     }
-    const messages: UsageEvent[][] = [];
-    for (let i = 0; i < valid.length; i += this.eventsPerMessage) messages.push(valid.slice(i, i + this.eventsPerMessage));
 
     let sent = 0;
-    for (const batch of batches(messages)) {
-      const unsent = await this.sendBatch(batch);
-      for (const message of batch) {
-        if (unsent.has(message)) failed.push(...message.map((event) => ({ event, reason: 'send-failed' as const, message: unsent.get(message)! })));
-        else sent += message.length;
+    for (const call of calls(messages(valid, this.eventsPerMessage))) {
+      const unsent = await this.sendCall(call);
+      for (const message of call) {
+        const error = unsent.get(message);
+        if (error === undefined) sent += message.events.length;
+        else failed.push(...message.events.map((event) => ({ event, reason: 'send-failed' as const, message: error })));
       }
     }
     return { sent, failed };
   }
 
   /** One SendMessageBatch, resending failed entries; returns the messages that never got through. */
-  private async sendBatch(batch: UsageEvent[][]): Promise<Map<UsageEvent[], string>> {
-    let pending = batch.map((events, i) => ({ id: String(i), events }));
-    const lastError = new Map<UsageEvent[], string>();
+  private async sendCall(call: readonly Message[]): Promise<Map<Message, string>> {
+    let pending = call.map((message, i) => ({ id: String(i), message }));
+    const lastError = new Map<Message, string>();
     for (let attempt = 0; attempt < this.maxAttempts && pending.length > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1)));
       try {
         const result = await this.client.send(
           new SendMessageBatchCommand({
             QueueUrl: this.options.queueUrl,
-            Entries: pending.map((p) => ({ Id: p.id, MessageBody: JSON.stringify(p.events) })),
+            Entries: pending.map((p): SendMessageBatchRequestEntry => ({ Id: p.id, MessageBody: p.message.body })),
           }),
         );
         const failures = new Map((result.Failed ?? []).map((f) => [f.Id, f]));
         for (const p of pending) {
           const failure = failures.get(p.id);
-          if (failure) lastError.set(p.events, `${failure.Code}: ${failure.Message ?? ''}`.trim());
-          else lastError.delete(p.events);
+          if (failure) lastError.set(p.message, `${failure.Code}: ${failure.Message ?? ''}`.trim());
+          else lastError.delete(p.message);
         }
         // A sender fault (a malformed entry) will not get better by resending.
         pending = pending.filter((p) => failures.has(p.id) && !failures.get(p.id)!.SenderFault);
       } catch (error) {
-        for (const p of pending) lastError.set(p.events, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+        const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        for (const p of pending) lastError.set(p.message, text);
+        // Packing keeps calls under the limit; should SQS count otherwise, the same call would be
+        // refused again: send the messages one to a call instead, each with its own attempts.
+        if (error instanceof Error && error.name === 'BatchRequestTooLong') {
+          if (pending.length === 1) break;
+          for (const p of pending) {
+            const alone = await this.sendCall([p.message]);
+            if (alone.has(p.message)) lastError.set(p.message, alone.get(p.message)!);
+            else lastError.delete(p.message);
+          }
+          pending = [];
+        }
       }
     }
     return lastError;
   }
 }
 
-/** Groups messages ten to a batch, under SQS's size limit for a whole batch. */
-function batches(messages: UsageEvent[][]): UsageEvent[][][] {
-  const result: UsageEvent[][][] = [];
-  let current: UsageEvent[][] = [];
+/** Packs events into messages, in order: at most `perMessage` events and MAX_MESSAGE_BYTES each. */
+function messages(events: readonly { event: UsageEvent; json: string; bytes: number }[], perMessage: number): Message[] {
+  const result: Message[] = [];
+  let current: typeof events[number][] = [];
+  // `[` and `]`, and a comma between two events.
+  let bytes = 2;
+  const close = () => {
+    if (current.length === 0) return;
+    result.push({ events: current.map((e) => e.event), body: `[${current.map((e) => e.json).join(',')}]`, bytes });
+    current = [];
+    bytes = 2;
+  };
+  for (const event of events) {
+    const added = event.bytes + (current.length > 0 ? 1 : 0);
+    if (current.length === perMessage || bytes + added > MAX_MESSAGE_BYTES) close();
+    bytes += event.bytes + (current.length > 0 ? 1 : 0);
+    current.push(event);
+  }
+  close();
+  return result;
+}
+
+/** Groups messages into SendMessageBatch calls: at most ten, and MAX_MESSAGE_BYTES of bodies, each. */
+function calls(list: readonly Message[]): Message[][] {
+  const result: Message[][] = [];
+  let current: Message[] = [];
   let bytes = 0;
-  for (const message of messages) {
-    const size = Buffer.byteLength(JSON.stringify(message));
-    if (current.length > 0 && (current.length === 10 || bytes + size > MAX_BATCH_BYTES)) {
+  for (const message of list) {
+    if (current.length > 0 && (current.length === MAX_ENTRIES_PER_CALL || bytes + message.bytes > MAX_MESSAGE_BYTES)) {
       result.push(current);
       current = [];
       bytes = 0;
     }
     current.push(message);
-    bytes += size;
+    bytes += message.bytes;
   }
   if (current.length > 0) result.push(current);
   return result;

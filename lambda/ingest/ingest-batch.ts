@@ -1,7 +1,8 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { EventResult, ingestMessages, IngestPorts, MessageResult } from '../core/usage/ingest';
-import { DeadLetterQueue } from '../adapters/dead-letter-queue';
+import { Rejection } from '../core/usage/usage-event';
+import { DeadLetter, DeadLetterQueue, jsonStringPrefix, MAX_LETTER_BYTES, sha256Hex } from '../adapters/dead-letter-queue';
 
 /**
  * The usage queue's consumer, shared by the Lambda handler and the local poller: each message's
@@ -27,23 +28,13 @@ export function createIngestHandler(deps: IngestDependencies): (event: SQSEvent)
     if (results instanceof Error) throw results;
     const result = results.get(record.messageId)!;
     if ('rejectedMessage' in result) {
-      await deps.deadLetters.send([
-        {
-          reason: result.rejectedMessage.reason,
-          body: { reason: result.rejectedMessage.reason, message: result.rejectedMessage.message, messageId: record.messageId, body: record.body },
-        },
-      ]);
+      await deps.deadLetters.send([messageLetter(record, result.rejectedMessage)]);
       deps.log.warn('usage message rejected', { messageId: record.messageId, reason: result.rejectedMessage.reason });
       return;
     }
     const rejected = result.events.filter((e): e is Extract<EventResult, { status: 'rejected' }> => e.status === 'rejected');
     if (rejected.length > 0) {
-      await deps.deadLetters.send(
-        rejected.map((r) => ({
-          reason: r.rejection.reason,
-          body: { reason: r.rejection.reason, message: r.rejection.message, messageId: record.messageId, position: r.position, event: r.event },
-        })),
-      );
+      await deps.deadLetters.send(rejected.map((r) => eventLetter(record, r)));
       deps.log.warn('usage events rejected', {
         messageId: record.messageId,
         reasons: rejected.map((r) => r.rejection.reason),
@@ -71,4 +62,49 @@ export function createIngestHandler(deps: IngestDependencies): (event: SQSEvent)
       throwOnFullBatchFailure: false,
     });
   };
+}
+
+/**
+ * Dead letters echo what was received (the message body, or the event), but must fit in an SQS
+ * message: JSON escaping alone can make a letter echoing a 1 MiB body twice its size. A letter that
+ * would not fit echoes the start of it, marked `bodyTruncated` (or `eventTruncated`), with the
+ * original's size and the SHA-256 of the message body so the seller can find what they sent.
+ */
+function messageLetter(record: SQSRecord, rejection: Rejection): DeadLetter {
+  const letter = { reason: rejection.reason, message: rejection.message, messageId: record.messageId, body: record.body };
+  if (letterBytes(letter) <= MAX_LETTER_BYTES) return { reason: rejection.reason, body: letter };
+  return {
+    reason: rejection.reason,
+    body: cutShort({ reason: rejection.reason, message: shortMessage(rejection.message), messageId: record.messageId }, 'body', record.body, {
+      bodyTruncated: true,
+      bodyBytes: Buffer.byteLength(record.body),
+      bodySha256: sha256Hex(record.body),
+    }),
+  };
+}
+
+function eventLetter(record: SQSRecord, rejected: Extract<EventResult, { status: 'rejected' }>): DeadLetter {
+  const { rejection, position, event } = rejected;
+  const letter = { reason: rejection.reason, message: rejection.message, messageId: record.messageId, position, event };
+  if (letterBytes(letter) <= MAX_LETTER_BYTES) return { reason: rejection.reason, body: letter };
+  const eventJson = JSON.stringify(event) ?? 'null';
+  return {
+    reason: rejection.reason,
+    body: cutShort({ reason: rejection.reason, message: shortMessage(rejection.message), messageId: record.messageId, position }, 'event', eventJson, {
+      eventTruncated: true,
+      eventBytes: Buffer.byteLength(eventJson),
+      bodySha256: sha256Hex(record.body),
+    }),
+  };
+}
+
+const letterBytes = (letter: unknown): number => Buffer.byteLength(JSON.stringify(letter));
+
+/** Rejection messages are short; a bound keeps the room for the echo known. */
+const shortMessage = (message: string): string => jsonStringPrefix(message, 4096);
+
+/** The letter `head + {[field]: start of text} + tail`, as much of `text` as fits in MAX_LETTER_BYTES. */
+function cutShort(head: Record<string, unknown>, field: string, text: string, tail: Record<string, unknown>): Record<string, unknown> {
+  const room = MAX_LETTER_BYTES - letterBytes({ ...head, [field]: '', ...tail });
+  return { ...head, [field]: jsonStringPrefix(text, room), ...tail };
 }
