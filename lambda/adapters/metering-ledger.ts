@@ -129,15 +129,48 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
     }
   }
 
-  /** Whether zero records were already created for an hour; marks it when `mark` is set. */
+  /**
+   * Whether zero records were all created for an hour; marks it done when `mark` is set. An hour
+   * whose fill is still under way (a stored scan position, no `filledAt`) is not done.
+   */
   async zeroFillDone(hourStart: string, mark = false): Promise<boolean> {
-    const key = { [Schema.partitionKey]: `zero-fill#${hourStart}` };
     if (mark) {
-      await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...key, filledAt: new Date().toISOString() } }));
+      await this.client.send(new PutCommand({ TableName: this.tableName, Item: { ...this.zeroFillKey(hourStart), filledAt: new Date().toISOString() } }));
       return true;
     }
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: key }));
-    return Item !== undefined;
+    return (await this.zeroFillProgress(hourStart)).done;
+  }
+
+  /**
+   * How far an hour's zero fill got: done, or the Customers scan position to resume from
+   * (undefined: from the start).
+   */
+  async zeroFillProgress(hourStart: string): Promise<{ done: boolean; resumeKey?: Record<string, unknown> }> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: this.zeroFillKey(hourStart), ConsistentRead: true }));
+    if (!Item) return { done: false };
+    // `filledAt` marks a finished hour (the only field of marks written before fills were resumable).
+    if (Item.filledAt !== undefined) return { done: true };
+    return { done: false, resumeKey: Item.resumeKey as Record<string, unknown> | undefined };
+  }
+
+  /** The mark of an hour's zero fill: its scan position while under way, `filledAt` once done. */
+  private zeroFillKey(hourStart: string): Record<string, string> {
+    return { [Schema.partitionKey]: `zero-fill#${hourStart}` };
+  }
+
+  /** Stores where an hour's zero fill stopped in the Customers scan; never undoes an hour marked done. */
+  async saveZeroFillProgress(hourStart: string, resumeKey: Record<string, unknown>, at: Date): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...this.zeroFillKey(hourStart), resumeKey, progressAt: at.toISOString() },
+          ConditionExpression: 'attribute_not_exists(filledAt)',
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
   }
 
   async recordAttempt(bucketKeys: readonly string[], at: Date): Promise<void> {

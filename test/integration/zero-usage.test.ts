@@ -32,7 +32,9 @@ async function records(): Promise<{ licenseArn: string; dimension: string; hour:
 }
 
 it('bills 0 for each dimension of an idle subscribed customer, not for one who left, and only once', async () => {
-  // The simulator's licences start now; the hour to fill must end after that, so meter as if 75 minutes later.
+  // The simulator's licences start now. Only customers subscribed when an hour started get zero
+  // records for it (a record stamped before the licence was active is refused), so the hour to fill
+  // is the next one: meter as if 135 minutes later, when that hour has ended.
   const idle = await admin('/_admin/customers', { productCode: product.productCode });
   const gone = await admin('/_admin/customers', { productCode: product.productCode });
   await admin('/_admin/customers/subscription', { licenseArn: gone.licenseArn, state: 'unsubscribed' });
@@ -45,16 +47,16 @@ it('bills 0 for each dimension of an idle subscribed customer, not for one who l
   expect(await status(idle.licenseArn)).toBe('subscribed');
   expect(await status(gone.licenseArn)).toBe('unsubscribed');
 
-  const later = new Date(Date.now() + 75 * 60_000);
+  const later = new Date(Date.now() + 135 * 60_000);
   await admin('/_admin/clock', { now: later.toISOString() });
   const report = await env.usage.meter(later);
   expect(report).toMatchObject({ zeroRecords: 2, metered: 2, deadLettered: 0 });
 
   const billed = await records();
-  const currentHour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
+  const nextHour = new Date((Math.floor(Date.now() / 3_600_000) + 1) * 3_600_000).toISOString();
   expect(billed.filter((r) => r.licenseArn === idle.licenseArn).map((r) => [r.dimension, r.hour, r.quantity]).sort()).toEqual([
-    ['requests', currentHour, 0],
-    ['seats', currentHour, 0],
+    ['requests', nextHour, 0],
+    ['seats', nextHour, 0],
   ]);
   expect(billed.filter((r) => r.licenseArn === gone.licenseArn)).toEqual([]);
 
