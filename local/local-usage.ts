@@ -56,6 +56,7 @@ export interface LocalUsage {
   readonly meteringDeadLetterQueueUrl: string;
   readonly meteringTableName: string;
   readonly journalTableName: string;
+  readonly customersTableName: string;
   readonly documents: DynamoDBDocumentClient;
   readonly sqs: SQSClient;
   readonly ledger: DynamoDbMeteringLedger;
@@ -221,6 +222,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
     meteringDeadLetterQueueUrl,
     meteringTableName,
     journalTableName,
+    customersTableName: options.customersTableName,
     documents,
     sqs,
     ledger,

@@ -1,6 +1,6 @@
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { batchGet, BatchGetOptions } from './batch-requests';
-import { SubscriptionDirectory } from '../core/metering/metering-run';
+import { CustomerBillingState, SubscriptionDirectory } from '../core/metering/metering-run';
 import { CustomerDirectory, KnownCustomer } from '../core/usage/ingest';
 import { StoredSubscription } from '../core/lifecycle/subscription-state';
 
@@ -71,22 +71,21 @@ async function batchGetCustomers(
   return new Map(items.map((item) => [String(item.customerKey), item]));
 }
 
-/** Customers' subscription state for the metering run, read in batches of 100 keys. */
+/** Customers' billing state for the metering run, read in batches of 100 keys. */
 export class CustomerSubscriptions implements SubscriptionDirectory {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
 
-  async subscriptions(customerKeys: readonly string[]): Promise<Map<string, StoredSubscription>> {
+  async billingStates(customerKeys: readonly string[]): Promise<Map<string, CustomerBillingState>> {
     const items = await batchGetCustomers(this.client, this.tableName, customerKeys, {
-      ProjectionExpression: 'customerKey, #status, finalUsageUntil, statusEventTime',
+      ProjectionExpression: 'customerKey, #status, finalUsageUntil, statusEventTime, firstRegisteredAt',
       ExpressionAttributeNames: { '#status': 'status' },
     });
-    const found = new Map<string, StoredSubscription>();
+    const found = new Map<string, CustomerBillingState>();
     for (const [customerKey, item] of items) {
-      const subscription = subscriptionOf(item);
-      if (subscription) found.set(customerKey, subscription);
+      found.set(customerKey, { subscription: subscriptionOf(item), firstRegisteredAt: item.firstRegisteredAt as string | undefined });
     }
     return found;
   }

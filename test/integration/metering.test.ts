@@ -6,6 +6,7 @@
  * `@aws-sdk/client-marketplace-metering` against the simulator, which bills each customer x
  * dimension x hour at most once and lists what it billed.
  */
+import { CustomerSubscriptions } from '../../lambda/adapters/customer-directory';
 import { DeadLetterQueue } from '../../lambda/adapters/dead-letter-queue';
 import { meteringEngineClient, sdkMeteringApi } from '../../lambda/adapters/metering-api';
 import { DynamoDbMeteringLedger } from '../../lambda/adapters/metering-ledger';
@@ -112,7 +113,9 @@ describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
       licenseArn: alice.licenseArn,
       customerAWSAccountId: alice.customerAWSAccountId,
       hour,
-      timestamp: hour,
+      // In this hour, never before the registration: these buyers subscribed in it (simulator time)
+      // but registered later (real time), so their records carry its last second.
+      timestamp: new Date(USAGE_HOUR.getTime() + HOUR_MS - 1000).toISOString(),
       quantity: 26,
     });
     expect(aliceRequestsRecord.customerIdentifier).toBeUndefined();
@@ -227,6 +230,7 @@ describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
       ledger: crashingLedger,
       deadLetters: meteringDeadLetters(new DeadLetterQueue(env.usage.sqs, env.usage.meteringDeadLetterQueueUrl)),
       api: sdkMeteringApi(meteringEngineClient({ endpoint: env.simulator.url, credentials: { ...LOCAL_CREDENTIALS } })),
+      subscriptions: new CustomerSubscriptions(env.usage.documents, env.usage.customersTableName),
       clock: { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
     };
     await env.admin('POST', '/_admin/clock', { now: METER_USAGE_HOUR.toISOString() });

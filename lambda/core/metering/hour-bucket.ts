@@ -1,6 +1,7 @@
 import { IdentityMode } from '../customer';
 import { MarketplaceLimits as Limits } from '../marketplace-limits';
 import { tagsOfKey } from '../usage/usage-rules';
+import { HOUR_MS } from '../utc-hour';
 
 /**
  * An hour bucket: one customer's usage of one dimension in one UTC hour, the unit AWS Marketplace
@@ -55,11 +56,11 @@ export interface MeteringRecord {
 export type RecordResult = { readonly ok: true; readonly record: MeteringRecord } | { readonly ok: false; readonly message: string };
 
 /**
- * The UsageRecord for a sealed bucket. Timestamp: the start of its hour. License mode: account +
+ * The UsageRecord for a sealed bucket. Timestamp: in its hour (recordTimestampOf). License mode: account +
  * licence; legacy: CustomerIdentifier (the request carries the ProductCode). Usage added without
  * allocations becomes one allocation without tags, so the allocations always add up to Quantity.
  */
-export function meteringRecordOf(bucket: HourBucket): RecordResult {
+export function meteringRecordOf(bucket: HourBucket, firstRegisteredAt?: string): RecordResult {
   const identity =
     bucket.identityMode === 'license'
       ? { CustomerAWSAccountId: bucket.customerAWSAccountId, LicenseArn: bucket.licenseArn }
@@ -87,11 +88,25 @@ export function meteringRecordOf(bucket: HourBucket): RecordResult {
   return {
     ok: true,
     record: {
-      Timestamp: new Date(bucket.hourStart),
+      Timestamp: recordTimestampOf(bucket.hourStart, firstRegisteredAt),
       Dimension: bucket.dimension,
       Quantity: bucket.quantity,
       ...identity,
       ...(UsageAllocations ? { UsageAllocations } : {}),
     },
   };
+}
+
+/**
+ * A record's Timestamp: the start of its hour, or, in the hour the customer first registered, that
+ * moment (rounded up to the second). AWS refuses a record stamped before the licence was active
+ * (InvalidLicenseException; legacy: not billed), and a buyer registers after subscribing, so the
+ * first hour's usage is stamped when the licence was surely active. Any instant of the hour names
+ * the same hour to AWS; the registration time never changes, so every resend is the same record.
+ */
+export function recordTimestampOf(hourStart: string, firstRegisteredAt?: string): Date {
+  const start = new Date(hourStart).getTime();
+  const registered = firstRegisteredAt === undefined ? NaN : Math.ceil(Date.parse(firstRegisteredAt) / 1000) * 1000;
+  // Usage stamped before registration (a producer's clock) is left at its hour's last second.
+  return new Date(Number.isNaN(registered) || registered <= start ? start : Math.min(registered, start + HOUR_MS - 1000));
 }

@@ -45,8 +45,17 @@ export interface ZeroUsage {
 }
 
 /** Customers' subscription state (from lifecycle events), by customer key. */
+/** What the Customers table says about billing a customer. */
+export interface CustomerBillingState {
+  /** Its lifecycle state; absent until a lifecycle event told it. */
+  readonly subscription?: StoredSubscription;
+  /** When it first registered (its licence was active by then): its records are not stamped earlier. */
+  readonly firstRegisteredAt?: string;
+}
+
 export interface SubscriptionDirectory {
-  subscriptions(customerKeys: readonly string[]): Promise<Map<string, StoredSubscription>>;
+  /** The customers' billing states (customers not in the table are absent). */
+  billingStates(customerKeys: readonly string[]): Promise<Map<string, CustomerBillingState>>;
 }
 
 export interface DeadLetter {
@@ -188,10 +197,11 @@ export async function runMetering(
     report.deadLettered += 1;
   };
 
-  const subscriptions = (await ports.subscriptions?.subscriptions([...new Set(buckets.map((b) => b.customerKey))])) ?? new Map();
+  const states: Map<string, CustomerBillingState> =
+    (await ports.subscriptions?.billingStates([...new Set(buckets.map((b) => b.customerKey))])) ?? new Map();
+  const subscriptionOf = (bucket: HourBucket) => states.get(bucket.customerKey)?.subscription;
   /** Whether AWS's CustomerNotSubscribed is the customer's last word (they left) or may change (not subscribed yet). */
-  const hasLeft = (bucket: HourBucket) =>
-    ['unsubscribe-pending', 'unsubscribed', 'failed'].includes(subscriptions.get(bucket.customerKey)?.status ?? '');
+  const hasLeft = (bucket: HourBucket) => ['unsubscribe-pending', 'unsubscribed', 'failed'].includes(subscriptionOf(bucket)?.status ?? '');
 
   // Records AWS would refuse outright are dead-lettered without a call.
   const sendable = [];
@@ -207,7 +217,7 @@ export async function runMetering(
       );
       continue;
     }
-    const decision = billingDecision(subscriptions.get(bucket.customerKey), new Date(bucket.hourStart), options.now);
+    const decision = billingDecision(subscriptionOf(bucket), new Date(bucket.hourStart), options.now);
     if (decision === 'closed') {
       await deadLetter(bucket, 'CustomerNotSubscribed', 'the customer is no longer subscribed and the final usage window has closed');
       continue;
@@ -216,7 +226,7 @@ export async function runMetering(
       report.held += 1;
       continue;
     }
-    const built = meteringRecordOf(bucket);
+    const built = meteringRecordOf(bucket, states.get(bucket.customerKey)?.firstRegisteredAt);
     if (!built.ok) {
       await deadLetter(bucket, 'InvalidRecord', built.message);
       continue;

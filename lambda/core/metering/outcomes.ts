@@ -120,7 +120,9 @@ function faultKeyOf(errorName: string, planned: PlannedRecord): string {
     case 'InvalidUsageDimensionException':
       return about('dimension', record.Dimension);
     case 'InvalidLicenseException':
-      return about('licence', record.LicenseArn);
+      // Per hour too: a licence refused for one hour (stamped outside its active period) may be
+      // billable in the request's other hours.
+      return about('licence', record.LicenseArn === undefined ? undefined : `${record.LicenseArn} ${record.Timestamp.toISOString()}`);
     case 'InvalidCustomerIdentifierException':
       return about('customer', record.CustomerIdentifier);
     case 'CustomerNotEntitledException':

@@ -4,7 +4,6 @@ import {
   MarketplaceLimits as Limits,
   TAG_CHARACTERS,
 } from '../../../lambda/core/marketplace-limits';
-import { utcHourEnd } from '../../../lambda/core/utc-hour';
 import { FUTURE_SKEW_SECONDS, windowSeconds } from '../config';
 import { MarketplaceApiError } from '../errors';
 import { MarketplaceState, SimulatedCustomer, SimulatedProduct } from '../state';
@@ -225,7 +224,8 @@ function checkLicences(records: WireUsageRecord[], licensees: readonly (Simulate
     if (customer.customerAWSAccountId !== r.CustomerAWSAccountId) {
       fail('InvalidLicenseException', `UsageRecords[${i}]: the licence does not belong to account ${r.CustomerAWSAccountId}`);
     }
-    if (customer.subscribedAt && utcHourEnd(new Date(r.Timestamp * 1000)) <= customer.subscribedAt) {
+    // To the instant, not the hour: AWS refuses usage stamped outside the licence's active period.
+    if (customer.subscribedAt && new Date(r.Timestamp * 1000) < customer.subscribedAt) {
       fail('InvalidLicenseException', `UsageRecords[${i}].Timestamp is before the licence became active`);
     }
   });

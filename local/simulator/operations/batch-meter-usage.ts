@@ -1,5 +1,5 @@
 import { MarketplaceLimits } from '../../../lambda/core/marketplace-limits';
-import { utcHourEnd, utcHourKey, utcHourStart } from '../../../lambda/core/utc-hour';
+import { utcHourKey, utcHourStart } from '../../../lambda/core/utc-hour';
 import { newMeteringRecordId } from '../identifiers';
 import { MarketplaceState, SimulatedCustomer } from '../state';
 import { checkBatchMeterUsage, CheckedRequest, WireUsageRecord } from './batch-meter-usage-checks';
@@ -75,7 +75,8 @@ function outcome(
  */
 function isSubscribedFor(state: MarketplaceState, customer: SimulatedCustomer, timestamp: Date): boolean {
   if (customer.state === 'pending' || !customer.subscribedAt) return false;
-  if (utcHourEnd(timestamp) <= customer.subscribedAt) return false;
+  // Records sent for before the subscription began are not billed.
+  if (timestamp < customer.subscribedAt) return false;
   if (customer.state === 'unsubscribed' && customer.unsubscribedAt) {
     const windowClosed =
       state.clock.now().getTime() > customer.unsubscribedAt.getTime() + MarketplaceLimits.finalUsageWindowSeconds * 1000;

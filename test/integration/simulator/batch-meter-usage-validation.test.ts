@@ -208,6 +208,7 @@ const rejectCases: Record<string, RejectCase[]> = {
   '9. licence belongs to the account and had started': [
     { name: 'licence of another account', expected: 'InvalidLicenseException', request: (w) => license(licenseRecord(w.alice, { CustomerAWSAccountId: w.bob.customerAWSAccountId })) },
     { name: 'record hour ending before the licence started (licence 10:20, record 09:59:59)', expected: 'InvalidLicenseException', request: (w) => license(licenseRecord(w.erin, { Timestamp: at('2026-11-02T09:59:59Z') })) },
+    { name: 'record in the hour the licence started, before it did (licence 10:20, record 10:00:00)', expected: 'InvalidLicenseException', request: (w) => license(licenseRecord(w.erin, { Timestamp: at('2026-11-02T10:00:00Z') })) },
   ],
   '10. timestamp window': [
     { name: '24 h + 1 min old', expected: 'TimestampOutOfBoundsException', request: (w) => license(licenseRecord(w.alice, { Timestamp: minutesBefore(T0, 24 * 60 + 1) })) },
@@ -273,7 +274,7 @@ const acceptCases: AcceptCase[] = [
     billed: (r) => expect(r[0].allocations).toHaveLength(3),
   },
   { name: 'a dimension of exactly 255 characters the product has', request: (w) => license(licenseRecord(w.longDimCustomer, { Dimension: LONG_DIMENSION })) },
-  { name: 'record in the hour the licence started (licence 10:20, record 10:00:00)', request: (w) => license(licenseRecord(w.erin, { Timestamp: at('2026-11-02T10:00:00Z') })) },
+  { name: 'record stamped when the licence started (licence 10:20, record 10:20:00)', request: (w) => license(licenseRecord(w.erin, { Timestamp: at('2026-11-02T10:20:00Z') })) },
   { name: '24 h - 1 min old', request: (w) => license(licenseRecord(w.alice, { Timestamp: minutesBefore(T0, 24 * 60 - 1) })) },
   { name: '4 minutes in the future', request: (w) => license(licenseRecord(w.alice, { Timestamp: minutesAfter(T0, 4) })) },
   { name: 'a fractional timestamp (…:05:00.250)', request: (w) => license(licenseRecord(w.alice, { Timestamp: at('2026-11-02T10:05:00.250Z') })), billed: (r) => expect(Date.parse(r[0].timestamp)).toBe(Date.parse('2026-11-02T10:05:00.250Z')) },

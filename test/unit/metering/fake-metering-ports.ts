@@ -123,6 +123,8 @@ interface Licence {
   readonly productCode: string;
   readonly account: string;
   subscribed: boolean;
+  /** When the licence became active: a record stamped earlier is refused (InvalidLicenseException). */
+  activeFrom?: Date;
 }
 
 export interface RecordedCall {
@@ -157,9 +159,9 @@ export class FakeMarketplace implements MeteringApi {
   }
 
   /** Makes the bucket's customer known to AWS (subscribed unless told otherwise). */
-  customer(bucket: HourBucket, subscribed = true): this {
+  customer(bucket: HourBucket, subscribed = true, activeFrom?: Date): this {
     if (bucket.identityMode === 'license') {
-      this.licences.set(bucket.licenseArn!, { productCode: bucket.productCode, account: bucket.customerAWSAccountId, subscribed });
+      this.licences.set(bucket.licenseArn!, { productCode: bucket.productCode, account: bucket.customerAWSAccountId, subscribed, activeFrom });
     } else {
       this.legacyCustomers.set(`${bucket.productCode}|${bucket.customerIdentifier}`, { subscribed });
     }
@@ -207,6 +209,9 @@ export class FakeMarketplace implements MeteringApi {
         const licence = this.licences.get(record.LicenseArn!);
         if (!licence || licence.account !== record.CustomerAWSAccountId || licence.productCode !== productCode) {
           throw new MeteringApiError('InvalidLicenseException', `licence ${record.LicenseArn} is not valid here`, 400);
+        }
+        if (licence.activeFrom && record.Timestamp < licence.activeFrom) {
+          throw new MeteringApiError('InvalidLicenseException', `licence ${record.LicenseArn} was not active at ${record.Timestamp.toISOString()}`, 400);
         }
       } else if (!this.legacyCustomers.has(`${call.productCode}|${record.CustomerIdentifier}`)) {
         throw new MeteringApiError('InvalidCustomerIdentifierException', `unknown customer ${record.CustomerIdentifier}`, 400);

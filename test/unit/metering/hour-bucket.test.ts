@@ -1,4 +1,4 @@
-import { MeteringRecord, meteringRecordOf } from '../../../lambda/core/metering/hour-bucket';
+import { MeteringRecord, meteringRecordOf, recordTimestampOf } from '../../../lambda/core/metering/hour-bucket';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
 import { legacyBucket, LICENSE_ARN, licenseBucket } from './fixtures';
 
@@ -15,6 +15,29 @@ function refusalOf(...args: Parameters<typeof meteringRecordOf>): string {
 }
 
 const sumOf = (record: MeteringRecord) => (record.UsageAllocations ?? []).reduce((total, a) => total + a.AllocatedUsageQuantity, 0);
+
+describe('recordTimestampOf: in the bucket\'s hour, never before the customer registered', () => {
+  const HOUR = '2026-11-02T09:00:00.000Z';
+  it.each([
+    ['no registration time known', undefined, '2026-11-02T09:00:00.000Z'],
+    ['registered in an earlier hour', '2026-10-30T17:42:10.500Z', '2026-11-02T09:00:00.000Z'],
+    ['registered at the hour\'s start', '2026-11-02T09:00:00.000Z', '2026-11-02T09:00:00.000Z'],
+    ['registered during the hour (rounded up to the second)', '2026-11-02T09:31:07.250Z', '2026-11-02T09:31:08.000Z'],
+    ['registered in its last second', '2026-11-02T09:59:59.400Z', '2026-11-02T09:59:59.000Z'],
+    ['registered after the hour (usage stamped early by a producer)', '2026-11-02T10:05:00.000Z', '2026-11-02T09:59:59.000Z'],
+    ['an unreadable registration time', 'yesterday', '2026-11-02T09:00:00.000Z'],
+  ])('%s', (_, registeredAt, expected) => {
+    const stamp = recordTimestampOf(HOUR, registeredAt);
+    expect(stamp.toISOString()).toBe(expected);
+    expect(stamp.getTime() % 1000).toBe(0);
+  });
+
+  it('stamps the first hour\'s record when the customer registered, the others at their start', () => {
+    const registeredAt = '2026-11-02T09:31:07.000Z';
+    expect(recordOf(licenseBucket({ hourStart: '2026-11-02T09:00:00.000Z' }), registeredAt).Timestamp).toEqual(new Date(registeredAt));
+    expect(recordOf(licenseBucket({ hourStart: '2026-11-02T10:00:00.000Z' }), registeredAt).Timestamp).toEqual(new Date('2026-11-02T10:00:00.000Z'));
+  });
+});
 
 describe('meteringRecordOf', () => {
   it('sends a license-mode bucket with the account id and licence ARN, stamped at the start of its hour', () => {

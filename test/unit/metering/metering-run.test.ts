@@ -36,10 +36,19 @@ function setup(now: Date = NOW) {
       settings?: Partial<MeteringSettings>;
       random?: () => number;
       subscriptions?: Map<string, StoredSubscription>;
+      /** First registration times, by customer key. */
+      registeredAt?: Map<string, string>;
     } = {},
   ) => {
     const runNow = options.now ?? new Date(clock.now());
-    const subscriptions = options.subscriptions ? { subscriptions: async () => options.subscriptions! } : undefined;
+    const keys = new Set([...(options.subscriptions?.keys() ?? []), ...(options.registeredAt?.keys() ?? [])]);
+    const subscriptions =
+      keys.size > 0
+        ? {
+            billingStates: async () =>
+              new Map([...keys].map((key) => [key, { subscription: options.subscriptions?.get(key), firstRegisteredAt: options.registeredAt?.get(key) }])),
+          }
+        : undefined;
     return runMetering(
       { ledger, deadLetters, api, clock, subscriptions, random: options.random ?? (() => 0.5) },
       { now: runNow, deadline: options.deadline ?? new Date(runNow.getTime() + 600_000), settings: options.settings },
@@ -235,6 +244,41 @@ describe('runMetering', () => {
       expect(report).toMatchObject({ metered: 23, deadLettered: 2 });
       expect(deadLetters.letters.map((l) => l.reason)).toEqual(['InvalidUsageDimensionException', 'InvalidUsageDimensionException']);
       expect(api.billed.size).toBe(23);
+    });
+
+    describe('a licence that became active during the hour', () => {
+      // Subscribed at 08:30:00, registered at 08:31:15: AWS refuses records stamped before 08:30.
+      const ACTIVE = new Date('2026-11-02T08:30:00.000Z');
+      const REGISTERED = '2026-11-02T08:31:15.000Z';
+      const newcomer = () => {
+        const first = nthLicenseBucket(1, { hourStart: '2026-11-02T08:00:00.000Z', quantity: 3 });
+        const second = nthLicenseBucket(1, { hourStart: LAST_HOUR, quantity: 9 });
+        return { first, second };
+      };
+
+      it('bills its first hour, stamped when the customer registered', async () => {
+        const { api, ledger, run } = setup();
+        const { first, second } = newcomer();
+        api.customer(first, true, ACTIVE);
+        ledger.put(first, second);
+        const report = await run({ registeredAt: new Map([[first.customerKey, REGISTERED]]) });
+        expect(report).toMatchObject({ metered: 2, deadLettered: 0 });
+        expect(api.sentRecords().map((r) => [r.Timestamp.toISOString(), r.Quantity])).toEqual([
+          [REGISTERED, 3],
+          [LAST_HOUR, 9],
+        ]);
+      });
+
+      it('without a registration time, loses only the refused hour: the licence\'s other hour in the request is billed', async () => {
+        const { api, ledger, deadLetters, run } = setup();
+        const { first, second } = newcomer();
+        api.customer(first, true, ACTIVE);
+        ledger.put(first, second);
+        const report = await run();
+        expect(report).toMatchObject({ metered: 1, deadLettered: 1 });
+        expect(ledger.get(second.bucketKey).status).toBe('metered');
+        expect(deadLetters.letters.map((l) => [l.reason, l.bucket.bucketKey])).toEqual([['InvalidLicenseException', first.bucketKey]]);
+      });
     });
 
     it('dead-letters a record whose licence AWS refuses, and bills the others', async () => {

@@ -174,12 +174,18 @@ describe('faultGroups: the records a request-level error is about', () => {
   it.each([
     ['InvalidUsageDimensionException', [['bucket-0', 'bucket-2'], ['bucket-1', 'bucket-3']]],
     ['TimestampOutOfBoundsException', [['bucket-0', 'bucket-1'], ['bucket-2', 'bucket-3']]],
-    ['InvalidLicenseException', [['bucket-0', 'bucket-2'], ['bucket-1'], ['bucket-3']]],
+    // Per licence and hour: bucket-0 and bucket-2 share a licence, not an hour.
+    ['InvalidLicenseException', [['bucket-0'], ['bucket-1'], ['bucket-2'], ['bucket-3']]],
     ['CustomerNotEntitledException', [['bucket-0', 'bucket-2'], ['bucket-1'], ['bucket-3']]],
     ['InvalidUsageAllocationsException', [['bucket-0'], ['bucket-1'], ['bucket-2'], ['bucket-3']]],
     ['SomethingNewException', [['bucket-0'], ['bucket-1'], ['bucket-2'], ['bucket-3']]],
   ])('%s groups the records that share it', (errorName, expected) => {
     expect(keys(errorName)).toEqual(expected);
+  });
+
+  it('groups a licence\'s records of one hour (its dimensions) for a licence error', () => {
+    const oneHour = planned([record(1), record(1, { Dimension: 'storage' }), record(2)]);
+    expect(faultGroups('InvalidLicenseException', oneHour).map((g) => g.map((p) => p.bucketKey))).toEqual([['bucket-0', 'bucket-1'], ['bucket-2']]);
   });
 
   it('keeps records without the field the error names apart (a licence error on legacy records)', () => {
