@@ -63,15 +63,17 @@ export class MeteringLedgerTable extends Construct {
 
   /**
    * What ingestion needs: appending usage entries to the journal, PutItem and ConditionCheckItem
-   * (entries are written in TransactWriteItems with a ConditionCheck on their hour's seal), and
-   * BatchGetItem (whether a leaving customer's hour was metered early). Nothing on the ledger.
+   * (entries are written in TransactWriteItems with a ConditionCheck on their hour's seal),
+   * BatchGetItem (whether a leaving customer's hour was metered early) and Query (what a redelivered
+   * message's earlier deliveries counted). Nothing on the ledger.
    */
   public grantAppendUsage(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
       // Entries are written in TransactWriteItems with a seal check; BatchGetItem reads whether a
-      // customer's hour was metered early (customers whose access is ending only).
-      actions: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchGetItem'],
+      // customer's hour was metered early (customers whose access is ending only); Query reads a
+      // redelivered message's entries.
+      actions: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
       resourceArns: [this.journalTable.tableArn],
     });
   }

@@ -155,6 +155,31 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     }
   }
 
+  /**
+   * Positions of the message's events in its entries of `hours` and, through the placeholders
+   * there, of the hours its late entries were counted in: one query per hour (the message's shard).
+   */
+  async storedPositions(messageId: string, hours: readonly string[]): Promise<ReadonlySet<number>> {
+    const shard = shardOfMessage(messageId);
+    const positions = new Set<number>();
+    const read = new Set<string>();
+    const toRead = [...hours];
+    for (let hour = toRead.shift(); hour !== undefined; hour = toRead.shift()) {
+      if (read.has(hour)) continue;
+      read.add(hour);
+      for await (const page of this.pages(entryPartition(hour, shard), messageId)) {
+        for (const item of page.Items ?? []) {
+          const entryId = String(item[Schema.sortKey]);
+          // Another message whose id starts with this one's.
+          if (entryId !== messageId && !entryId.startsWith(`${messageId}#`)) continue;
+          if (typeof item.usage === 'string') for (const event of decodeUsage(item.usage).events) positions.add(event.p);
+          else if (typeof item.countedIn === 'string') toRead.push(item.countedIn);
+        }
+      }
+    }
+    return positions;
+  }
+
   /** The entry's item, after a late entry's placeholder under its own hour. */
   private entryPuts(entry: JournalEntry) {
     const shard = shardOfMessage(entry.messageId);
@@ -163,7 +188,8 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     const puts = [];
     if (entry.rolledFrom !== undefined) {
       // A redelivery, however late, finds the placeholder.
-      puts.push({ TableName: this.tableName, Item: { ...key(entryPartition(entry.rolledFrom, shard), entryIdOf({ messageId: entry.messageId, part: entry.part })), countedIn: entry.hourStart, expiresAt }, ...notExists });
+      const ownId = entryIdOf({ messageId: entry.messageId, part: entry.part, supplement: entry.supplement });
+      puts.push({ TableName: this.tableName, Item: { ...key(entryPartition(entry.rolledFrom, shard), ownId), countedIn: entry.hourStart, expiresAt }, ...notExists });
     }
     puts.push({
       TableName: this.tableName,
@@ -173,6 +199,7 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
         hourStart: entry.hourStart,
         ...(entry.rolledFrom === undefined ? {} : { rolledFrom: entry.rolledFrom }),
         ...(entry.part === undefined ? {} : { part: entry.part }),
+        ...(entry.supplement === undefined ? {} : { supplement: entry.supplement }),
         // One compact string, not nested maps: smaller to store and far cheaper to (un)marshal.
         usage: encodeUsage(entry),
         writtenAt: entry.writtenAt,
@@ -222,6 +249,7 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
         hourStart: String(item.hourStart),
         ...(item.rolledFrom === undefined ? {} : { rolledFrom: String(item.rolledFrom) }),
         ...(item.part === undefined ? {} : { part: Number(item.part) }),
+        ...(item.supplement === undefined ? {} : { supplement: Number(item.supplement) }),
         customers: usage.customers,
         events: usage.events,
         writtenAt: String(item.writtenAt),
@@ -299,15 +327,15 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     return items;
   }
 
-  /** A partition's items, a page at a time, in sort key order (strongly consistent). */
-  private pages(partition: string) {
+  /** A partition's items (those whose sort key starts with `prefix`), a page at a time, in sort key order (strongly consistent). */
+  private pages(partition: string, prefix?: string) {
     return paginateQuery(
       { client: this.client },
       {
         TableName: this.tableName,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': Schema.partitionKey },
-        ExpressionAttributeValues: { ':pk': partition },
+        KeyConditionExpression: prefix === undefined ? '#pk = :pk' : '#pk = :pk AND begins_with(#sk, :prefix)',
+        ExpressionAttributeNames: { '#pk': Schema.partitionKey, ...(prefix === undefined ? {} : { '#sk': Schema.sortKey }) },
+        ExpressionAttributeValues: { ':pk': partition, ...(prefix === undefined ? {} : { ':prefix': prefix }) },
         ConsistentRead: true,
       },
     );

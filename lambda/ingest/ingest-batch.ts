@@ -53,7 +53,7 @@ export function createIngestHandler(deps: IngestDependencies): (event: SQSEvent)
     // message's result is then handled on its own.
     const results = await ingestMessages(
       deps.ports,
-      event.Records.map((r) => ({ messageId: r.messageId, body: r.body })),
+      event.Records.map((r) => ({ messageId: r.messageId, body: r.body, receiveCount: Number(r.attributes?.ApproximateReceiveCount) || 1 })),
     ).then(
       (list) => new Map(list.map((result, i) => [event.Records[i].messageId, result])),
       (error: unknown) => (error instanceof Error ? error : new Error(String(error))),

@@ -6,7 +6,8 @@
  * it is counted.
  */
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
-import { SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteQueueCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { utcHourKey } from '../../lambda/core/utc-hour';
 import { ProductConfig } from '../../lambda/core/product-config';
 import { createUsageJournalTable } from '../../local/local-tables';
 import { JournalEntry } from '../../lambda/core/usage/usage-journal';
@@ -81,6 +82,51 @@ describe('usage ingestion into the usage journal', () => {
     // Nothing journaled, in the hour it was sent or any other it could name.
     expect(env.ingested().messages).toBe(0);
     for (const hour of [USAGE_HOUR, CURRENT_HOUR, new Date(CURRENT_HOUR.getTime() + HOUR_MS)]) expect(await env.journal(hour)).toEqual([]);
+  });
+
+  test('a message redelivered after a failure, judged differently then (the producer\'s clock was ahead): what the first delivery counted stays counted once, what it refused is counted now', async () => {
+    const customer = await env.newCustomer(PRODUCT.productCode);
+    const queueUrl = env.usage.usageQueueUrl;
+    const deadLetterUrl = env.usage.usageDeadLetterQueueUrl;
+    await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '1' } }));
+    try {
+      const now = env.usage.clock.now().getTime();
+      const early = new Date(now - 60_000);
+      // 6 minutes ahead: refused now (more than 5 minutes in the future), fine 7 minutes later.
+      const ahead = new Date(now + 6 * 60_000);
+      const events = [
+        { eventId: 'a', licenseArn: customer.licenseArn, dimension: 'requests', quantity: 5, timestamp: early.toISOString() },
+        { eventId: 'b', licenseArn: customer.licenseArn, dimension: 'requests', quantity: 7, timestamp: ahead.toISOString() },
+      ];
+      // The refused event's dead letter cannot be sent (its queue is gone), so the message fails
+      // after its first event was written.
+      await env.usage.sqs.send(new DeleteQueueCommand({ QueueUrl: deadLetterUrl }));
+      const messageId = await env.sendRaw(JSON.stringify(events));
+      await env.drain();
+      expect(await env.queueDepth(queueUrl)).toEqual({ visible: 0, inFlight: 1 });
+      expect((await env.journalEvents(utcHourKey(early))).map((e) => e.eventId)).toEqual(['a']);
+
+      const recreated = await env.usage.sqs.send(new CreateQueueCommand({ QueueName: deadLetterUrl.split('/').pop()! }));
+      expect(recreated.QueueUrl).toBe(deadLetterUrl);
+      await env.usage.clock.moveForwardTo(new Date(now + 7 * 60_000));
+      for (let waited = 0; waited < 10_000 && env.ingested().messages === 0; waited += 250) {
+        await sleep(250);
+        await env.drain();
+      }
+      expect(env.ingested()).toEqual({ messages: 1, counted: 1, duplicates: 1, rolledOver: 0, rejected: 0 });
+      expect(await env.queueDepth(queueUrl)).toEqual({ visible: 0, inFlight: 0 });
+      expect(await env.usageDeadLetters()).toEqual([]);
+
+      // Each event once: 'a' in the first delivery's entry, 'b' in a supplement entry of the message.
+      const hours = [...new Set([utcHourKey(early), utcHourKey(ahead)])];
+      const journaled = (await Promise.all(hours.map((hour) => env.journalEvents(hour)))).flat();
+      expect(journaled.map((e) => [e.messageId, e.eventId, e.quantity, e.position]).sort()).toEqual([
+        [messageId, 'a', 5, 0],
+        [messageId, 'b', 7, 1],
+      ]);
+    } finally {
+      await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '30' } }));
+    }
   });
 
   test('an infrastructure failure (the usage journal table gone): the message is a batch item failure, redelivered by SQS, and counted once the table is back', async () => {

@@ -39,6 +39,8 @@ export type MessageResult = { readonly rejectedMessage: Rejection } | { readonly
 export interface QueueMessage {
   readonly messageId: string;
   readonly body: string;
+  /** How many times SQS has delivered the message, this time included (ApproximateReceiveCount). @default 1 */
+  readonly receiveCount?: number;
 }
 
 /** Ingests one queue message (see ingestMessages). */
@@ -64,6 +66,7 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
   // Each entry's message: where its events' results go.
   const owners = new Map<JournalEntry, { results: EventResult[]; events: readonly unknown[] }>();
   const entries: JournalEntry[] = [];
+  const judged: { message: QueueMessage; owner: { results: EventResult[]; events: readonly unknown[] }; keys: readonly (string | null | undefined)[]; entries: JournalEntry[] }[] = [];
   messages.forEach((message, m) => {
     const events = bodies[m];
     if (!Array.isArray(events)) {
@@ -72,11 +75,24 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
     }
     const owner = { results: new Array<EventResult>(events.length), events };
     outcomes.push({ events: owner.results });
-    for (const entry of journalMessage(message.messageId, events, keys[m], customers, ports, now, writtenAt, owner.results)) {
+    judged.push({ message, owner, keys: keys[m], entries: journalMessage(message.messageId, events, keys[m], customers, ports, now, writtenAt, owner.results) });
+  });
+  // A message delivered before may be judged differently now (a clock moved, a buyer registered):
+  // what an earlier delivery counted stays counted, once; what it did not is written now.
+  await Promise.all(
+    judged
+      .filter(({ message }) => (message.receiveCount ?? 1) > 1)
+      .map(async (j) => {
+        const stored = await ports.journal.storedPositions(j.message.messageId, ownHoursOf(j.owner.events, j.keys));
+        j.entries = afterEarlierDeliveries(j.message.messageId, j.entries, stored, j.owner.events, j.owner.results);
+      }),
+  );
+  for (const { owner, entries: messageEntries } of judged) {
+    for (const entry of messageEntries) {
       owners.set(entry, owner);
       entries.push(entry);
     }
-  });
+  }
   const entryOwner = {
     refuse: (entry: JournalEntry, position: number, rejection: Rejection) => {
       const { results, events } = owners.get(entry)!;
@@ -104,6 +120,41 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
   const lateAppended = late.length > 0 ? await ports.journal.append(late) : [];
   late.forEach((entry, i) => settle(entry, lateAppended[i], true));
   return outcomes;
+}
+
+/** The own hours of a message's schema-valid events: where earlier deliveries wrote them. */
+function ownHoursOf(events: readonly unknown[], keys: readonly (string | null | undefined)[]): string[] {
+  const hours = new Set<string>();
+  events.forEach((event, position) => {
+    if (keys[position] !== null) hours.add(utcHourKeyOfMs(eventTimeMs(event as UsageEvent)));
+  });
+  return [...hours];
+}
+
+/**
+ * A redelivered message's entries, given the positions its earlier deliveries counted (`stored`):
+ * those events are duplicates, whatever they are judged now (even refused: they were counted once);
+ * the others, counted now, go in supplement entries, whose ids no earlier delivery used.
+ */
+export function afterEarlierDeliveries(
+  messageId: string,
+  entries: readonly JournalEntry[],
+  stored: ReadonlySet<number>,
+  events: readonly unknown[],
+  results: EventResult[],
+): JournalEntry[] {
+  if (stored.size === 0) return [...entries];
+  for (const position of stored) {
+    const event = events[position] as UsageEvent | undefined;
+    if (event === undefined) continue;
+    results[position] = { status: 'duplicate', messageId, hourStart: utcHourKeyOfMs(eventTimeMs(event)) };
+  }
+  return entries.flatMap((entry) => {
+    const uncounted = entry.events.filter((e) => !stored.has(e.p));
+    if (uncounted.length === 0) return [];
+    const { part: _part, ...rest } = entry;
+    return [{ ...rest, supplement: Math.min(...uncounted.map((e) => e.p)), events: uncounted }];
+  });
 }
 
 /**

@@ -43,6 +43,12 @@ export interface JournalEntry {
   readonly rolledFrom?: string;
   /** Set when the message's events of this hour did not fit one item: the part's number (1, 2, ...). */
   readonly part?: number;
+  /**
+   * Set on an entry a redelivery writes for events its message's earlier deliveries did not count
+   * (they were refused then, or never written): the smallest position among its events, which no
+   * other entry of the message holds, so the entry id is new and a further redelivery finds it.
+   */
+  readonly supplement?: number;
   readonly customers: readonly JournalCustomer[];
   readonly events: readonly JournalEvent[];
   /** When ingestion wrote it. */
@@ -53,8 +59,9 @@ export interface JournalEntry {
  * What an entry is stored under: unique per message and hour. A late entry's id also names the hour
  * it came from, so a message can have a normal and a late entry in one hour.
  */
-export function entryIdOf(entry: Pick<JournalEntry, 'messageId' | 'rolledFrom' | 'part'>): string {
-  const id = entry.part === undefined ? entry.messageId : `${entry.messageId}#part${entry.part}`;
+export function entryIdOf(entry: Pick<JournalEntry, 'messageId' | 'rolledFrom' | 'part' | 'supplement'>): string {
+  let id = entry.supplement === undefined ? entry.messageId : `${entry.messageId}#more${entry.supplement}`;
+  if (entry.part !== undefined) id = `${id}#part${entry.part}`;
   return entry.rolledFrom === undefined ? id : `${id}#from#${entry.rolledFrom}`;
 }
 
@@ -174,6 +181,12 @@ export type AppendOutcome =
 export interface UsageJournal {
   /** Writes each entry unless its key exists or its hour is sealed; one outcome per entry, in order. */
   append(entries: readonly JournalEntry[]): Promise<AppendOutcome[]>;
+  /**
+   * The positions of a message's events that the journal holds (counted by earlier deliveries),
+   * found from the own hours of its events (`hours`): the entries there, and the hours late entries
+   * were counted in. Strongly consistent. Asked only for redelivered messages.
+   */
+  storedPositions(messageId: string, hours: readonly string[]): Promise<ReadonlySet<number>>;
   /**
    * Which of these customer hours were metered early (the customer's access ended), as
    * `customerKey|hourStart`. Asked only for customers whose subscription is ending.

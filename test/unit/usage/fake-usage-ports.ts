@@ -74,8 +74,30 @@ export class FakeUsageJournal implements UsageJournal {
     if (this.sealed.has(entry.hourStart)) return 'sealed';
     this.items.set(key, entry);
     // Where the message's entry for its own hour would be: a redelivery finds it there.
-    if (entry.rolledFrom !== undefined) this.items.set(`${entry.rolledFrom}|${entryIdOf({ messageId: entry.messageId, part: entry.part })}`, { countedIn: entry.hourStart });
+    if (entry.rolledFrom !== undefined) {
+      this.items.set(`${entry.rolledFrom}|${entryIdOf({ messageId: entry.messageId, part: entry.part, supplement: entry.supplement })}`, { countedIn: entry.hourStart });
+    }
     return 'appended';
+  }
+
+  readonly storedPositionsCalls: { messageId: string; hours: readonly string[] }[] = [];
+
+  async storedPositions(messageId: string, hours: readonly string[]): Promise<ReadonlySet<number>> {
+    this.storedPositionsCalls.push({ messageId, hours });
+    const positions = new Set<number>();
+    const toRead = [...hours];
+    const read = new Set<string>();
+    for (let hour = toRead.shift(); hour !== undefined; hour = toRead.shift()) {
+      if (read.has(hour)) continue;
+      read.add(hour);
+      for (const [key, item] of this.items) {
+        const [itemHour, entryId] = [key.slice(0, key.indexOf('|')), key.slice(key.indexOf('|') + 1)];
+        if (itemHour !== hour || (entryId !== messageId && !entryId.startsWith(`${messageId}#`))) continue;
+        if ('countedIn' in item) toRead.push(item.countedIn);
+        else for (const event of item.events) positions.add(event.p);
+      }
+    }
+    return positions;
   }
 
   async meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>> {

@@ -191,6 +191,82 @@ describe('ingestMessage: redelivery', () => {
   });
 });
 
+describe('ingestMessage: a redelivered message judged differently', () => {
+  // The producer's clock is 6 minutes fast: at 10:20 the event at 10:26 is refused (more than 5
+  // minutes ahead); by the redelivery at 10:26:30 it is fine.
+  const onTime = event({ eventId: 'a', quantity: 5, timestamp: '2026-11-02T10:15:00Z' });
+  const ahead = event({ eventId: 'b', quantity: 7, timestamp: '2026-11-02T10:26:00Z' });
+  const LATER = new Date('2026-11-02T10:26:30Z');
+  const deliver = (ports: IngestPorts, body: unknown, receiveCount: number) =>
+    ingestMessage(ports, { messageId: 'm-1', body: JSON.stringify(body), receiveCount });
+
+  it('counts on redelivery an event the first delivery refused, in a supplement entry; the counted one stays a duplicate', async () => {
+    const { journal, ports, clock } = setup();
+    expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 1)))).toEqual(['counted', 'timestamp-in-future']);
+    clock.now = LATER;
+    const again = eventsOf(await deliver(ports, [onTime, ahead], 2));
+    expect(again).toEqual([
+      { status: 'duplicate', messageId: 'm-1', hourStart: H10 },
+      { status: 'counted', bucketKey: licenseBucket(H10), rolledOver: false },
+    ]);
+    expect(journal.totalQuantity()).toBe(12);
+    expect(journal.entries().map((e) => [e.messageId, e.supplement, eventRows(e).map((r) => r[3])])).toEqual([
+      ['m-1', undefined, [0]],
+      ['m-1', 1, [1]],
+    ]);
+    expect(journal.storedPositionsCalls).toEqual([{ messageId: 'm-1', hours: [H10] }]);
+
+    // A third delivery counts nothing more.
+    expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 3)))).toEqual(['duplicate', 'duplicate']);
+    expect(journal.totalQuantity()).toBe(12);
+    expect(journal.entries()).toHaveLength(2);
+  });
+
+  it('without the receive count (first delivery as far as SQS says), reads nothing: the entry-level duplicate of before', async () => {
+    const { journal, ports, clock } = setup();
+    await deliver(ports, [onTime, ahead], 1);
+    clock.now = LATER;
+    expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 1)))).toEqual(['duplicate', 'duplicate']);
+    expect(journal.storedPositionsCalls).toEqual([]);
+    expect(journal.totalQuantity()).toBe(5);
+  });
+
+  it('reports an event counted by an earlier delivery as a duplicate, not a rejection, even when it would be refused now', async () => {
+    const { journal, ports } = setup();
+    let registered = true;
+    const directory = new FakeCustomerDirectory();
+    const ports2: IngestPorts = { ...ports, customers: { find: async (keys) => (registered ? directory.find(keys) : new Map()) } };
+    expect(statuses(eventsOf(await deliver(ports2, [onTime], 1)))).toEqual(['counted']);
+    registered = false;
+    expect(eventsOf(await deliver(ports2, [onTime, event({ eventId: 'c', quantity: 3 })], 2))).toEqual([
+      { status: 'duplicate', messageId: 'm-1', hourStart: H10 },
+      expect.objectContaining({ status: 'rejected', rejection: expect.objectContaining({ reason: 'unknown-customer' }) }),
+    ]);
+    expect(journal.totalQuantity()).toBe(5);
+  });
+
+  it('follows a late entry from its own hour to the hour it was counted in', async () => {
+    const { journal, ports, clock } = setup();
+    journal.sealed.add(H09);
+    const late = event({ eventId: 'l', quantity: 4, timestamp: '2026-11-02T09:30:00Z' });
+    expect(eventsOf(await deliver(ports, [late, ahead], 1)).map((r) => r.status)).toEqual(['counted', 'rejected']);
+    clock.now = LATER;
+    const again = eventsOf(await deliver(ports, [late, ahead], 2));
+    expect(again).toEqual([
+      { status: 'duplicate', messageId: 'm-1', hourStart: H09 },
+      { status: 'counted', bucketKey: licenseBucket(H10), rolledOver: false },
+    ]);
+    expect(journal.quantityOf(LICENSE_KEY, 'requests', H10)).toBe(11);
+    expect(journal.storedPositionsCalls).toEqual([{ messageId: 'm-1', hours: [H09, H10] }]);
+  });
+
+  it('writes ordinary entries when the earlier deliveries wrote nothing', async () => {
+    const { journal, ports } = setup();
+    expect(statuses(eventsOf(await deliver(ports, [onTime], 2)))).toEqual(['counted']);
+    expect(journal.entries().map((e) => [e.messageId, e.supplement])).toEqual([['m-1', undefined]]);
+  });
+});
+
 describe('ingestMessage: late events', () => {
   it('counts events whose hour is sealed in the current hour, as a late entry', async () => {
     const { journal, ingest } = setup();
