@@ -41,20 +41,24 @@ export function planRequests(
   const groups = new Map<string, PlanInput[]>();
   for (const r of records) {
     const key = JSON.stringify([r.productCode, r.identityMode]);
-    groups.set(key, [...(groups.get(key) ?? []), r]);
+    // Pushed, not copied: a run can plan tens of thousands of records (zero-usage ones included).
+    const group = groups.get(key);
+    if (group) group.push(r);
+    else groups.set(key, [r]);
   }
   const requests: MeteringRequest[] = [];
   for (const group of groups.values()) {
     const { productCode, identityMode } = group[0];
+    const emptyBytes = Buffer.byteLength(wireBody({ productCode, identityMode, records: [] }));
     let chunk: PlannedRecord[] = [];
-    let chunkBytes = Buffer.byteLength(wireBody({ productCode, identityMode, records: [] }));
+    let chunkBytes = emptyBytes;
     for (const { bucketKey, record } of group) {
       // Each record adds its own JSON and a comma.
-      const recordBytes = Buffer.byteLength(wireBody({ productCode, identityMode, records: [{ bucketKey, record }] })) - Buffer.byteLength(wireBody({ productCode, identityMode, records: [] })) + 1;
+      const recordBytes = Buffer.byteLength(wireBody({ productCode, identityMode, records: [{ bucketKey, record }] })) - emptyBytes + 1;
       if (chunk.length > 0 && (chunk.length >= limits.maxRecords || chunkBytes + recordBytes > limits.maxBytes)) {
         requests.push({ productCode, identityMode, records: chunk });
         chunk = [];
-        chunkBytes = Buffer.byteLength(wireBody({ productCode, identityMode, records: [] }));
+        chunkBytes = emptyBytes;
       }
       chunk.push({ bucketKey, record });
       chunkBytes += recordBytes;

@@ -57,6 +57,14 @@ describe('planRequests', () => {
     expect(requests.flatMap((r) => r.records.map((p) => p.bucketKey))).toEqual(given.map((g) => g.bucketKey));
   });
 
+  it('plans a run of 50,000 records (a large seller\'s zero-usage hour) into full requests, each record once', () => {
+    const given = [...inputs(30_000, 'prod-a'), ...inputs(20_000, 'prod-b', 'legacy')];
+    const requests = planRequests(given);
+    expect(requests).toHaveLength(2000);
+    expect(requests.every((r) => r.records.length === 25)).toBe(true);
+    expectEveryRecordOnce(requests, given);
+  });
+
   it('never mixes products or identity modes in one request', () => {
     const given = [
       ...inputs(30, 'prod-a', 'license'),
