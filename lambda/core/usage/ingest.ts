@@ -1,4 +1,5 @@
 import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../customer';
+import { licenseIdOf } from '../marketplace-limits';
 import { bucketKeyOf } from '../metering/hour-bucket';
 import { ProductConfig } from '../product-config';
 import { utcHourKeyOfMs, utcHourStart } from '../utc-hour';
@@ -58,8 +59,10 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
   const now = ports.now();
   const bodies = messages.map((message) => messageBodyEvents(message.body));
   const keys = bodies.map((events) => (Array.isArray(events) ? customerKeysOf(events) : []));
+  const alternates = bodies.map((events, m) => (Array.isArray(events) ? legacyKeysOf(events, keys[m]) : undefined));
   // The batch's customers in one lookup, not one per event.
-  const customers = await ports.customers.find([...new Set(keys.flat().filter((k): k is string => typeof k === 'string'))]);
+  const asked = [...keys.flat(), ...alternates.flatMap((a) => a ?? [])].filter((k): k is string => typeof k === 'string');
+  const customers = await ports.customers.find([...new Set(asked)]);
 
   const writtenAt = now.toISOString();
   const outcomes: MessageResult[] = [];
@@ -75,7 +78,8 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
     }
     const owner = { results: new Array<EventResult>(events.length), events };
     outcomes.push({ events: owner.results });
-    judged.push({ message, owner, keys: keys[m], entries: journalMessage(message.messageId, events, keys[m], customers, ports, now, writtenAt, owner.results) });
+    const entries = journalMessage(message.messageId, events, keys[m], customers, ports, now, writtenAt, owner.results, alternates[m]);
+    judged.push({ message, owner, keys: keys[m], entries });
   });
   // A message delivered before may be judged differently now (a clock moved, a buyer registered):
   // what an earlier delivery counted stays counted, once; what it did not is written now.
@@ -221,6 +225,8 @@ export function journalMessage(
   now: Date,
   writtenAt: string,
   results: EventResult[],
+  /** Per event, its legacy key when it names a licence too (legacyKeysOf): used when the licence is unknown. */
+  legacyKeys?: readonly (string | undefined)[],
 ): JournalEntry[] {
   const builder = new JournalEntryBuilder(messageId, writtenAt);
   for (let position = 0; position < events.length; position++) {
@@ -230,7 +236,9 @@ export function journalMessage(
       continue;
     }
     const event = events[position] as UsageEvent;
-    const customer = key === undefined ? undefined : customers.get(key);
+    let customer = key === undefined ? undefined : customers.get(key);
+    const legacyKey = legacyKeys?.[position];
+    if (!customer && legacyKey !== undefined) customer = customers.get(legacyKey);
     if (!customer) {
       const rejection: Rejection =
         key === undefined
@@ -296,6 +304,10 @@ export function checkEventFor(
   if (event.customerIdentifier !== undefined && event.customerIdentifier !== customer.customerIdentifier) {
     return { reason: 'identity-mismatch', message: 'customerIdentifier does not match the customer' };
   }
+  // A legacy customer found by its CustomerIdentifier: a licence the event names must be its own.
+  if (customer.identityMode === 'legacy' && event.licenseArn !== undefined && customer.licenseArn !== undefined && licenseIdOf(event.licenseArn) !== licenseIdOf(customer.licenseArn)) {
+    return { reason: 'identity-mismatch', message: 'licenseArn does not match the customer' };
+  }
   const rejection = checkUsageEvent(event, product, now, window, timeMs);
   if (rejection) return rejection;
   const status = customer.subscription?.status;
@@ -303,6 +315,23 @@ export function checkEventFor(
     return { reason: 'customer-not-subscribed', message: 'the customer is not subscribed and its final usage window has closed' };
   }
   return null;
+}
+
+/**
+ * Per event, the legacy key of an event that names both a licence and a legacy customer (product +
+ * CustomerIdentifier: ResolveCustomer gives legacy buyers a LicenseArn too), to find a legacy
+ * customer when no customer holds the licence; undefined when no event of the message does.
+ */
+export function legacyKeysOf(events: readonly unknown[], keys: readonly (string | null | undefined)[]): (string | undefined)[] | undefined {
+  let legacyKeys: (string | undefined)[] | undefined;
+  events.forEach((raw, position) => {
+    if (keys[position] === null) return;
+    const event = raw as UsageEvent;
+    if (event.licenseArn === undefined || event.productCode === undefined || event.customerIdentifier === undefined) return;
+    legacyKeys ??= new Array<string | undefined>(events.length);
+    legacyKeys[position] = legacyCustomerKey(event.productCode, event.customerIdentifier);
+  });
+  return legacyKeys;
 }
 
 /** The Customers table key an event names: its licence, or its legacy product + customer. */

@@ -418,6 +418,34 @@ describe('ingestMessage: customers', () => {
     expect(journal.appendCalls).toHaveLength(0);
   });
 
+  describe('a legacy event that also names a licence (ResolveCustomer gives legacy buyers a LicenseArn too)', () => {
+    const legacyEvent = (licenseArn: string) => ({ productCode: 'prod-legacy', customerIdentifier: 'cust-legacy-1', licenseArn, dimension: 'requests', quantity: 2, timestamp: '2026-11-02T10:00:00Z' });
+    const LEGACY_LICENSE = 'arn:aws:license-manager::777788889999:license:l-legacy0000000000001';
+
+    it('is counted for the legacy customer when no customer holds the licence', async () => {
+      const { journal, customers, ingest } = setup();
+      expect(await single(ingest(legacyEvent(LEGACY_LICENSE)))).toEqual({ status: 'counted', bucketKey: bucketKeyOf(LEGACY_CUSTOMER.customerKey, 'requests', H10), rolledOver: false });
+      expect(journal.quantityOf(LEGACY_CUSTOMER.customerKey)).toBe(2);
+      // One lookup for both keys.
+      expect(customers.calls).toEqual([[`license#l-legacy0000000000001`, LEGACY_CUSTOMER.customerKey]]);
+    });
+
+    it('is refused when the legacy customer holds another licence', async () => {
+      const journal = new FakeUsageJournal();
+      const customers = new FakeCustomerDirectory([{ ...LEGACY_CUSTOMER, licenseArn: 'arn:aws:license-manager::777788889999:license:l-legacy0000000000002' }]);
+      const ports: IngestPorts = { journal, customers, products: PRODUCTS, now: () => NOW };
+      const result = await single(ingestMessage(ports, { messageId: 'm-1', body: JSON.stringify(legacyEvent(LEGACY_LICENSE)) }));
+      expect(result).toMatchObject({ status: 'rejected', rejection: { reason: 'identity-mismatch', message: 'licenseArn does not match the customer' } });
+    });
+
+    it('goes to the licence\'s customer when there is one (license mode wins)', async () => {
+      const { ingest } = setup();
+      const result = await single(ingest(legacyEvent(LICENSE_ARN)));
+      // The licence's customer has no CustomerIdentifier: the event does not match it.
+      expect(result).toMatchObject({ status: 'rejected', rejection: { reason: 'identity-mismatch' } });
+    });
+  });
+
   it('accepts the matching account id and product code', async () => {
     const { ingest } = setup();
     const result = await single(ingest(event({ customerAWSAccountId: '111122223333', productCode: 'prod-license' })));
