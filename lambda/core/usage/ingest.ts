@@ -157,8 +157,14 @@ export function afterEarlierDeliveries(
     const uncounted = entry.events.filter((e) => !stored.has(e.p));
     if (uncounted.length === 0) return [];
     const { part: _part, ...rest } = entry;
-    return [{ ...rest, supplement: Math.min(...uncounted.map((e) => e.p)), events: uncounted }];
+    return [{ ...rest, supplement: smallestPosition(uncounted), events: uncounted }];
   });
+}
+
+function smallestPosition(events: readonly JournalEvent[]): number {
+  let smallest = events[0].p;
+  for (const e of events) if (e.p < smallest) smallest = e.p;
+  return smallest;
 }
 
 /**
@@ -193,7 +199,8 @@ async function withoutMeteredEarly(
       if (billed(e)) owner.refuse(entry, e.p, { reason: 'hour-already-billed', message: `the customer's usage for ${entry.hourStart} was already metered (its access ended)` });
     }
     if (keep.length === 0) return [];
-    const kept = { ...entry, events: keep };
+    // A supplement is named by the smallest position it holds: no written entry holds that one.
+    const kept = { ...entry, events: keep, ...(entry.supplement === undefined ? {} : { supplement: smallestPosition(keep) }) };
     owner.replace(entry, kept);
     return [kept];
   });

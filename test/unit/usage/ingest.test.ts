@@ -1,7 +1,7 @@
 import { bucketKeyOf } from '../../../lambda/core/metering/hour-bucket';
 import { EventResult, ingestMessage, ingestMessages, IngestPorts, MessageResult } from '../../../lambda/core/usage/ingest';
 import { MAX_EVENTS_PER_MESSAGE } from '../../../lambda/core/usage/usage-event';
-import { JournalEntry } from '../../../lambda/core/usage/usage-journal';
+import { entryIdOf, JournalEntry } from '../../../lambda/core/usage/usage-journal';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
 import {
   FakeCustomerDirectory,
@@ -258,6 +258,29 @@ describe('ingestMessage: a redelivered message judged differently', () => {
     ]);
     expect(journal.quantityOf(LICENSE_KEY, 'requests', H10)).toBe(11);
     expect(journal.storedPositionsCalls).toEqual([{ messageId: 'm-1', hours: [H09, H10] }]);
+  });
+
+  it('names a supplement by the smallest position it writes, so a third delivery\'s supplement is new too (a leaving customer\'s event refused each time)', async () => {
+    const { journal, customers, ports, clock } = setup();
+    customers.setSubscription(OTHER_KEY, { status: 'unsubscribe-pending', finalUsageUntil: '2026-11-02T11:00:00.000Z' });
+    journal.earlyMetered.add(`${OTHER_KEY}|${H10}`);
+    const body = [
+      event({ eventId: 'x', licenseArn: OTHER_LICENSE_ARN, quantity: 1 }),
+      onTime,
+      ahead,
+      event({ eventId: 'c', quantity: 11, timestamp: '2026-11-02T10:35:00Z' }),
+    ];
+    expect(statuses(eventsOf(await deliver(ports, body, 1)))).toEqual(['hour-already-billed', 'counted', 'timestamp-in-future', 'timestamp-in-future']);
+    clock.now = LATER;
+    expect(statuses(eventsOf(await deliver(ports, body, 2)))).toEqual(['hour-already-billed', 'duplicate', 'counted', 'timestamp-in-future']);
+    clock.now = new Date('2026-11-02T10:33:00Z');
+    expect(statuses(eventsOf(await deliver(ports, body, 3)))).toEqual(['hour-already-billed', 'duplicate', 'duplicate', 'counted']);
+    expect(journal.entries().map((e) => [entryIdOf(e), eventRows(e).map((r) => r[3])])).toEqual([
+      ['m-1', [1]],
+      ['m-1#more2', [2]],
+      ['m-1#more3', [3]],
+    ]);
+    expect(journal.totalQuantity()).toBe(5 + 7 + 11);
   });
 
   it('writes ordinary entries when the earlier deliveries wrote nothing', async () => {
