@@ -157,6 +157,8 @@ export interface MeteringReport {
   calls: number;
   /** Set when the run stopped early because nothing could succeed (API disabled, no permission). */
   stoppedBy?: string;
+  /** Products skipped for the rest of the run, with the error (a product code AWS refuses): the others were billed. */
+  stoppedProducts?: Record<string, string>;
 }
 
 export async function runMetering(
@@ -235,6 +237,7 @@ export async function runMetering(
   }
 
   const limiter = new CallRateLimiter(settings.callsPerSecond, clock);
+  const productStopped = (request: MeteringRequest) => report.stoppedProducts?.[request.productCode] !== undefined;
   /** Calls AWS answered with per-record results this run. */
   let answeredCalls = 0;
   /** Single records refused with an undocumented error (see the end of the run). */
@@ -243,7 +246,7 @@ export async function runMetering(
   // A few requests in flight: each waits on its answer and outcome writes, not on the others.
   const worker = async () => {
     for (let request = work.shift(); request; request = work.shift()) {
-      if (report.stoppedBy || clock.now() >= options.deadline.getTime()) {
+      if (report.stoppedBy || productStopped(request) || clock.now() >= options.deadline.getTime()) {
         report.deferred += request.records.length;
         continue;
       }
@@ -269,7 +272,7 @@ export async function runMetering(
     const outOfTime = () => clock.now() >= options.deadline.getTime();
     for (let attempt = 0; pending.length > 0; attempt++) {
       // Stopped meanwhile (e.g. in the other half of a split request): no further call.
-      if (report.stoppedBy || attempt >= settings.maxAttempts || outOfTime()) {
+      if (report.stoppedBy || productStopped(request) || attempt >= settings.maxAttempts || outOfTime()) {
         report.deferred += pending.length;
         return;
       }
@@ -296,6 +299,11 @@ export async function runMetering(
         if (action === 'retry') continue;
         if (action === 'stop') {
           report.stoppedBy = error.errorName;
+          report.deferred += pending.length;
+          return;
+        }
+        if (action === 'stop-product') {
+          report.stoppedProducts = { ...report.stoppedProducts, [request.productCode]: error.errorName };
           report.deferred += pending.length;
           return;
         }

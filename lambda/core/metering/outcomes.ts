@@ -68,7 +68,9 @@ export type RequestErrorAction =
    */
   | 'isolate-unmodelled'
   /** Nothing this run can do (API disabled, no permission, bad credentials): stop and alarm. */
-  | 'stop';
+  | 'stop'
+  /** Nothing this run can do for this product (a product code this account does not sell): skip it and alarm. */
+  | 'stop-product';
 
 const ISOLATE = new Set([
   'TimestampOutOfBoundsException',
@@ -82,13 +84,12 @@ const ISOLATE = new Set([
   'SerializationException',
 ]);
 /**
- * Errors no record can escape: the API is off, or the caller's credentials, signature, clock or
- * deployment are wrong (AWS's common errors, in both spellings, and a product code this account
- * does not sell). The buckets stay sealed and billable until their hour leaves the window.
+ * Errors no record can escape: the API is off, or the caller's credentials, signature or clock are
+ * wrong (AWS's common errors, in both spellings). The buckets stay sealed and billable until their
+ * hour leaves the window.
  */
 const STOP = new Set([
   'DisabledApiException',
-  'InvalidProductCodeException',
   'AccessDeniedException',
   'AccessDenied',
   'UnrecognizedClientException',
@@ -148,6 +149,8 @@ export function faultGroups(errorName: string, records: readonly PlannedRecord[]
 
 export function requestErrorAction(errorName: string, httpStatus?: number): RequestErrorAction {
   if (STOP.has(errorName)) return 'stop';
+  // The deployment's product list, not the records: the other products are still billed.
+  if (errorName === 'InvalidProductCodeException') return 'stop-product';
   if (ISOLATE.has(errorName)) return 'isolate';
   if (errorName === 'ThrottlingException' || httpStatus === undefined || httpStatus >= 500 || httpStatus === 429) return 'retry';
   // An unmodelled 4xx: split rather than retry forever; metering-run.ts decides at one record.

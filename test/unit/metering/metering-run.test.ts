@@ -183,8 +183,22 @@ describe('runMetering', () => {
       expect(api.calls).toHaveLength(1);
     });
 
+    it('skips a product whose code AWS refuses, and bills the other products: its buckets stay sealed, the run fails loudly', async () => {
+      const { deadLetters, api, ledger, sealed, run } = setup();
+      // The legacy product's bucket is first in line (its hour is the oldest).
+      const refused = legacyBucket({ hourStart: '2026-11-02T08:00:00.000Z' });
+      ledger.put(refused);
+      sealed(...Array.from({ length: 100 }, (_, i) => nthLicenseBucket(i + 1)));
+      api.failWhenSent = { error: badProductCode, picks: (r) => r.CustomerIdentifier !== undefined };
+      const report = await run();
+      expect(report).toMatchObject({ metered: 100, deadLettered: 0, deferred: 1, stoppedProducts: { 'prod-legacy': 'InvalidProductCodeException' } });
+      expect(report.stoppedBy).toBeUndefined();
+      expect(ledger.get(refused.bucketKey).status).toBe('sealed');
+      expect(deadLetters.letters).toEqual([]);
+      expect(() => failIfStopped(report)).toThrow('metering skipped prod-legacy (InvalidProductCodeException)');
+    });
+
     it.each([
-      ['a product code this account does not sell', badProductCode],
       ['expired credentials', () => new MeteringApiError('ExpiredTokenException', 'The security token included in the request is expired', 400)],
       ['a clock too far off', () => new MeteringApiError('RequestExpired', 'Request has expired', 400)],
     ])('stops at %s: no record is dead-lettered, every bucket stays sealed for the next run', async (_, error) => {

@@ -143,8 +143,8 @@ describe('requestErrorAction', () => {
     ['SerializationException', 400, 'isolate'],
     ['SomethingNewException', 400, 'isolate-unmodelled'],
     ['DisabledApiException', 400, 'stop'],
-    // A product code this account does not sell: the deployment, not the records.
-    ['InvalidProductCodeException', 400, 'stop'],
+    // A product code this account does not sell: the deployment, not the records; other products go on.
+    ['InvalidProductCodeException', 400, 'stop-product'],
     // Credentials, signature or clock: every record would fail alike.
     ['ExpiredTokenException', 400, 'stop'],
     ['ExpiredToken', 400, 'stop'],
