@@ -109,22 +109,59 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
     settleEntry(entry, outcome, rolledOver, events, results);
   };
 
-  const first = await withoutMeteredEarly(ports.journal, customers, entries, entryOwner);
-  const appended = first.length > 0 ? await ports.journal.append(first) : [];
-  // Events whose hour was already sealed (and maybe billed) count in the current hour instead.
-  const currentHour = utcHourKeyOfMs(now.getTime());
-  const moved: JournalEntry[] = [];
-  first.forEach((entry, i) => {
-    if (appended[i] !== 'sealed' || entry.hourStart === currentHour) return settle(entry, appended[i], false);
-    const late = { ...entry, hourStart: currentHour, rolledFrom: entry.hourStart };
-    entryOwner.replace(entry, late);
-    moved.push(late);
-  });
-  const late = await withoutMeteredEarly(ports.journal, customers, moved, entryOwner);
-  const lateAppended = late.length > 0 ? await ports.journal.append(late) : [];
-  late.forEach((entry, i) => settle(entry, lateAppended[i], true));
+  /** Writes entries (rolling those of sealed hours into the current one); returns those found written already. */
+  const write = async (toWrite: readonly JournalEntry[]): Promise<JournalEntry[]> => {
+    const clashed: JournalEntry[] = [];
+    const settleOrKeep = (entry: JournalEntry, outcome: AppendOutcome, rolledOver: boolean) => {
+      settle(entry, outcome, rolledOver);
+      if (outcome === 'duplicate') clashed.push(entry);
+    };
+    const first = await withoutMeteredEarly(ports.journal, customers, toWrite, entryOwner);
+    const appended = first.length > 0 ? await ports.journal.append(first) : [];
+    // Events whose hour was already sealed (and maybe billed) count in the current hour instead.
+    const currentHour = utcHourKeyOfMs(now.getTime());
+    const moved: JournalEntry[] = [];
+    first.forEach((entry, i) => {
+      if (appended[i] !== 'sealed' || entry.hourStart === currentHour || entry.rolledFrom !== undefined) return settleOrKeep(entry, appended[i], entry.rolledFrom !== undefined);
+      const late = { ...entry, hourStart: currentHour, rolledFrom: entry.hourStart };
+      entryOwner.replace(entry, late);
+      moved.push(late);
+    });
+    const late = await withoutMeteredEarly(ports.journal, customers, moved, entryOwner);
+    const lateAppended = late.length > 0 ? await ports.journal.append(late) : [];
+    late.forEach((entry, i) => settleOrKeep(entry, lateAppended[i], true));
+    return clashed;
+  };
+
+  let clashed = await write(entries);
+  // An entry written already: by an earlier delivery, or by one running alongside this one, which
+  // may have judged the events differently. Its events that no written entry holds are written now
+  // (a few rounds: deliveries rarely overlap).
+  for (let round = 0; round < MAX_CLASH_ROUNDS && clashed.length > 0; round++) {
+    const byOwner = new Map<{ results: EventResult[]; events: readonly unknown[] }, JournalEntry[]>();
+    for (const entry of clashed) {
+      const owner = owners.get(entry)!;
+      byOwner.set(owner, [...(byOwner.get(owner) ?? []), entry]);
+    }
+    const retry: JournalEntry[] = [];
+    await Promise.all(
+      [...byOwner].map(async ([owner, ownEntries]) => {
+        const { messageId } = ownEntries[0];
+        const message = judged.find((j) => j.owner === owner)!;
+        const stored = await ports.journal.storedPositions(messageId, ownHoursOf(owner.events, message.keys));
+        for (const entry of afterEarlierDeliveries(messageId, ownEntries, stored, owner.events, owner.results)) {
+          owners.set(entry, owner);
+          retry.push(entry);
+        }
+      }),
+    );
+    clashed = retry.length > 0 ? await write(retry) : [];
+  }
   return outcomes;
 }
+
+/** Rounds of writing again what an overlapping delivery's entries did not hold. */
+const MAX_CLASH_ROUNDS = 3;
 
 /** The own hours of a message's schema-valid events: where earlier deliveries wrote them. */
 function ownHoursOf(events: readonly unknown[], keys: readonly (string | null | undefined)[]): string[] {

@@ -222,13 +222,38 @@ describe('ingestMessage: a redelivered message judged differently', () => {
     expect(journal.entries()).toHaveLength(2);
   });
 
-  it('without the receive count (first delivery as far as SQS says), reads nothing: the entry-level duplicate of before', async () => {
+  it('reads nothing before writing a first delivery; an entry found written already (a redelivery SQS counted as the first, or one running alongside) is reconciled after', async () => {
     const { journal, ports, clock } = setup();
     await deliver(ports, [onTime, ahead], 1);
-    clock.now = LATER;
-    expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 1)))).toEqual(['duplicate', 'duplicate']);
     expect(journal.storedPositionsCalls).toEqual([]);
-    expect(journal.totalQuantity()).toBe(5);
+    clock.now = LATER;
+    expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 1)))).toEqual(['duplicate', 'counted']);
+    expect(journal.storedPositionsCalls).toEqual([{ messageId: 'm-1', hours: [H10] }]);
+    expect(journal.totalQuantity()).toBe(12);
+  });
+
+  it('counts what an overlapping delivery did not: both read before either wrote, and judged differently', async () => {
+    const { journal, ports, clock } = setup();
+    // Delivery 2 runs at 10:20 (b refused), delivery 3 at 10:26:30 (b fine); both read an empty journal first.
+    const reads: (() => void)[] = [];
+    const realRead = journal.storedPositions.bind(journal);
+    journal.storedPositions = async (messageId, hours) => {
+      const positions = await realRead(messageId, hours);
+      if (reads.length < 2) await new Promise<void>((resolve) => reads.push(resolve));
+      return positions;
+    };
+    const second = deliver(ports, [onTime, ahead], 2);
+    await new Promise((r) => setImmediate(r));
+    clock.now = LATER;
+    const third = deliver(ports, [onTime, ahead], 3);
+    await new Promise((r) => setImmediate(r));
+    expect(reads).toHaveLength(2);
+    reads[0]();
+    expect(statuses(eventsOf(await second))).toEqual(['counted', 'timestamp-in-future']);
+    reads[1]();
+    expect(statuses(eventsOf(await third))).toEqual(['duplicate', 'counted']);
+    expect(journal.totalQuantity()).toBe(12);
+    expect(journal.entries().map((e) => entryIdOf(e))).toEqual(['m-1', 'm-1#more1']);
   });
 
   it('reports an event counted by an earlier delivery as a duplicate, not a rejection, even when it would be refused now', async () => {
