@@ -27,6 +27,9 @@ const shardOfMessage = (messageId: string) => journalShardOf(messageId, Schema.s
 /** A transaction checks one seal per hour it writes to. */
 const sealKey = (entry: JournalEntry) => entry.hourStart;
 
+/** Hours read at once for a redelivered message (storedPositions). */
+const STORED_POSITION_QUERIES_IN_FLIGHT = 8;
+
 /** DynamoDB TransactWriteItems: items per transaction. */
 const MAX_TRANSACTION_ITEMS = 100;
 /** Entry bytes per transaction, well under its 4 MB limit. */
@@ -163,19 +166,24 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     const shard = shardOfMessage(messageId);
     const positions = new Set<number>();
     const read = new Set<string>();
-    const toRead = [...hours];
-    for (let hour = toRead.shift(); hour !== undefined; hour = toRead.shift()) {
-      if (read.has(hour)) continue;
-      read.add(hour);
+    const readHour = async (hour: string) => {
+      const countedIn: string[] = [];
       for await (const page of this.pages(entryPartition(hour, shard), messageId)) {
         for (const item of page.Items ?? []) {
           const entryId = String(item[Schema.sortKey]);
           // Another message whose id starts with this one's.
           if (entryId !== messageId && !entryId.startsWith(`${messageId}#`)) continue;
           if (typeof item.usage === 'string') for (const event of decodeUsage(item.usage).events) positions.add(event.p);
-          else if (typeof item.countedIn === 'string') toRead.push(item.countedIn);
+          else if (typeof item.countedIn === 'string') countedIn.push(item.countedIn);
         }
       }
+      return countedIn;
+    };
+    // A few hours at a time (a backfill message may span many), then the hours late entries went to.
+    for (let toRead = [...new Set(hours)]; toRead.length > 0; ) {
+      const wave = toRead.splice(0, STORED_POSITION_QUERIES_IN_FLIGHT).filter((hour) => !read.has(hour));
+      for (const hour of wave) read.add(hour);
+      for (const more of await Promise.all(wave.map(readHour))) toRead.push(...more.filter((hour) => !read.has(hour)));
     }
     return positions;
   }

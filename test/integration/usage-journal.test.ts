@@ -220,6 +220,32 @@ describe('usage journal: appending entries', () => {
     expect(await entryItems(NEXT_HOUR)).toHaveLength(1);
   });
 
+  it('tells which positions of a message its entries hold: entries, parts and supplements of its hours, and late entries through their placeholders', async () => {
+    const { journal } = await newJournal();
+    const PREVIOUS = new Date(Date.parse(HOUR) - HOUR_MS).toISOString();
+    await journal.sealHours([PREVIOUS], AFTER_HOUR);
+    const usage = (positions: number[]) => positions.map((p) => ({ c: 0, d: 'requests', q: 1, p }));
+    const entry = (change: Partial<JournalEntry> & { events: JournalEntry['events'] }): JournalEntry => ({ messageId: 'm-1', hourStart: HOUR, customers: [A], writtenAt: WRITTEN_AT, ...change });
+    expect(
+      await journal.append([
+        entry({ events: usage([0, 3]) }),
+        // Rolled from the sealed hour before: a placeholder there, the entry here.
+        entry({ rolledFrom: PREVIOUS, events: usage([1]) }),
+        entry({ supplement: 2, events: usage([2, 5]) }),
+        entry({ part: 2, events: usage([4]) }),
+        // Other messages, one whose id starts with this one's.
+        entry({ messageId: 'm-10', events: usage([6]) }),
+        entry({ messageId: 'm-2', events: usage([7]) }),
+      ]),
+    ).toEqual(['appended', 'appended', 'appended', 'appended', 'appended', 'appended']);
+    expect([...(await journal.storedPositions('m-1', [HOUR]))].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    // From the hour the late event belongs to, its placeholder leads to the hour it was counted in.
+    expect([...(await journal.storedPositions('m-1', [PREVIOUS]))].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect([...(await journal.storedPositions('m-1', [NEXT_HOUR]))]).toEqual([]);
+    // The supplement is read back as written.
+    expect((await journal.entries(HOUR)).filter((e) => e.supplement !== undefined)).toEqual([entry({ supplement: 2, events: usage([2, 5]) })]);
+  });
+
   it('appends more entries than one transaction holds (120) across several transactions of at most 100 items, settling a duplicate among them', async () => {
     const { journal, transactions } = await newJournal();
     const entries = Array.from({ length: 120 }, (_, i) => entryOf(`m${String(i).padStart(3, '0')}`, HOUR, [{ customer: i % 2 ? A : B, quantity: i }]));
