@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { SendMessageBatchCommand, SendMessageBatchCommandInput, SendMessageBatchCommandOutput, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { DeadLetterQueue, jsonStringPrefix, MAX_LETTER_BYTES } from '../../../lambda/adapters/dead-letter-queue';
+import { acceptedAll, BatchAnswer, spyingClient } from '../../support/sqs-batch-spy';
 
 /**
  * The dead-letter adapter's error branches, against a client that answers as told: calls are packed
@@ -11,25 +12,8 @@ import { DeadLetterQueue, jsonStringPrefix, MAX_LETTER_BYTES } from '../../../la
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/111122223333/usage-dead-letters';
 const SQS_MAX_MESSAGE_BYTES = 1_048_576;
 
-type Answer = (input: SendMessageBatchCommandInput, call: number) => Promise<Partial<SendMessageBatchCommandOutput>>;
-
-function spyingClient(answer: Answer) {
-  const inputs: SendMessageBatchCommandInput[] = [];
-  const client = {
-    async send(command: unknown) {
-      if (!(command instanceof SendMessageBatchCommand)) throw new Error(`unexpected command ${String(command)}`);
-      inputs.push(command.input);
-      return answer(command.input, inputs.length);
-    },
-  } as unknown as SQSClient;
-  return { client, inputs };
-}
-
-const ok = (entries: SendMessageBatchCommandInput['Entries']) => ({
-  Successful: entries!.map((e) => ({ Id: e.Id!, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })),
-  Failed: [],
-});
-const allSucceed: Answer = async (input) => ok(input.Entries);
+const ok = acceptedAll;
+const allSucceed: BatchAnswer = async (input) => ok(input.Entries);
 
 /** What SQS counts of a message: body and attributes. */
 const sizeOf = (entry: NonNullable<SendMessageBatchCommandInput['Entries']>[number]) =>

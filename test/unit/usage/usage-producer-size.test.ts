@@ -1,6 +1,7 @@
-import { SendMessageBatchCommand, SendMessageBatchCommandInput, SendMessageBatchCommandOutput, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { MAX_MESSAGE_BYTES, UsageProducer } from '../../../lambda/adapters/usage-producer';
 import { UsageEvent } from '../../../lambda/core/usage/usage-event';
+import { acceptedAll, spyingClient } from '../../support/sqs-batch-spy';
 
 /**
  * UsageProducer and SQS's size limits (1 MiB a message, and 1 MiB for a whole SendMessageBatch
@@ -24,24 +25,7 @@ const largeUsage = (i: number): UsageEvent => ({
   })),
 });
 
-type Answer = (input: SendMessageBatchCommandInput, call: number) => Promise<Partial<SendMessageBatchCommandOutput>>;
-
-function spyingClient(answer: Answer) {
-  const inputs: SendMessageBatchCommandInput[] = [];
-  const client = {
-    async send(command: unknown) {
-      if (!(command instanceof SendMessageBatchCommand)) throw new Error(`unexpected command ${String(command)}`);
-      inputs.push(command.input);
-      return answer(command.input, inputs.length);
-    },
-  } as unknown as SQSClient;
-  return { client, inputs };
-}
-
-const ok = (entries: SendMessageBatchCommandInput['Entries']) => ({
-  Successful: entries!.map((e) => ({ Id: e.Id!, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })),
-  Failed: [],
-});
+const ok = acceptedAll;
 const tooLong = () => Object.assign(new Error('Batch requests cannot be longer than 1048576 bytes.'), { name: 'BatchRequestTooLong' });
 const bodyBytes = (input: SendMessageBatchCommandInput) => input.Entries!.map((e) => Buffer.byteLength(e.MessageBody!));
 const eventIdsIn = (input: SendMessageBatchCommandInput) => input.Entries!.flatMap((e) => (JSON.parse(e.MessageBody!) as UsageEvent[]).map((u) => u.eventId));

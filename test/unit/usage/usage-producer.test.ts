@@ -4,12 +4,11 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageBatchCommandInput,
-  SendMessageBatchCommandOutput,
-  SQSClient,
 } from '@aws-sdk/client-sqs';
 import { UsageProducer } from '../../../lambda/adapters/usage-producer';
 import { parseUsageMessage, UsageEvent } from '../../../lambda/core/usage/usage-event';
 import { useLocalSqs } from '../../support/local-services';
+import { acceptedAll, spyingClient } from '../../support/sqs-batch-spy';
 
 const LICENSE_ARN = 'arn:aws:license-manager::111122223333:license:l-0123456789abcdef0123';
 const usage = (i: number): UsageEvent => ({ licenseArn: LICENSE_ARN, dimension: 'requests', quantity: i, timestamp: '2026-11-02T10:15:00Z' });
@@ -24,21 +23,7 @@ function eventsIn(message: Message): UsageEvent[] {
   });
 }
 
-/** The SendMessageBatch inputs a client was given, and what it answered. */
-function spyingClient(answer: (input: SendMessageBatchCommandInput, call: number) => Promise<Partial<SendMessageBatchCommandOutput>>) {
-  const inputs: SendMessageBatchCommandInput[] = [];
-  const client = {
-    async send(command: unknown) {
-      if (!(command instanceof SendMessageBatchCommand)) throw new Error(`unexpected command ${String(command)}`);
-      inputs.push(command.input);
-      return answer(command.input, inputs.length);
-    },
-  } as unknown as SQSClient;
-  return { client, inputs };
-}
-
-const allSucceed = (input: SendMessageBatchCommandInput) =>
-  Promise.resolve({ Successful: input.Entries!.map((e) => ({ Id: e.Id!, MessageId: `m-${e.Id}`, MD5OfMessageBody: '' })), Failed: [] });
+const allSucceed = (input: SendMessageBatchCommandInput) => Promise.resolve(acceptedAll(input.Entries));
 
 describe('UsageProducer against a real SQS endpoint (fauxqs)', () => {
   const sqs = useLocalSqs();
