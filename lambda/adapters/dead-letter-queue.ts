@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { backoffDelayMs } from '../core/metering/pacing';
+import { sendMessageBatches } from './send-message-batches';
 
 /**
  * The dead-letter queues' maximum message size is SQS's default (the stack does not set one): 1 MiB,
@@ -16,7 +17,6 @@ const MAX_CALL_BYTES = SQS_MAX_MESSAGE_BYTES - 8 * 1024;
  * is cut short here (see entryOf).
  */
 export const MAX_LETTER_BYTES = SQS_MAX_MESSAGE_BYTES - 16 * 1024;
-const MAX_ENTRIES_PER_CALL = 10;
 const MAX_ATTEMPTS = 4;
 
 export interface DeadLetter {
@@ -44,7 +44,7 @@ export class DeadLetterQueue {
     for (let attempt = 0; attempt < MAX_ATTEMPTS && pending.length > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1)));
       const again: Entry[] = [];
-      for (const call of calls(pending)) {
+      for (const call of sendMessageBatches(pending, MAX_CALL_BYTES)) {
         const outcome = await this.sendCall(call, errors);
         again.push(...outcome.again);
         refused.push(...outcome.refused);
@@ -107,24 +107,6 @@ function entryOf(letter: DeadLetter, id: string): Entry {
     entry: { Id: id, MessageBody: body, MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } } },
     bytes: bodyBytes + attributeBytes,
   };
-}
-
-/** Groups entries into calls: at most ten, and MAX_CALL_BYTES in all, each. */
-function calls(entries: readonly Entry[]): Entry[][] {
-  const result: Entry[][] = [];
-  let current: Entry[] = [];
-  let bytes = 0;
-  for (const entry of entries) {
-    if (current.length > 0 && (current.length === MAX_ENTRIES_PER_CALL || bytes + entry.bytes > MAX_CALL_BYTES)) {
-      result.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(entry);
-    bytes += entry.bytes;
-  }
-  if (current.length > 0) result.push(current);
-  return result;
 }
 
 export function sha256Hex(text: string): string {

@@ -3,6 +3,7 @@ import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from
 import { z } from 'zod';
 import { MAX_EVENTS_PER_MESSAGE, UsageEvent, usageEventSchema } from '../core/usage/usage-event';
 import { backoffDelayMs } from '../core/metering/pacing';
+import { sendMessageBatches } from './send-message-batches';
 
 /**
  * The client the seller's services use to report usage: validates each event before it leaves,
@@ -48,7 +49,6 @@ export interface SendUsageResult {
 const SQS_MAX_MESSAGE_BYTES = 1_048_576;
 /** What the producer puts in one message, and in one call: 1 MiB less a margin for how SQS counts. */
 export const MAX_MESSAGE_BYTES = SQS_MAX_MESSAGE_BYTES - 16 * 1024;
-const MAX_ENTRIES_PER_CALL = 10;
 
 /** A message: its events and its body (UTF-8 bytes counted once). */
 interface Message {
@@ -91,7 +91,7 @@ export class UsageProducer {
     }
 
     let sent = 0;
-    for (const call of calls(messages(valid, this.eventsPerMessage))) {
+    for (const call of sendMessageBatches(messages(valid, this.eventsPerMessage), MAX_MESSAGE_BYTES)) {
       const unsent = await this.sendCall(call);
       for (const message of call) {
         const error = unsent.get(message);
@@ -165,20 +165,3 @@ function messages(events: readonly { event: UsageEvent; json: string; bytes: num
   return result;
 }
 
-/** Groups messages into SendMessageBatch calls: at most ten, and MAX_MESSAGE_BYTES of bodies, each. */
-function calls(list: readonly Message[]): Message[][] {
-  const result: Message[][] = [];
-  let current: Message[] = [];
-  let bytes = 0;
-  for (const message of list) {
-    if (current.length > 0 && (current.length === MAX_ENTRIES_PER_CALL || bytes + message.bytes > MAX_MESSAGE_BYTES)) {
-      result.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(message);
-    bytes += message.bytes;
-  }
-  if (current.length > 0) result.push(current);
-  return result;
-}
