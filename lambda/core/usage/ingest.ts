@@ -67,36 +67,30 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
   const writtenAt = now.toISOString();
   const outcomes: MessageResult[] = [];
   // Each entry's message: where its events' results go.
-  const owners = new Map<JournalEntry, { results: EventResult[]; events: readonly unknown[] }>();
-  const entries: JournalEntry[] = [];
-  const judged: { message: QueueMessage; owner: { results: EventResult[]; events: readonly unknown[] }; keys: readonly (string | null | undefined)[]; entries: JournalEntry[] }[] = [];
-  messages.forEach((message, m) => {
-    const events = bodies[m];
-    if (!Array.isArray(events)) {
-      outcomes.push({ rejectedMessage: events as Rejection });
-      return;
-    }
-    const owner = { results: new Array<EventResult>(events.length), events };
-    outcomes.push({ events: owner.results });
-    const entries = journalMessage(message.messageId, events, keys[m], customers, ports, now, writtenAt, owner.results, alternates[m]);
-    judged.push({ message, owner, keys: keys[m], entries });
-  });
-  // A message delivered before may be judged differently now (a clock moved, a buyer registered):
-  // what an earlier delivery counted stays counted, once; what it did not is written now.
+  const owners = new Map<JournalEntry, Owner>();
+  const entriesByMessage: JournalEntry[][] = [];
+  /** What an earlier delivery counted stays counted, once; the message's other entries are written as supplements. */
+  const afterEarlier = async (owner: Owner, ownEntries: readonly JournalEntry[]): Promise<JournalEntry[]> => {
+    const stored = await ports.journal.storedPositions(owner.messageId, ownHoursOf(owner.events, owner.keys));
+    return afterEarlierDeliveries(owner.messageId, ownEntries, stored, owner.events, owner.results);
+  };
   await Promise.all(
-    judged
-      .filter(({ message }) => (message.receiveCount ?? 1) > 1)
-      .map(async (j) => {
-        const stored = await ports.journal.storedPositions(j.message.messageId, ownHoursOf(j.owner.events, j.keys));
-        j.entries = afterEarlierDeliveries(j.message.messageId, j.entries, stored, j.owner.events, j.owner.results);
-      }),
+    messages.map(async (message, m) => {
+      const events = bodies[m];
+      if (!Array.isArray(events)) {
+        outcomes[m] = { rejectedMessage: events as Rejection };
+        return;
+      }
+      const owner: Owner = { messageId: message.messageId, results: new Array<EventResult>(events.length), events, keys: keys[m] };
+      outcomes[m] = { events: owner.results };
+      let messageEntries = journalMessage(message.messageId, events, keys[m], customers, ports, now, writtenAt, owner.results, alternates[m]);
+      // A message delivered before may be judged differently now (a clock moved, a buyer registered).
+      if ((message.receiveCount ?? 1) > 1) messageEntries = await afterEarlier(owner, messageEntries);
+      for (const entry of messageEntries) owners.set(entry, owner);
+      entriesByMessage[m] = messageEntries;
+    }),
   );
-  for (const { owner, entries: messageEntries } of judged) {
-    for (const entry of messageEntries) {
-      owners.set(entry, owner);
-      entries.push(entry);
-    }
-  }
+  const entries = entriesByMessage.flat();
   const entryOwner = {
     refuse: (entry: JournalEntry, position: number, rejection: Rejection) => {
       const { results, events } = owners.get(entry)!;
@@ -138,18 +132,17 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
   // may have judged the events differently. Its events that no written entry holds are written now
   // (a few rounds: deliveries rarely overlap).
   for (let round = 0; round < MAX_CLASH_ROUNDS && clashed.length > 0; round++) {
-    const byOwner = new Map<{ results: EventResult[]; events: readonly unknown[] }, JournalEntry[]>();
+    const byOwner = new Map<Owner, JournalEntry[]>();
     for (const entry of clashed) {
       const owner = owners.get(entry)!;
-      byOwner.set(owner, [...(byOwner.get(owner) ?? []), entry]);
+      const list = byOwner.get(owner);
+      if (list) list.push(entry);
+      else byOwner.set(owner, [entry]);
     }
     const retry: JournalEntry[] = [];
     await Promise.all(
       [...byOwner].map(async ([owner, ownEntries]) => {
-        const { messageId } = ownEntries[0];
-        const message = judged.find((j) => j.owner === owner)!;
-        const stored = await ports.journal.storedPositions(messageId, ownHoursOf(owner.events, message.keys));
-        for (const entry of afterEarlierDeliveries(messageId, ownEntries, stored, owner.events, owner.results)) {
+        for (const entry of await afterEarlier(owner, ownEntries)) {
           owners.set(entry, owner);
           retry.push(entry);
         }
@@ -158,6 +151,14 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
     clashed = retry.length > 0 ? await write(retry) : [];
   }
   return outcomes;
+}
+
+/** A message being ingested: where its events' results go, and what judging them again needs. */
+interface Owner {
+  readonly messageId: string;
+  readonly results: EventResult[];
+  readonly events: readonly unknown[];
+  readonly keys: readonly (string | null | undefined)[];
 }
 
 /** Rounds of writing again what an overlapping delivery's entries did not hold. */
