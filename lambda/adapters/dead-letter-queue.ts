@@ -1,14 +1,8 @@
 import { createHash } from 'node:crypto';
 import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { backoffDelayMs } from '../core/metering/pacing';
-import { sendMessageBatches } from './send-message-batches';
+import { SQS_MAX_MESSAGE_BYTES, sendMessageBatches } from './send-message-batches';
 
-/**
- * The dead-letter queues' maximum message size is SQS's default (the stack does not set one): 1 MiB,
- * counting the body and the attributes. SQS allows as much for the sum of a SendMessageBatch call's
- * messages.
- */
-const SQS_MAX_MESSAGE_BYTES = 1_048_576;
 /** What one call may carry: 1 MiB less a margin for how SQS counts. */
 const MAX_CALL_BYTES = SQS_MAX_MESSAGE_BYTES - 8 * 1024;
 /**

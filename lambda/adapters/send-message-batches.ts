@@ -1,3 +1,10 @@
+/**
+ * The usage and dead-letter queues' maximum message size: SQS's default (the stack does not set
+ * one), 1 MiB, counting the body and the attributes. SQS allows as much for the sum of a
+ * SendMessageBatch call's messages.
+ */
+export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+
 /** SendMessageBatch: entries per call. */
 const MAX_ENTRIES_PER_CALL = 10;
 

@@ -3,7 +3,7 @@ import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from
 import { z } from 'zod';
 import { MAX_EVENTS_PER_MESSAGE, UsageEvent, usageEventSchema } from '../core/usage/usage-event';
 import { backoffDelayMs } from '../core/metering/pacing';
-import { sendMessageBatches } from './send-message-batches';
+import { SQS_MAX_MESSAGE_BYTES, sendMessageBatches } from './send-message-batches';
 
 /**
  * The client the seller's services use to report usage: validates each event before it leaves,
@@ -42,11 +42,6 @@ export interface SendUsageResult {
   readonly failed: readonly UnsentUsage[];
 }
 
-/**
- * The usage queue's maximum message size is SQS's default (the stack does not set one): 1 MiB. SQS
- * also allows that much for the sum of a SendMessageBatch call's message bodies.
- */
-const SQS_MAX_MESSAGE_BYTES = 1_048_576;
 /** What the producer puts in one message, and in one call: 1 MiB less a margin for how SQS counts. */
 export const MAX_MESSAGE_BYTES = SQS_MAX_MESSAGE_BYTES - 16 * 1024;
 

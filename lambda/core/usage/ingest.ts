@@ -178,7 +178,7 @@ function ownHoursOf(events: readonly unknown[], keys: readonly (string | null | 
  * those events are duplicates, whatever they are judged now (even refused: they were counted once);
  * the others, counted now, go in supplement entries, whose ids no earlier delivery used.
  */
-export function afterEarlierDeliveries(
+function afterEarlierDeliveries(
   messageId: string,
   entries: readonly JournalEntry[],
   stored: ReadonlySet<number>,
@@ -367,7 +367,7 @@ export function checkEventFor(
  * CustomerIdentifier: ResolveCustomer gives legacy buyers a LicenseArn too), to find a legacy
  * customer when no customer holds the licence; undefined when no event of the message does.
  */
-export function legacyKeysOf(events: readonly unknown[], keys: readonly (string | null | undefined)[]): (string | undefined)[] | undefined {
+function legacyKeysOf(events: readonly unknown[], keys: readonly (string | null | undefined)[]): (string | undefined)[] | undefined {
   let legacyKeys: (string | undefined)[] | undefined;
   events.forEach((raw, position) => {
     if (keys[position] === null) return;
