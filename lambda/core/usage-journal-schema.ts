@@ -23,7 +23,10 @@ export const UsageJournalSchema = {
   sealShards: 64,
   /**
    * How long journal items are kept: longer than any redelivery, late event or billing window (a
-   * late event's fold reads the entries of the hours before it, to drop repeated eventIds).
+   * late event's fold reads the entries of the hours before it, to drop repeated eventIds). SQS
+   * keeps a usage message up to 14 days: a message redelivered on its last day must still find what
+   * its first delivery counted, or its events would be judged again (too old by then, and
+   * dead-lettered although billed).
    */
-  lifetimeSeconds: 7 * 24 * 3600,
+  lifetimeSeconds: 15 * 24 * 3600,
 } as const;

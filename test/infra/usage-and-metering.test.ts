@@ -3,6 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { buildApp } from '../../lib/app-builder';
 import { MarketplaceSaasIntegration } from '../../lib/marketplace-saas-integration';
+import { UsageJournalSchema } from '../../lambda/core/usage-journal-schema';
 
 /**
  * The usage pipeline, the Metering ledger, the Usage journal and the metering engine as
@@ -97,6 +98,10 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
         RedrivePolicy: { deadLetterTargetArn: getAtt(usageDlq), maxReceiveCount: 5 },
         VisibilityTimeout: 6 * t.findResources(FUNCTION)[ingest].Properties.Timeout,
       });
+    });
+
+    it('the usage journal keeps what a message counted longer than the usage queue keeps the message', () => {
+      expect(UsageJournalSchema.lifetimeSeconds).toBeGreaterThan(t.findResources(QUEUE)[usageQueue].Properties.MessageRetentionPeriod);
     });
 
     it.each([
