@@ -8,8 +8,8 @@ import { SQS_MAX_MESSAGE_BYTES, sendMessageBatches } from './send-message-batche
 /**
  * The client the seller's services use to report usage: validates each event before it leaves,
  * gives it an eventId (so a resend is never counted twice), packs events into messages (up to
- * `eventsPerMessage` events and MAX_MESSAGE_BYTES each), sends up to ten messages per
- * SendMessageBatch call (MAX_MESSAGE_BYTES in all), resends what SQS reports as failed, and returns
+ * `eventsPerMessage` events and the queue's message size each), sends up to ten messages per
+ * SendMessageBatch call (the same size in all), resends what SQS reports as failed, and returns
  * what could not be sent.
  *
  * ```ts
@@ -23,10 +23,17 @@ export interface UsageProducerOptions {
   readonly queueUrl: string;
   /** @default a new SQSClient for the environment's region and credentials */
   readonly client?: SQSClient;
-  /** Events per message (1..100); fewer when they would not fit in MAX_MESSAGE_BYTES. @default 25 */
+  /** Events per message (1..100); fewer when they would not fit in a message (`maxMessageBytes`). @default 25 */
   readonly eventsPerMessage?: number;
   /** Attempts per message before it is returned as failed. @default 4 */
   readonly maxAttempts?: number;
+  /**
+   * The queue's MaximumMessageSize attribute (1,024..1,048,576). The stack's usage queue takes
+   * SQS's largest message; a queue created before SQS raised its default (August 2025) may still
+   * hold 262,144 bytes, and there larger messages would come back `send-failed`.
+   * @default 1,048,576
+   */
+  readonly maxMessageBytes?: number;
 }
 
 export interface UnsentUsage {
@@ -42,8 +49,13 @@ export interface SendUsageResult {
   readonly failed: readonly UnsentUsage[];
 }
 
-/** What the producer puts in one message, and in one call: 1 MiB less a margin for how SQS counts. */
-export const MAX_MESSAGE_BYTES = SQS_MAX_MESSAGE_BYTES - 16 * 1024;
+/** What the producer puts in one message, and in one call, by default: 1 MiB less a margin for how SQS counts. */
+export const MAX_MESSAGE_BYTES = packingLimitOf(SQS_MAX_MESSAGE_BYTES);
+
+/** A queue's message size less a margin (16 KiB, or a sixteenth of a small limit). */
+function packingLimitOf(maxMessageBytes: number): number {
+  return maxMessageBytes - Math.min(16 * 1024, Math.floor(maxMessageBytes / 16));
+}
 
 /** A message: its events and its body (UTF-8 bytes counted once). */
 interface Message {
@@ -56,11 +68,18 @@ export class UsageProducer {
   private readonly client: SQSClient;
   private readonly eventsPerMessage: number;
   private readonly maxAttempts: number;
+  /** Bytes in one message, and in one call. */
+  private readonly packingLimit: number;
 
   constructor(private readonly options: UsageProducerOptions) {
     this.client = options.client ?? new SQSClient({});
     this.eventsPerMessage = Math.min(Math.max(options.eventsPerMessage ?? 25, 1), MAX_EVENTS_PER_MESSAGE);
     this.maxAttempts = options.maxAttempts ?? 4;
+    const maxMessageBytes = options.maxMessageBytes ?? SQS_MAX_MESSAGE_BYTES;
+    if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1024 || maxMessageBytes > SQS_MAX_MESSAGE_BYTES) {
+      throw new RangeError(`maxMessageBytes is the queue's MaximumMessageSize: an integer from 1024 to ${SQS_MAX_MESSAGE_BYTES}, not ${maxMessageBytes}`);
+    }
+    this.packingLimit = packingLimitOf(maxMessageBytes);
   }
 
   async send(events: readonly unknown[]): Promise<SendUsageResult> {
@@ -76,17 +95,17 @@ export class UsageProducer {
       const json = JSON.stringify(withId);
       const bytes = Buffer.byteLength(json);
       // Alone in a message it is `[event]`. SQS would refuse it on every attempt.
-      if (bytes + 2 > MAX_MESSAGE_BYTES) {
+      if (bytes + 2 > this.packingLimit) {
         failed.push({
           event,
           reason: 'invalid-event',
-          message: `The event is ${bytes} bytes as JSON: more than a usage message holds (${MAX_MESSAGE_BYTES - 2} bytes for one event)`,
+          message: `The event is ${bytes} bytes as JSON: more than a usage message holds (${this.packingLimit - 2} bytes for one event)`,
         });
       } else valid.push({ event: withId, json, bytes });
     }
 
     let sent = 0;
-    for (const call of sendMessageBatches(messages(valid, this.eventsPerMessage), MAX_MESSAGE_BYTES)) {
+    for (const call of sendMessageBatches(messages(valid, this.eventsPerMessage, this.packingLimit), this.packingLimit)) {
       const unsent = await this.sendCall(call);
       for (const message of call) {
         const error = unsent.get(message);
@@ -138,8 +157,8 @@ export class UsageProducer {
   }
 }
 
-/** Packs events into messages, in order: at most `perMessage` events and MAX_MESSAGE_BYTES each. */
-function messages(events: readonly { event: UsageEvent; json: string; bytes: number }[], perMessage: number): Message[] {
+/** Packs events into messages, in order: at most `perMessage` events and `maxBytes` each. */
+function messages(events: readonly { event: UsageEvent; json: string; bytes: number }[], perMessage: number, maxBytes: number): Message[] {
   const result: Message[] = [];
   let current: typeof events[number][] = [];
   // `[` and `]`, and a comma between two events.
@@ -152,7 +171,7 @@ function messages(events: readonly { event: UsageEvent; json: string; bytes: num
   };
   for (const event of events) {
     const added = event.bytes + (current.length > 0 ? 1 : 0);
-    if (current.length === perMessage || bytes + added > MAX_MESSAGE_BYTES) close();
+    if (current.length === perMessage || bytes + added > maxBytes) close();
     bytes += event.bytes + (current.length > 0 ? 1 : 0);
     current.push(event);
   }

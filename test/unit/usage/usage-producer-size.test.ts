@@ -63,6 +63,39 @@ describe('UsageProducer packs by bytes as well as by count', () => {
   });
 });
 
+describe('UsageProducer and a queue with smaller messages (maxMessageBytes)', () => {
+  const QUEUE_MAX = 262_144;
+
+  it('packs 25 events of about 50 KB into messages and calls under the queue\'s size, every event once', async () => {
+    const spy = spyingClient(async (input) => ok(input.Entries));
+    const events = Array.from({ length: 25 }, (_, i) => largeUsage(i));
+
+    const result = await new UsageProducer({ queueUrl: QUEUE_URL, client: spy.client, maxMessageBytes: QUEUE_MAX }).send(events);
+
+    expect(result).toEqual({ sent: 25, failed: [] });
+    for (const input of spy.inputs) {
+      for (const bytes of bodyBytes(input)) expect(bytes).toBeLessThan(QUEUE_MAX);
+      expect(bodyBytes(input).reduce((a, b) => a + b, 0)).toBeLessThan(QUEUE_MAX);
+    }
+    // About 50 KB each: 4 to a message, not 20.
+    expect(Math.max(...spy.inputs.flatMap((i) => i.Entries!.map((e) => JSON.parse(e.MessageBody!).length)))).toBe(4);
+    expect(spy.inputs.flatMap(eventIdsIn)).toEqual(events.map((e) => e.eventId));
+  });
+
+  it('returns an event too big for the queue as invalid', async () => {
+    const spy = spyingClient(async (input) => ok(input.Entries));
+    const huge = { ...usage(2), timestamp: `2026-11-02T10:15:00.${'1'.repeat(300_000)}Z` };
+
+    const result = await new UsageProducer({ queueUrl: QUEUE_URL, client: spy.client, maxMessageBytes: QUEUE_MAX }).send([huge, usage(1)]);
+
+    expect(result).toMatchObject({ sent: 1, failed: [{ event: huge, reason: 'invalid-event' }] });
+  });
+
+  it.each([0, 1023, 1_048_577, 1.5e5 + 0.5])('refuses maxMessageBytes %s', (maxMessageBytes) => {
+    expect(() => new UsageProducer({ queueUrl: QUEUE_URL, maxMessageBytes })).toThrow(/maxMessageBytes is the queue's MaximumMessageSize/);
+  });
+});
+
 describe('UsageProducer and a call SQS finds too long', () => {
   it('does not send the same call again: its messages go one to a call', async () => {
     const spy = spyingClient(async (input) => {
