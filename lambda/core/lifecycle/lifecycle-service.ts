@@ -1,7 +1,7 @@
 import { CustomerIdentity } from '../customer';
 import { ProductConfig } from '../product-config';
 import { AgreementSignal, LifecycleSignal } from './lifecycle-signal';
-import { endsAccess, refreshesEntitlements, StatusChange, statusChangeOf } from './subscription-state';
+import { endsAccess, finalUsageDueAt, refreshesEntitlements, StatusChange, statusChangeOf } from './subscription-state';
 
 /**
  * Applies lifecycle signals to customers, free of AWS. Agreement events name no licence: they are
@@ -46,9 +46,24 @@ export interface LifecyclePorts {
    */
   saveEntitlements(customerKey: string, entitlements: readonly Entitlement[], version: string): Promise<boolean>;
   publish(detailType: string, detail: Record<string, unknown>): Promise<void>;
-  /** Seals the customer's open usage and has it metered now. */
-  flushUsage(customerKey: string): Promise<void>;
+  /**
+   * Has the customer's open usage sealed and metered at `dueAt` (ISO 8601), or at once when that
+   * has passed: its access ended, and the final usage window is short.
+   */
+  flushUsage(customerKey: string, dueAt: string): Promise<void>;
 }
+
+export interface LifecycleSettings {
+  /**
+   * How long after access ends the customer's final usage is sealed and metered: usage sent just
+   * before the end may still be in the usage queue or an ingestion batch. At most half an hour.
+   * @default 300
+   */
+  readonly finalUsageDelaySeconds?: number;
+}
+
+/** The default of LifecycleSettings.finalUsageDelaySeconds. */
+export const DEFAULT_FINAL_USAGE_DELAY_SECONDS = 300;
 
 export type SignalOutcome =
   | { readonly result: 'applied'; readonly customerKey: string; readonly status?: string; readonly entitlements?: number }
@@ -60,6 +75,7 @@ export class LifecycleService {
   constructor(
     private readonly ports: LifecyclePorts,
     private readonly products: readonly ProductConfig[],
+    private readonly settings: LifecycleSettings = {},
   ) {}
 
   async handle(signal: LifecycleSignal): Promise<SignalOutcome> {
@@ -142,7 +158,9 @@ export class LifecycleService {
           finalUsageUntil: change.finalUsageUntil,
           freeTrial: change.freeTrial,
         });
-        if (endsAccess(change)) await this.ports.flushUsage(customerKey);
+        if (endsAccess(change)) {
+          await this.ports.flushUsage(customerKey, finalUsageDueAt(change, this.settings.finalUsageDelaySeconds ?? DEFAULT_FINAL_USAGE_DELAY_SECONDS));
+        }
       }
     }
     let entitlements: number | undefined;

@@ -84,6 +84,22 @@ export function endsAccess(change: StatusChange | null): boolean {
   return change?.status === 'unsubscribe-pending' || change?.status === 'unsubscribed';
 }
 
+/** Time the final usage window keeps for the metering run after the flush: sealing, sending, retries. */
+const FINAL_USAGE_SENDING_SECONDS = 30 * 60;
+
+/**
+ * When a customer's final usage is sealed and metered after its access ended: `delaySeconds` after
+ * the event, so usage still on its way (in the usage queue, in an ingestion batch) is counted in
+ * the final hour instead of arriving after it was billed; never later than half an hour before the
+ * final usage window closes, and at once when it has no time to spare (unsubscribe-success).
+ */
+export function finalUsageDueAt(change: StatusChange, delaySeconds: number): string {
+  const ended = Date.parse(change.eventTime);
+  const until = change.finalUsageUntil === undefined ? ended : Date.parse(change.finalUsageUntil);
+  const latest = Math.max(ended, until - FINAL_USAGE_SENDING_SECONDS * 1000);
+  return new Date(Math.min(ended + Math.max(delaySeconds, 0) * 1000, latest)).toISOString();
+}
+
 /** What metering may do with a customer's usage for an hour, given the stored state. */
 export type BillingDecision = 'bill' | 'hold' | 'closed';
 

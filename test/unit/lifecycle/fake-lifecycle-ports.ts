@@ -23,6 +23,8 @@ export class FakeLifecyclePorts implements LifecyclePorts {
   readonly items = new Map<string, Item>();
   readonly published: Published[] = [];
   readonly flushed: string[] = [];
+  /** Each flush's due time, in the order of `flushed`. */
+  readonly flushesDue: string[] = [];
   readonly entitlementCalls: (Partial<CustomerIdentity> & { productCode: string })[] = [];
   /** What GetEntitlements answers. */
   entitlements: (customer: Partial<CustomerIdentity> & { productCode: string }) => Entitlement[] | Promise<Entitlement[]> = () => [];
@@ -115,8 +117,9 @@ export class FakeLifecyclePorts implements LifecyclePorts {
     this.published.push({ detailType, detail: structuredClone(detail) });
   }
 
-  async flushUsage(customerKey: string): Promise<void> {
+  async flushUsage(customerKey: string, dueAt: string): Promise<void> {
     this.flushed.push(customerKey);
+    this.flushesDue.push(dueAt);
   }
 
   /** What registration writes (CustomerRepository.saveRegistration): identity and first registration once. */

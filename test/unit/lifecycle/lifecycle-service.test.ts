@@ -218,6 +218,18 @@ describe('newer wins: an older or repeated event never overwrites a newer state'
     expect(ports.flushed).toEqual([LICENSE_KEY, LICENSE_KEY]);
   });
 
+  test('the flush is due 5 minutes after access ended by default, or after the delay configured', async () => {
+    await service.handle(license(UPDATED, { time: at(0) }));
+    await service.handle(license(DEPROVISIONED, { time: at(3600) }));
+    const iso = (text: string) => new Date(text).toISOString();
+    expect(ports.flushesDue).toEqual([iso(at(3600 + 300))]);
+
+    const quick = new LifecycleService(ports, PRODUCTS, { finalUsageDelaySeconds: 20 });
+    await quick.handle(legacy('subscribe-success', { time: at(0) }));
+    await quick.handle(legacy('unsubscribe-pending', { time: at(7200) }));
+    expect(ports.flushesDue).toEqual([iso(at(3600 + 300)), iso(at(7200 + 20))]);
+  });
+
   test('a retry after the change was stored but the flush failed flushes (the final usage is not left to the schedule)', async () => {
     await service.handle(license(UPDATED, { time: at(0) }));
     const flushUsage = ports.flushUsage.bind(ports);

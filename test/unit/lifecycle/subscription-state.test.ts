@@ -7,6 +7,7 @@ import { signalFromEventBridge, signalFromSnsEnvelope } from '../../../lambda/co
 import {
   billingDecision,
   endsAccess,
+  finalUsageDueAt,
   refreshesEntitlements,
   statusChangeOf,
   statusVersion,
@@ -74,6 +75,23 @@ describe('statusChangeOf: the status each notification sets', () => {
     const statuses = ['pending', 'subscribed', 'failed', 'unsubscribe-pending', 'unsubscribed'] as const;
     expect(statuses.filter((status) => endsAccess({ status, version: '', eventTime: TIME }))).toEqual(['unsubscribe-pending', 'unsubscribed']);
     expect(endsAccess(null)).toBe(false);
+  });
+});
+
+describe('finalUsageDueAt: when the final usage is sealed and metered', () => {
+  const at = (seconds: number) => new Date(Date.parse(TIME) + seconds * 1000).toISOString();
+
+  test.each([
+    ['License Deprovisioned (one hour left): after the delay', license('License Deprovisioned - Manufacturer'), 300, at(300)],
+    ['Agreement Ended (one hour left): after the delay', agreement('Purchase Agreement Ended - Manufacturer'), 300, at(300)],
+    ['unsubscribe-pending (one hour left): after the delay', legacy('unsubscribe-pending'), 120, at(120)],
+    ['no delay: at once', license('License Deprovisioned - Manufacturer'), 0, TIME],
+    ['a delay that would leave under half an hour of the window: half an hour before it closes', license('License Deprovisioned - Manufacturer'), 45 * 60, at(30 * 60)],
+    ['unsubscribe-success (no window left): at once', legacy('unsubscribe-success'), 300, TIME],
+  ])('%s', (_name, signal, delaySeconds, expected) => {
+    const change = statusChangeOf(signal)!;
+    expect(endsAccess(change)).toBe(true);
+    expect(finalUsageDueAt(change, delaySeconds)).toBe(expected);
   });
 });
 
