@@ -40,6 +40,11 @@ export interface LocalEnvironmentOptions {
   readonly usageLog?: IngestLog & MeteringLog;
   /** @default silent */
   readonly lifecycleLog?: LifecycleLog;
+  /**
+   * How long after a customer's access ends its final usage is sealed and metered (by the next
+   * metering run from then). @default 300, as the stack
+   */
+  readonly finalUsageDelaySeconds?: number;
 }
 
 export interface LocalEnvironment {
@@ -108,6 +113,8 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       simulatorUrl: simulator.url,
       products: [product],
       meterNow: () => usage.meter(),
+      now: () => usage.clock.now(),
+      finalUsageDelaySeconds: options.finalUsageDelaySeconds,
       publish: async (event) => {
         registration.events.push(event);
         options.onEvent?.(event);

@@ -24,6 +24,10 @@ export interface LocalLifecycleOptions {
   readonly products: readonly ProductConfig[];
   /** Meters at once (the stack invokes the metering function). */
   readonly meterNow: () => Promise<unknown>;
+  /** The local clock (the simulator's time, which the demo can move). */
+  readonly now: () => Date;
+  /** See LifecycleSettings. @default 300 */
+  readonly finalUsageDelaySeconds?: number;
   readonly publish: (event: ProvisioningEvent) => Promise<void>;
   readonly log?: LifecycleLog;
 }
@@ -35,12 +39,14 @@ export function createLocalLifecycle(options: LocalLifecycleOptions): { routes: 
       customersTable: options.customersTableName,
       entitlements: entitlementClient({ endpoint: options.simulatorUrl, credentials: { ...LOCAL_CREDENTIALS } }),
       publish: (detailType, detail) => options.publish({ detailType, detail }),
-      flushUsage: async (customerKey) => {
-        await options.ledger.sealCustomerBuckets(customerKey, new Date());
-        await options.meterNow();
+      flushUsage: async (customerKey, dueAt) => {
+        await options.ledger.scheduleFinalUsage(customerKey, dueAt, options.now());
+        // The local schedule's runs seal it once due; already due: now, as the stack invokes metering.
+        if (Date.parse(dueAt) <= options.now().getTime()) await options.meterNow();
       },
     }),
     options.products,
+    { finalUsageDelaySeconds: options.finalUsageDelaySeconds },
   );
   const lifecycle = createLifecycleHandler(service, options.log ?? { info: () => undefined });
   const handle = async (notification: unknown): Promise<unknown> => {

@@ -1,8 +1,8 @@
 import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { FoldedBucket } from '../core/metering/fold';
+import { FoldedBucket, FoldRejection } from '../core/metering/fold';
 import { foldCustomerNow, FoldReport, foldHoursEndedBy, FoldPorts } from '../core/metering/fold-hours';
 import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
-import { MeteringLedger } from '../core/metering/metering-run';
+import { FinalUsageReport, MeteringLedger } from '../core/metering/metering-run';
 import { MeteringTableSchema as Schema } from '../core/metering-table-schema';
 import { batchGet, batchWrite } from './batch-requests';
 import { bucketItemKey, sealedBucketItem, shardOf, toBucket } from './bucket-items';
@@ -54,6 +54,25 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
    */
   sealCustomerBuckets(customerKey: string, now: Date): Promise<FoldReport> {
     return foldCustomerNow(this.fold, customerKey, now);
+  }
+
+  /** A customer's access ended: the first metering run from `dueAt` seals its usage (sealFinalUsageDue). */
+  scheduleFinalUsage(customerKey: string, dueAt: string, at: Date): Promise<void> {
+    return this.journal.scheduleFinalUsage(customerKey, dueAt, at);
+  }
+
+  async sealFinalUsageDue(now: Date): Promise<FinalUsageReport> {
+    const report = { buckets: [] as HourBucket[], rejected: [] as FoldRejection[], duplicates: 0, customers: 0 };
+    for (const flush of await this.journal.finalUsageDue(now)) {
+      const sealed = await this.sealCustomerBuckets(flush.customerKey, now);
+      for (const bucket of sealed.buckets) report.buckets.push(bucket);
+      for (const rejection of sealed.rejected) report.rejected.push(rejection);
+      report.duplicates += sealed.duplicates;
+      report.customers += 1;
+      // Only once sealed: a run that fails before this seals it again (sealing twice adds nothing).
+      await this.journal.forgetFinalUsage(flush);
+    }
+    return report;
   }
 
   async putSealedBuckets(buckets: readonly FoldedBucket[], at: Date): Promise<HourBucket[]> {

@@ -1,5 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { FoldedBucket, FoldRejection } from '../core/metering/fold';
 import { EarlyMetering, HourJournal } from '../core/metering/fold-hours';
 import { backoffDelayMs } from '../core/metering/pacing';
@@ -18,6 +18,15 @@ import { decodeUsage, encodeUsage } from './journal-usage-codec';
 type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
 
 const CONFLICT_RETRIES = 8;
+/** Customers whose access ended, by when their final usage is due to be sealed. */
+const FINAL_USAGE_PARTITION = 'final-usage';
+
+/** A customer's final usage, to be sealed and metered once due. */
+export interface FinalUsageFlush {
+  readonly customerKey: string;
+  /** ISO 8601. */
+  readonly dueAt: string;
+}
 /** Entry ids per early-metering record item. */
 const ENTRY_IDS_PER_ITEM = 5_000;
 
@@ -318,6 +327,39 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
       if (error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')) return 'exists';
       throw error;
     }
+  }
+
+  /** Remembers that the customer's final usage is to be sealed at `dueAt` (the metering run does it). */
+  async scheduleFinalUsage(customerKey: string, dueAt: string, at: Date): Promise<void> {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...key(FINAL_USAGE_PARTITION, `${dueAt}#${customerKey}`), customerKey, dueAt, expiresAt: this.expiry(at) },
+      }),
+    );
+  }
+
+  /** Final usage flushes due by `now`, earliest first. */
+  async finalUsageDue(now: Date): Promise<FinalUsageFlush[]> {
+    const due: FinalUsageFlush[] = [];
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        // Sort keys start with the due time (ISO 8601, so they sort as times): those up to now.
+        KeyConditionExpression: '#pk = :pk AND #sk < :after',
+        ExpressionAttributeNames: { '#pk': Schema.partitionKey, '#sk': Schema.sortKey },
+        ExpressionAttributeValues: { ':pk': FINAL_USAGE_PARTITION, ':after': `${now.toISOString()}$` },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) due.push({ customerKey: String(item.customerKey), dueAt: String(item.dueAt) });
+    return due;
+  }
+
+  /** The flush is done: its customer's usage is sealed. */
+  async forgetFinalUsage(flush: FinalUsageFlush): Promise<void> {
+    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: key(FINAL_USAGE_PARTITION, `${flush.dueAt}#${flush.customerKey}`) }));
   }
 
   async foldedThrough(): Promise<string | undefined> {

@@ -7,6 +7,8 @@
  *   read); each ingestion transaction checks one of them, picked at random.
  * - `flush#<hour>` / `<customer>#<part>`: a customer's hour metered early, with the entries counted.
  * - `folded` / `through`: the last hour folded.
+ * - `final-usage` / `<due time>#<customer>`: a customer whose access ended, its final usage to be
+ *   sealed and metered by the first metering run after the due time.
  * Everything expires through TTL once no redelivery, late event or audit can need it.
  */
 export const UsageJournalSchema = {

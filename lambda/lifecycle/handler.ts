@@ -8,7 +8,7 @@ import middy from '@middy/core';
 import { entitlementClient } from '../adapters/entitlements';
 import { eventBridgePublisher } from '../adapters/event-publisher';
 import { DynamoDbMeteringLedger } from '../adapters/metering-ledger';
-import { LifecycleService } from '../core/lifecycle/lifecycle-service';
+import { DEFAULT_FINAL_USAGE_DELAY_SECONDS, LifecycleService } from '../core/lifecycle/lifecycle-service';
 import { parseProductList } from '../core/product-config';
 import { createLifecycleHandler } from './lifecycle-dispatch';
 import { lifecyclePorts } from './lifecycle-ports';
@@ -16,8 +16,9 @@ import { requiredEnv } from '../handler-environment';
 
 /**
  * The lifecycle Lambda: EventBridge events from `aws.agreement-marketplace`, and SQS batches from the
- * queue subscribed to the legacy SNS topics. When a customer's access ends, its open usage is sealed
- * here and the metering function is invoked at once to send it within the final hour.
+ * queue subscribed to the legacy SNS topics. When a customer's access ends, its final usage is
+ * scheduled: the metering runs seal and send it from FINAL_USAGE_DELAY_SECONDS after the end (usage
+ * sent just before the end may still be on its way), within the final hour.
  */
 
 const logger = new Logger({ serviceName: 'marketplace-lifecycle' });
@@ -32,22 +33,25 @@ const service = new LifecycleService(
     customersTable: requiredEnv('CUSTOMERS_TABLE'),
     entitlements: entitlementClient({ endpoint: process.env.MARKETPLACE_ENTITLEMENT_ENDPOINT || undefined }),
     publish: (detailType, detail) => publishEvent({ detailType, detail }),
-    flushUsage: async (customerKey) => {
-      const sealed = await ledger.sealCustomerBuckets(customerKey, new Date());
-      // Asynchronous: the metering function runs one at a time; Lambda queues this run if one is going.
-      await lambda.send(
-        new InvokeCommand({
-          FunctionName: requiredEnv('METERING_FUNCTION_NAME'),
-          InvocationType: 'Event',
-          Payload: JSON.stringify({ reason: 'final-usage', customerKey }),
-        }),
-      );
-      logger.info('final usage sealed for metering', { customerKey, buckets: sealed.buckets.length, duplicates: sealed.duplicates });
-      // Dead-lettered with their reason when the hour is folded.
-      if (sealed.rejected.length > 0) logger.warn('final usage events refused', { customerKey, reasons: sealed.rejected.map((r) => r.reason) });
+    flushUsage: async (customerKey, dueAt) => {
+      await ledger.scheduleFinalUsage(customerKey, dueAt, new Date());
+      logger.info('final usage scheduled for metering', { customerKey, dueAt });
+      // The scheduled runs seal it from dueAt on. Already due (the notification came late, or no delay
+      // is configured): run now, asynchronously; the metering function runs one at a time, and Lambda
+      // queues this run if one is going.
+      if (Date.parse(dueAt) <= Date.now()) {
+        await lambda.send(
+          new InvokeCommand({
+            FunctionName: requiredEnv('METERING_FUNCTION_NAME'),
+            InvocationType: 'Event',
+            Payload: JSON.stringify({ reason: 'final-usage', customerKey }),
+          }),
+        );
+      }
     },
   }),
   parseProductList(process.env.PRODUCTS),
+  { finalUsageDelaySeconds: Number(process.env.FINAL_USAGE_DELAY_SECONDS || DEFAULT_FINAL_USAGE_DELAY_SECONDS) },
 );
 
 export const handler = middy(createLifecycleHandler(service, logger)).use(injectLambdaContext(logger));

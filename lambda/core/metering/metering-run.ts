@@ -21,6 +21,11 @@ export interface MeteringLedger {
    * returned with the events refused (an index read right after may not show the buckets yet).
    */
   sealHoursEndedBy(cutoff: Date, now: Date): Promise<FoldReport>;
+  /**
+   * Seals the open usage of each customer whose access ended and whose final usage is due by `now`
+   * (the lifecycle schedules it a few minutes after the end, so usage still on its way is counted).
+   */
+  sealFinalUsageDue(now: Date): Promise<FinalUsageReport>;
   /** Sealed buckets waiting to be metered, oldest hour first. */
   bucketsToMeter(limit: number): Promise<HourBucket[]>;
   /** Counts an attempt on each bucket before it is sent (the audit trail survives a crash mid-call). */
@@ -30,6 +35,11 @@ export interface MeteringLedger {
   recordFailed(bucketKey: string, reason: string, message: string, at: Date): Promise<void>;
   /** Not billed yet, not given up: the bucket stays sealed and is sent again next run. */
   recordHeld(bucketKey: string, reason: string, at: Date): Promise<void>;
+}
+
+export interface FinalUsageReport extends FoldReport {
+  /** Customers whose final usage was sealed. */
+  readonly customers: number;
 }
 
 /**
@@ -154,6 +164,8 @@ export interface MeteringReport {
   held: number;
   /** Zero-quantity buckets created this run. */
   zeroRecords: number;
+  /** Customers whose access ended whose final usage this run sealed (their buckets are counted in `sealed`). */
+  finalUsage: number;
   calls: number;
   /** Set when the run stopped early because nothing could succeed (API disabled, no permission). */
   stoppedBy?: string;
@@ -168,16 +180,30 @@ export async function runMetering(
   const settings = { ...DEFAULT_METERING_SETTINGS, ...options.settings };
   const { ledger, clock } = ports;
   const at = () => new Date(clock.now());
-  const report: MeteringReport = { sealed: 0, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, calls: 0 };
+  const report: MeteringReport = {
+    sealed: 0,
+    usageRejected: 0,
+    duplicates: 0,
+    metered: 0,
+    deadLettered: 0,
+    deferred: 0,
+    held: 0,
+    zeroRecords: 0,
+    finalUsage: 0,
+    calls: 0,
+  };
 
   const cutoff = new Date(options.now.getTime() - settings.gracePeriodSeconds * 1000);
   const folded = await ledger.sealHoursEndedBy(cutoff, options.now);
-  const justSealed = folded.buckets;
+  const final = await ledger.sealFinalUsageDue(options.now);
+  report.finalUsage = final.customers;
+  const justSealed = [...folded.buckets, ...final.buckets];
   report.sealed = justSealed.length;
-  report.duplicates = folded.duplicates;
-  if (folded.rejected.length > 0) {
-    await ports.deadLetters.sendUsage(folded.rejected);
-    report.usageRejected = folded.rejected.length;
+  report.duplicates = folded.duplicates + final.duplicates;
+  const rejected = [...folded.rejected, ...final.rejected];
+  if (rejected.length > 0) {
+    await ports.deadLetters.sendUsage(rejected);
+    report.usageRejected = rejected.length;
   }
   // The latest hour that has ended by the cutoff: its idle customers get zero records.
   const zeroHour = new Date(utcHourStart(cutoff).getTime() - 3_600_000);

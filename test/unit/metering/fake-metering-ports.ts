@@ -11,6 +11,7 @@ import { FoldReport } from '../../../lambda/core/metering/fold-hours';
  */
 import { HourBucket, MeteringRecord } from '../../../lambda/core/metering/hour-bucket';
 import {
+  FinalUsageReport,
   BatchMeterUsageAnswer,
   BatchMeterUsageCall,
   DeadLetter,
@@ -69,6 +70,27 @@ export class FakeMeteringLedger implements MeteringLedger {
       }
     }
     return { buckets: sealed, rejected: [], duplicates: 0 };
+  }
+
+  /** Final usage flushes waiting for their time (the lifecycle's), as the journal holds them. */
+  readonly finalUsage: { customerKey: string; dueAt: string }[] = [];
+
+  async sealFinalUsageDue(now: Date): Promise<FinalUsageReport> {
+    const sealed: HourBucket[] = [];
+    let customers = 0;
+    for (const flush of [...this.finalUsage]) {
+      if (Date.parse(flush.dueAt) > now.getTime()) continue;
+      for (const bucket of this.buckets.values()) {
+        if (bucket.customerKey === flush.customerKey && bucket.status === 'open' && Date.parse(bucket.hourStart) <= now.getTime()) {
+          bucket.status = 'sealed';
+          bucket.sealedAt = now.toISOString();
+          sealed.push({ ...bucket });
+        }
+      }
+      this.finalUsage.splice(this.finalUsage.indexOf(flush), 1);
+      customers += 1;
+    }
+    return { buckets: sealed, rejected: [], duplicates: 0, customers };
   }
 
   async bucketsToMeter(limit: number): Promise<HourBucket[]> {

@@ -68,7 +68,7 @@ describe('runMetering', () => {
 
       const report = await run();
 
-      expect(report).toEqual({ sealed: 2, usageRejected: 0, duplicates: 0, metered: 2, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, calls: 2 });
+      expect(report).toEqual({ sealed: 2, usageRejected: 0, duplicates: 0, metered: 2, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, finalUsage: 0, calls: 2 });
       expect(ledger.get(current.bucketKey).status).toBe('open');
       for (const b of lastHour) {
         const stored = ledger.get(b.bucketKey);
@@ -78,6 +78,25 @@ describe('runMetering', () => {
       expect(api.billedQuantity()).toBe(10);
       // Each sealed bucket sent once, though it is both "just sealed" and "waiting to be metered".
       expect(api.sentRecords()).toHaveLength(2);
+    });
+
+    it('seals and meters the current hour of a customer whose final usage is due, not of one whose flush is not due yet', async () => {
+      const { ledger, api, run } = setup();
+      const due = licenseBucket({ status: 'open', hourStart: CURRENT_HOUR, quantity: 7 });
+      const later = legacyBucket({ status: 'open', hourStart: CURRENT_HOUR, quantity: 3 });
+      for (const b of [due, later]) api.customer(b);
+      ledger.put(due, later);
+      ledger.finalUsage.push({ customerKey: due.customerKey, dueAt: NOW.toISOString() }, { customerKey: later.customerKey, dueAt: new Date(NOW.getTime() + 1).toISOString() });
+
+      const report = await run();
+
+      expect(report).toMatchObject({ finalUsage: 1, sealed: 1, metered: 1, calls: 1 });
+      expect(ledger.get(due.bucketKey).status).toBe('metered');
+      expect(ledger.get(later.bucketKey).status).toBe('open');
+      expect(ledger.finalUsage.map((f) => f.customerKey)).toEqual([later.customerKey]);
+      // Its time comes: the next run seals and meters it.
+      expect(await run({ now: new Date(NOW.getTime() + 1) })).toMatchObject({ finalUsage: 1, metered: 1 });
+      expect(api.billedQuantity()).toBe(10);
     });
 
     it.each([
@@ -382,7 +401,7 @@ describe('runMetering', () => {
 
       const report = await run({ deadline: new Date(NOW.getTime() - 1) });
 
-      expect(report).toEqual({ sealed: 1, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 1, held: 0, zeroRecords: 0, calls: 0 });
+      expect(report).toEqual({ sealed: 1, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 1, held: 0, zeroRecords: 0, finalUsage: 0, calls: 0 });
       expect(api.calls).toEqual([]);
       expect(ledger.get(bucket.bucketKey).status).toBe('sealed');
     });
@@ -397,7 +416,7 @@ describe('runMetering', () => {
       // One request at a time: with several in flight, each may get its own DisabledApiException.
       const report = await run({ settings: { concurrentRequests: 1 } });
 
-      expect(report).toEqual({ sealed: 0, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 3, held: 0, zeroRecords: 0, calls: 1, stoppedBy: 'DisabledApiException' });
+      expect(report).toEqual({ sealed: 0, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 3, held: 0, zeroRecords: 0, finalUsage: 0, calls: 1, stoppedBy: 'DisabledApiException' });
       expect(deadLetters.letters).toEqual([]);
       expect(ledger.withStatus('sealed')).toHaveLength(3);
     });
