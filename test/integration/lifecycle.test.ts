@@ -42,7 +42,8 @@ let legacy: LocalEnvironment | undefined;
 beforeAll(async () => {
   const started = await Promise.allSettled([
     startLocalEnvironment({ apiPort: 0, simulatorPort: 0, product: LICENSE_PRODUCT }),
-    startLocalEnvironment({ apiPort: 0, simulatorPort: 0, product: LEGACY_PRODUCT }),
+    // The legacy environment seals final usage at once; the licence one after the stack's default delay.
+    startLocalEnvironment({ apiPort: 0, simulatorPort: 0, product: LEGACY_PRODUCT, finalUsageDelaySeconds: 0 }),
   ]);
   [license, legacy] = started.map((s) => (s.status === 'fulfilled' ? s.value : undefined));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -147,7 +148,7 @@ const newAccountId = () => String(600000000000 + (process.pid % 1000) * 1000 + +
 // ---------------------------------------------------------------------------------------------
 
 describe('licence mode (EventBridge) on the whole local environment', () => {
-  test('subscribe, register, use; License Deprovisioned bills the hour at once; later usage is dead-lettered (hour-already-billed)', async () => {
+  test('subscribe, register, use; License Deprovisioned bills the hour 5 minutes later, with usage still on its way then; later usage is dead-lettered (hour-already-billed)', async () => {
     const env = running(license);
     await awayFromTheHourEnd();
     // Subscribing on AWS Marketplace: Purchase Agreement Created and License Updated reach our handler.
@@ -172,15 +173,26 @@ describe('licence mode (EventBridge) on the whole local environment', () => {
     ]);
     expect(await billed(env)).toEqual([]);
 
-    // Unsubscribing: License Deprovisioned. The hour has not ended, yet its usage is billed now.
+    // Unsubscribing: License Deprovisioned. The hour has not ended, yet its usage is billed within
+    // the final hour: 5 minutes after the end (the default delay), so that usage sent just before
+    // the end and still in the queue is counted.
+    const beforeTheEnd = new Date().toISOString();
     await admin(env, 'POST', '/_admin/customers/subscription', { licenseArn: buyer.licenseArn, state: 'unsubscribed' });
+    const billedToBuyer = async () => (await billed(env)).filter((r) => r.licenseArn === buyer.licenseArn);
+    expect(await billedToBuyer()).toEqual([]);
 
-    expect((await billed(env)).filter((r) => r.licenseArn === buyer.licenseArn)).toEqual([
-      expect.objectContaining({ dimension: 'requests', hour: hour.toISOString(), quantity: 12 }),
-    ]);
+    await sendUsage(env, [{ eventId: 'in-flight', licenseArn: buyer.licenseArn, dimension: 'requests', quantity: 4, timestamp: beforeTheEnd }]);
+    expect(await usageDeadLetters(env)).toEqual([]);
+    expect(await env.usage.meter()).toMatchObject({ finalUsage: 0 });
+    expect(await billedToBuyer()).toEqual([]);
+
+    const ended = Date.parse((await customerItem(env, customerKey))!.statusEventTime);
+    await env.usage.clock.moveForwardTo(new Date(ended + 300_000));
+    expect(await env.usage.meter()).toMatchObject({ finalUsage: 1 });
+    expect(await billedToBuyer()).toEqual([expect.objectContaining({ dimension: 'requests', hour: hour.toISOString(), quantity: 16 })]);
     const item = await customerItem(env, customerKey);
     expect(item).toMatchObject({ status: 'unsubscribed' });
-    expect(Date.parse(item!.finalUsageUntil) - Date.now()).toBeGreaterThan(50 * 60_000);
+    expect(Date.parse(item!.finalUsageUntil) - env.usage.clock.now().getTime()).toBeGreaterThan(50 * 60_000);
     expect(eventsFor(env, customerKey).map((e) => e.detailType)).toEqual([
       LIFECYCLE_EVENTS.entitlements,
       LIFECYCLE_EVENTS.subscribed,
@@ -193,7 +205,7 @@ describe('licence mode (EventBridge) on the whole local environment', () => {
     await sendUsage(env, [{ eventId: 'late', licenseArn: buyer.licenseArn, dimension: 'requests', quantity: 3, timestamp: new Date().toISOString() }]);
     expect(await usageDeadLetters(env)).toEqual([{ reason: 'hour-already-billed', eventId: 'late' }]);
     await env.usage.meter();
-    expect((await billed(env)).filter((r) => r.licenseArn === buyer.licenseArn).map((r) => r.quantity)).toEqual([12]);
+    expect((await billedToBuyer()).map((r) => r.quantity)).toEqual([16]);
     // Every notification the simulator sent was handled.
     const notifications = (await admin<{ notifications: { delivery: string }[] }>(env, 'GET', '/_admin/notifications')).notifications;
     expect(notifications.map((n) => n.delivery)).toEqual(notifications.map(() => 'delivered'));
