@@ -11,6 +11,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CustomersTableSchema } from '../lambda/core/customers-table-schema';
+import { DEFAULT_FINAL_USAGE_DELAY_SECONDS } from '../lambda/core/lifecycle/lifecycle-service';
 import { ProductConfig } from './config';
 import { CustomersTable } from './customers-table';
 import { handlerFunction } from './handler-function';
@@ -22,13 +23,25 @@ export interface SubscriptionLifecycleProps {
   readonly products: readonly ProductConfig[];
   readonly customers: CustomersTable;
   readonly ledger: MeteringLedgerTable;
-  /** Invoked at once when a customer's access ends, to meter its final usage. */
+  /** Meters a customer's final usage after its access ended: its scheduled runs, or at once when due. */
   readonly metering: MeteringEngine;
+  /**
+   * How long after a customer's access ends its final usage is sealed and metered, by the first
+   * metering run from then: usage sent just before the end may still be in the usage queue or an
+   * ingestion batch (see the usage pipeline's `maxBatchingWindow`). AWS takes final usage for about
+   * an hour after the end: the delay plus the metering schedule may be 30 minutes at most. Zero
+   * seals at once and invokes the metering function.
+   * @default Duration.minutes(5)
+   */
+  readonly finalUsageDelay?: Duration;
   /** Where provisioning events go. @default the account's default event bus */
   readonly eventBus?: events.IEventBus;
   /** @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
 }
+
+/** The latest a customer's final usage may be sealed after its access ended (delay plus schedule). */
+const MAX_FINAL_USAGE_LATENESS_SECONDS = 30 * 60;
 
 /** The notifications AWS Marketplace sends sellers of SaaS products on EventBridge. */
 export const MARKETPLACE_DETAIL_TYPES = [
@@ -58,6 +71,15 @@ export class SubscriptionLifecycle extends Construct {
   constructor(scope: Construct, id: string, props: SubscriptionLifecycleProps) {
     super(scope, id);
     const eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    const finalUsageDelay = props.finalUsageDelay ?? Duration.minutes(DEFAULT_FINAL_USAGE_DELAY_SECONDS / 60);
+    const delaySeconds = finalUsageDelay.toSeconds();
+    const latestSeconds = delaySeconds === 0 ? 0 : delaySeconds + props.metering.interval.toSeconds();
+    if (latestSeconds > MAX_FINAL_USAGE_LATENESS_SECONDS) {
+      throw new Error(
+        `finalUsageDelay (${delaySeconds} s) plus the metering schedule (${props.metering.interval.toSeconds()} s) is ${latestSeconds} s: ` +
+          `at most ${MAX_FINAL_USAGE_LATENESS_SECONDS} s, so a customer's final usage is sent well within the hour AWS allows after the end`,
+      );
+    }
     this.deadLetterQueue = deadLetterQueue(this, 'DeadLetterQueue', 'AWS Marketplace events that could not be handled');
 
     this.lifecycleFunction = handlerFunction(this, 'Lifecycle', {
@@ -68,9 +90,9 @@ export class SubscriptionLifecycle extends Construct {
       environment: {
         PRODUCTS: JSON.stringify(props.products),
         CUSTOMERS_TABLE: props.customers.table.tableName,
-        METERING_TABLE: props.ledger.table.tableName,
         USAGE_JOURNAL_TABLE: props.ledger.journalTable.tableName,
         METERING_FUNCTION_NAME: props.metering.meteringFunction.functionName,
+        FINAL_USAGE_DELAY_SECONDS: String(delaySeconds),
         EVENT_BUS_NAME: eventBus.eventBusName,
         POWERTOOLS_SERVICE_NAME: 'marketplace-lifecycle',
       },
@@ -90,7 +112,7 @@ export class SubscriptionLifecycle extends Construct {
         resources: [`${table.tableArn}/index/${CustomersTableSchema.accountIndex.name}`],
       }),
     );
-    props.ledger.grantMetering(fn);
+    props.ledger.grantScheduleFinalUsage(fn);
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.metering.meteringFunction.functionArn] }),
     );

@@ -5,7 +5,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { ProductConfig } from './config';
 import { CustomersTable, CustomersTableProps } from './customers-table';
-import { SubscriptionLifecycle } from './lifecycle';
+import { SubscriptionLifecycle, SubscriptionLifecycleProps } from './lifecycle';
 import { Monitoring } from './monitoring';
 import { MeteringEngine, MeteringEngineProps } from './metering';
 import { MeteringLedgerTable, MeteringLedgerTableProps } from './metering-ledger-table';
@@ -32,6 +32,8 @@ export interface MarketplaceSaasIntegrationProps {
   readonly usage?: Pick<UsagePipelineProps, 'maxReceiveCount' | 'batchSize' | 'maxBatchingWindow' | 'logRetention'>;
   /** Settings of the metering schedule. @default MeteringEngineProps defaults (every 5 minutes, 10 minutes' grace) */
   readonly metering?: Pick<MeteringEngineProps, 'schedule' | 'gracePeriod' | 'timeout' | 'memorySize' | 'logRetention' | 'sendZeroUsageRecords'>;
+  /** Settings of the subscription lifecycle. @default SubscriptionLifecycleProps defaults (final usage 5 minutes after the end) */
+  readonly lifecycle?: Pick<SubscriptionLifecycleProps, 'finalUsageDelay' | 'logRetention'>;
 }
 
 /**
@@ -79,6 +81,7 @@ export class MarketplaceSaasIntegration extends Construct {
       customers: this.customers,
     });
     this.lifecycle = new SubscriptionLifecycle(this, 'Lifecycle', {
+      ...props.lifecycle,
       products: props.products,
       customers: this.customers,
       ledger: this.meteringLedger,

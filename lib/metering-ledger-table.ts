@@ -79,10 +79,11 @@ export class MeteringLedgerTable extends Construct {
   }
 
   /**
-   * What metering needs (the metering function, and the lifecycle function's final metering): on
-   * the ledger, read the work index and write buckets; on the journal, seal hours, query entries
-   * and write journal items. The same actions on both tables (BatchWriteItem: folded buckets, audit
-   * writes and hour seals go 25 a call; BatchGetItem: the buckets to meter are read back).
+   * What metering needs (the metering function): on the ledger, read the work index and write
+   * buckets; on the journal, seal hours, query entries and write journal items. The same actions on
+   * both tables (BatchWriteItem: folded buckets, audit writes and hour seals go 25 a call;
+   * BatchGetItem: the buckets to meter are read back), and DeleteItem on the journal (a customer's
+   * final usage flush, once done).
    */
   public grantMetering(grantee: iam.IGrantable): iam.Grant {
     const actions = ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem'];
@@ -90,6 +91,14 @@ export class MeteringLedgerTable extends Construct {
       grantee,
       actions,
       resourceArns: [this.table.tableArn, `${this.table.tableArn}/index/${Schema.workIndex.name}`],
-    }).combine(iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [this.journalTable.tableArn] }));
+    }).combine(iam.Grant.addToPrincipal({ grantee, actions: [...actions, 'dynamodb:DeleteItem'], resourceArns: [this.journalTable.tableArn] }));
+  }
+
+  /**
+   * What the lifecycle function needs when a customer's access ends: PutItem on the journal, to
+   * schedule the final usage flush that the metering function carries out.
+   */
+  public grantScheduleFinalUsage(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:PutItem'], resourceArns: [this.journalTable.tableArn] });
   }
 }

@@ -50,6 +50,8 @@ export class MeteringEngine extends Construct {
   public readonly meteringFunction: NodejsFunction;
   public readonly deadLetterQueue: sqs.Queue;
   public readonly schedule: events.Rule;
+  /** Time between two scheduled runs. */
+  public readonly interval: Duration;
 
   constructor(scope: Construct, id: string, props: MeteringEngineProps) {
     super(scope, id);
@@ -83,9 +85,10 @@ export class MeteringEngine extends Construct {
     );
     this.deadLetterQueue.grantSendMessages(this.meteringFunction);
 
+    this.interval = props.schedule ?? Duration.minutes(5);
     this.schedule = new events.Rule(this, 'Schedule', {
       description: 'Runs AWS Marketplace metering',
-      schedule: events.Schedule.rate(props.schedule ?? Duration.minutes(5)),
+      schedule: events.Schedule.rate(this.interval),
       // A missed run is harmless (the next one catches up): do not pile retries onto the next run.
       targets: [new targets.LambdaFunction(this.meteringFunction, { retryAttempts: 0 })],
     });

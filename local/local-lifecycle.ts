@@ -40,7 +40,7 @@ export function createLocalLifecycle(options: LocalLifecycleOptions): { routes: 
       entitlements: entitlementClient({ endpoint: options.simulatorUrl, credentials: { ...LOCAL_CREDENTIALS } }),
       publish: (detailType, detail) => options.publish({ detailType, detail }),
       flushUsage: async (customerKey, dueAt) => {
-        await options.ledger.scheduleFinalUsage(customerKey, dueAt, options.now());
+        await options.ledger.journal.scheduleFinalUsage(customerKey, dueAt, options.now());
         // The local schedule's runs seal it once due; already due: now, as the stack invokes metering.
         if (Date.parse(dueAt) <= options.now().getTime()) await options.meterNow();
       },

@@ -56,11 +56,6 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
     return foldCustomerNow(this.fold, customerKey, now);
   }
 
-  /** A customer's access ended: the first metering run from `dueAt` seals its usage (sealFinalUsageDue). */
-  scheduleFinalUsage(customerKey: string, dueAt: string, at: Date): Promise<void> {
-    return this.journal.scheduleFinalUsage(customerKey, dueAt, at);
-  }
-
   async sealFinalUsageDue(now: Date): Promise<FinalUsageReport> {
     const report = { buckets: [] as HourBucket[], rejected: [] as FoldRejection[], duplicates: 0, customers: 0 };
     for (const flush of await this.journal.finalUsageDue(now)) {

@@ -7,7 +7,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { entitlementClient } from '../adapters/entitlements';
 import { eventBridgePublisher } from '../adapters/event-publisher';
-import { DynamoDbMeteringLedger } from '../adapters/metering-ledger';
+import { DynamoDbUsageJournal } from '../adapters/usage-journal';
 import { DEFAULT_FINAL_USAGE_DELAY_SECONDS, LifecycleService } from '../core/lifecycle/lifecycle-service';
 import { parseProductList } from '../core/product-config';
 import { createLifecycleHandler } from './lifecycle-dispatch';
@@ -23,7 +23,7 @@ import { requiredEnv } from '../handler-environment';
 
 const logger = new Logger({ serviceName: 'marketplace-lifecycle' });
 const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-const ledger = new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE'), requiredEnv('USAGE_JOURNAL_TABLE'));
+const journal = new DynamoDbUsageJournal(documents, requiredEnv('USAGE_JOURNAL_TABLE'));
 const lambda = new LambdaClient({});
 const publishEvent = eventBridgePublisher(new EventBridgeClient({}), process.env.EVENT_BUS_NAME || 'default');
 
@@ -34,7 +34,7 @@ const service = new LifecycleService(
     entitlements: entitlementClient({ endpoint: process.env.MARKETPLACE_ENTITLEMENT_ENDPOINT || undefined }),
     publish: (detailType, detail) => publishEvent({ detailType, detail }),
     flushUsage: async (customerKey, dueAt) => {
-      await ledger.scheduleFinalUsage(customerKey, dueAt, new Date());
+      await journal.scheduleFinalUsage(customerKey, dueAt, new Date());
       logger.info('final usage scheduled for metering', { customerKey, dueAt });
       // The scheduled runs seal it from dueAt on. Already due (the notification came late, or no delay
       // is configured): run now, asynchronously; the metering function runs one at a time, and Lambda

@@ -73,6 +73,8 @@ function recordingClient(): { client: DynamoDBDocumentClient; accesses: Set<Acce
             return { Items: [{ pk, sk: 'm-1', messageId: 'm-1', hourStart: LAST_HOUR, usage: encodeUsage(entry as never), writtenAt: LAST_HOUR }] };
           }
           if (input.IndexName && input.ExpressionAttributeValues?.[':state'] === 'sealed#0') return { Items: [bucket] };
+          // A customer whose final usage is due.
+          if (pk === 'final-usage') return { Items: [{ pk, sk: `${LAST_HOUR}#${CUSTOMER.customerKey}`, customerKey: CUSTOMER.customerKey, dueAt: LAST_HOUR }] };
           return { Items: [] };
         }
         case 'ScanCommand':
@@ -150,16 +152,16 @@ async function meteringAccesses(): Promise<Set<Access>> {
     },
     { now: NOW, deadline: new Date(NOW.getTime() + 60_000) },
   );
-  // The run did fold, meter and record outcomes: every kind of write happened.
+  // The run did fold, seal final usage, meter and record outcomes: every kind of write happened.
   expect(report.sealed).toBeGreaterThan(0);
+  expect(report.finalUsage).toBe(1);
   expect(report.metered).toBeGreaterThan(0);
   return accesses;
 }
 
-async function earlyMeteringAccesses(): Promise<Set<Access>> {
+async function finalUsageSchedulingAccesses(): Promise<Set<Access>> {
   const { client, accesses } = recordingClient();
-  const report = await new DynamoDbMeteringLedger(client, TABLES.ledger, TABLES.journal).sealCustomerBuckets(CUSTOMER.customerKey, NOW);
-  expect(report.buckets.length).toBeGreaterThan(0);
+  await new DynamoDbUsageJournal(client, TABLES.journal).scheduleFinalUsage(CUSTOMER.customerKey, NOW.toISOString(), NOW);
   return accesses;
 }
 
@@ -253,15 +255,16 @@ describe('DynamoDB access: what the functions do is what they are granted', () =
     expect(missing(needed, granted(t, /^MarketplaceUsageIngest[0-9A-F]{8}$/))).toEqual([]);
   });
 
-  test('a metering run (fold, zero records, metering, outcomes)', async () => {
+  test('a metering run (fold, final usage, zero records, metering, outcomes)', async () => {
     const needed = await meteringAccesses();
     expect(needed.size).toBeGreaterThan(5);
+    expect(needed).toContain('dynamodb:DeleteItem on Journal');
     expect(missing(needed, granted(t, /^MarketplaceMetering[0-9A-F]{8}$/))).toEqual([]);
   });
 
-  test("early metering of a customer whose access ends (the lifecycle function)", async () => {
-    const needed = await earlyMeteringAccesses();
-    expect(needed).toContain('dynamodb:PutItem on Ledger');
+  test('scheduling the final usage of a customer whose access ends (the lifecycle function)', async () => {
+    const needed = await finalUsageSchedulingAccesses();
+    expect([...needed]).toEqual(['dynamodb:PutItem on Journal']);
     expect(missing(needed, granted(t, /^MarketplaceLifecycle[0-9A-F]{8}$/))).toEqual([]);
   });
 

@@ -1,10 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../lib/app-builder';
 import { MARKETPLACE_DETAIL_TYPES } from '../../lib/lifecycle';
+import { MarketplaceSaasIntegration } from '../../lib/marketplace-saas-integration';
 
 /**
  * The subscription lifecycle as CloudFormation sees it: the EventBridge rule on the default bus for
@@ -126,17 +127,45 @@ describe('the EventBridge rule for AWS Marketplace events', () => {
     expect(resource.DeletionPolicy).toBe('Retain');
   });
 
-  test('the function gets the products, the three tables, the metering function and the event bus', () => {
+  test('the function gets the products, the Customers table and the Usage journal, the metering function, the event bus and the final usage delay (5 minutes)', () => {
     const fn = t.findResources('AWS::Lambda::Function')[lifecycleFunctionId(t)];
     expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 60, TracingConfig: { Mode: 'Active' } });
     expect(fn.Properties.Environment.Variables).toMatchObject({
       PRODUCTS: JSON.stringify([LICENSE_PRODUCT, LEGACY_PRODUCT]),
       CUSTOMERS_TABLE: { Ref: idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceCustomersTable/) },
-      METERING_TABLE: { Ref: idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceMeteringLedgerTable/) },
       USAGE_JOURNAL_TABLE: { Ref: idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceMeteringLedgerJournalTable/) },
       METERING_FUNCTION_NAME: { Ref: meteringFunctionId(t) },
       EVENT_BUS_NAME: 'default',
+      FINAL_USAGE_DELAY_SECONDS: '300',
     });
+    expect(fn.Properties.Environment.Variables.METERING_TABLE).toBeUndefined();
+  });
+});
+
+describe('finalUsageDelay', () => {
+  const integration = (props: { finalUsageDelay?: Duration; schedule?: Duration }) => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Seller', { env: { region: 'us-east-1' } });
+    new MarketplaceSaasIntegration(stack, 'Marketplace', {
+      products: [{ ...LICENSE_PRODUCT, identityMode: 'license' }],
+      lifecycle: { finalUsageDelay: props.finalUsageDelay },
+      metering: { schedule: props.schedule },
+    });
+    return Template.fromStack(stack);
+  };
+  const delayOf = (t: Template) =>
+    Object.values(t.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Environment?.Variables?.FINAL_USAGE_DELAY_SECONDS)?.Properties.Environment
+      .Variables.FINAL_USAGE_DELAY_SECONDS;
+
+  test.each([
+    [Duration.minutes(2), Duration.minutes(5), '120'],
+    [Duration.seconds(0), Duration.hours(1), '0'],
+    [Duration.minutes(15), Duration.minutes(15), '900'],
+  ])('%s with a schedule of %s: the function is told %s seconds', (finalUsageDelay, schedule, expected) => {
+    expect(delayOf(integration({ finalUsageDelay, schedule }))).toBe(expected);
+  });
+
+  test('a delay and schedule that could seal final usage more than 30 minutes after the end are refused', () => {
+    expect(() => integration({ finalUsageDelay: Duration.minutes(10), schedule: Duration.minutes(30) })).toThrow(/finalUsageDelay \(600 s\) plus the metering schedule \(1800 s\)/);
   });
 });
 
@@ -250,16 +279,12 @@ describe('IAM of the lifecycle function', () => {
     ]);
   });
 
-  test('Metering ledger and Usage journal: what the final metering needs (query, get, put, update), on both tables', () => {
+  test('Usage journal: PutItem only, to schedule a customer\'s final usage; nothing on the Metering ledger', () => {
     const ledger = idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceMeteringLedgerTable/);
     const journal = idOf(t, 'AWS::DynamoDB::Table', /^MarketplaceMeteringLedgerJournalTable/);
-    const arn = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
     const on = (id: string) => statements().filter((s) => JSON.stringify(s.Resource).includes(id));
-    const readWrite = ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'];
-    expect(on(ledger).map((s) => [actionsOf(s).sort(), s.Resource])).toEqual([
-      [readWrite, [arn(ledger), { 'Fn::Join': ['', [arn(ledger), '/index/byMeteringState']] }]],
-    ]);
-    expect(on(journal).map((s) => [actionsOf(s).sort(), s.Resource])).toEqual([[readWrite, arn(journal)]]);
+    expect(on(ledger)).toEqual([]);
+    expect(on(journal).map((s) => [actionsOf(s), s.Resource])).toEqual([[['dynamodb:PutItem'], { 'Fn::GetAtt': [journal, 'Arn'] }]]);
   });
 
   test('no wildcard action, nothing beyond what the function does', () => {

@@ -272,7 +272,12 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
         },
       ]);
       expect(statements.filter((s) => JSON.stringify(s.Resource).includes(journal))).toEqual([
-        { Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem'], Resource: getAtt(journal) },
+        // DeleteItem: a customer's final usage flush, once done.
+        {
+          Effect: 'Allow',
+          Action: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:BatchGetItem', 'dynamodb:DeleteItem'],
+          Resource: getAtt(journal),
+        },
       ]);
       expect(statements.filter((s) => JSON.stringify(s.Resource).includes(customers))).toEqual([
         // Subscription states (BatchGetItem) and the subscribed customers for zero-quantity records (Scan).
