@@ -469,6 +469,37 @@ describe('usage journal: folding sealed hours into hour buckets', () => {
     expect(await journal.foldedThrough()).toBe(HOUR);
   });
 
+  it('final usage: scheduled flushes come due by their time, earliest first; sealFinalUsageDue seals only the due customers\' usage and forgets their flushes', async () => {
+    const { ledger, journal, bucket } = await newJournal();
+    await journal.append([
+      entryOf('m1', HOUR, [
+        { customer: A, quantity: 5 },
+        { customer: B, quantity: 6 },
+      ]),
+    ]);
+    const at = (minutes: number) => new Date(Date.parse(HOUR) + minutes * 60_000);
+    // A's access ended at 10:15 and B's at 10:20: each flush is due five minutes later.
+    await journal.scheduleFinalUsage(B.customerKey, at(25).toISOString(), at(20));
+    await journal.scheduleFinalUsage(A.customerKey, at(20).toISOString(), at(15));
+    // Scheduled twice (a redelivered notification): one flush.
+    await journal.scheduleFinalUsage(A.customerKey, at(20).toISOString(), at(15));
+
+    expect(await journal.finalUsageDue(new Date(at(20).getTime() - 1))).toEqual([]);
+    expect(await journal.finalUsageDue(at(20))).toEqual([{ customerKey: A.customerKey, dueAt: at(20).toISOString() }]);
+    expect((await journal.finalUsageDue(at(30))).map((f) => f.customerKey)).toEqual([A.customerKey, B.customerKey]);
+
+    const first = await ledger.sealFinalUsageDue(at(22));
+    expect(first).toMatchObject({ customers: 1, rejected: [], duplicates: 0 });
+    expect(first.buckets.map((b) => [b.customerKey, b.quantity])).toEqual([[A.customerKey, 5]]);
+    expect(await bucket(A)).toMatchObject({ status: 'sealed', quantity: 5 });
+    expect(await bucket(B)).toBeUndefined();
+    expect(await journal.finalUsageDue(at(22))).toEqual([]);
+
+    const second = await ledger.sealFinalUsageDue(at(26));
+    expect(second.buckets.map((b) => [b.customerKey, b.quantity])).toEqual([[B.customerKey, 6]]);
+    expect(await journal.finalUsageDue(at(60))).toEqual([]);
+  });
+
   it('sealCustomerBuckets (early metering) writes that customer\'s buckets; meteredEarly reports it; the hour\'s fold refuses its later entries as hour-already-billed and leaves its bucket as the flush wrote it', async () => {
     const { ledger, journal, bucket } = await newJournal();
     await journal.append([
