@@ -16,6 +16,7 @@ async function main(): Promise<void> {
     },
     onEvent: (event) => console.log(`[eventbridge] ${event.detailType} ${JSON.stringify(event.detail)}`),
     meteringIntervalSeconds: Number(process.env.METERING_INTERVAL_SECONDS ?? 10),
+    finalUsageDelaySeconds: Number(process.env.FINAL_USAGE_DELAY_SECONDS ?? 300),
     lifecycleLog: { info: (message, attributes) => console.log(`[lifecycle] ${message} ${JSON.stringify(attributes)}`) },
     usageLog: {
       info: (message, attributes) => console.log(`[usage] ${message} ${JSON.stringify(attributes)}`),
