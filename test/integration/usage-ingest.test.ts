@@ -106,9 +106,11 @@ describe('usage ingestion into the usage journal', () => {
       expect(await env.queueDepth(queueUrl)).toEqual({ visible: 0, inFlight: 1 });
       expect((await env.journalEvents(utcHourKey(early))).map((e) => e.eventId)).toEqual(['a']);
 
+      // The clock first, then the dead-letter queue: SQS delivers the message again every second
+      // or so, and a delivery between the two would dead-letter 'b' as in the future.
+      await env.usage.clock.moveForwardTo(new Date(now + 7 * 60_000));
       const recreated = await env.usage.sqs.send(new CreateQueueCommand({ QueueName: deadLetterUrl.split('/').pop()! }));
       expect(recreated.QueueUrl).toBe(deadLetterUrl);
-      await env.usage.clock.moveForwardTo(new Date(now + 7 * 60_000));
       for (let waited = 0; waited < 10_000 && env.ingested().messages === 0; waited += 250) {
         await sleep(250);
         await env.drain();

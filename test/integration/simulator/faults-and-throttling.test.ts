@@ -15,7 +15,7 @@ import {
   InternalServiceErrorException as EntitlementInternalServiceErrorException,
   ThrottlingException as EntitlementThrottlingException,
 } from '@aws-sdk/client-marketplace-entitlement-service';
-import { faultList, licenseRecord, meteringClient, rejectionOf, seedWorld, sleep, useSimulator, type World } from './helpers';
+import { faultList, licenseRecord, meteringClient, rejectionOf, seedWorld, useSimulator, type World } from './helpers';
 
 describe('faults and throttling', () => {
   const ctx = useSimulator();
@@ -131,12 +131,20 @@ describe('faults and throttling', () => {
   describe('latency', () => {
     test('latencyMs delays the answer; the call still succeeds; the next one is prompt', async () => {
       await ctx.admin.addFault({ operation: 'ResolveCustomer', latencyMs: 400 });
-      const started = Date.now();
-      await expect(resolve()).resolves.toMatchObject({ LicenseArn: world.alice.licenseArn });
-      expect(Date.now() - started).toBeGreaterThanOrEqual(380);
-      const again = Date.now();
-      await resolve();
-      expect(Date.now() - again).toBeLessThan(350);
+      // "Prompt" is not timed (a busy machine can take 350 ms over any call): the simulator runs in
+      // this process and waits with setTimeout, so its 400 ms waits are seen (the SDK sets timers too).
+      const timers = jest.spyOn(global, 'setTimeout');
+      const latencyWaits = () => timers.mock.calls.filter(([, ms]) => ms === 400).length;
+      try {
+        const started = Date.now();
+        await expect(resolve()).resolves.toMatchObject({ LicenseArn: world.alice.licenseArn });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+        expect(latencyWaits()).toBe(1);
+        await resolve();
+        expect(latencyWaits()).toBe(1);
+      } finally {
+        timers.mockRestore();
+      }
     });
 
     test('latency combines with an error', async () => {
@@ -149,10 +157,20 @@ describe('faults and throttling', () => {
   });
 
   describe('rate limit (wall time)', () => {
-    /** Waits for the start of the next wall-clock second, so a burst cannot straddle two seconds. */
-    async function startOfNextSecond(): Promise<void> {
-      await sleep(1000 - (Date.now() % 1000) + 5);
+    /**
+     * The simulator (in this process) counts calls over a sliding second of Date.now(). Date is held
+     * still during a burst, so the burst is within one second however slow the machine is (a real
+     * clock could let a slow burst spread over more than a second and pass whole); timers stay real.
+     */
+    function holdTheClock(): void {
+      jest.useFakeTimers({
+        now: Date.now(),
+        doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
+      });
     }
+    afterEach(() => {
+      jest.useRealTimers();
+    });
 
     async function burst(n: number) {
       const results = await Promise.allSettled(Array.from({ length: n }, () => meterOne()));
@@ -162,10 +180,9 @@ describe('faults and throttling', () => {
 
     test('more than 10 BatchMeterUsage calls in one second: the 11th is ThrottlingException (retries off); later calls pass', async () => {
       await ctx.admin.setConfig({ rateLimitPerSecond: 10 });
-      await startOfNextSecond();
-      const started = Date.now();
+      holdTheClock();
+      const burstAt = Date.now();
       const { ok, errors } = await burst(11);
-      expect(Date.now() - started).toBeLessThan(900); // the burst really was within one second
       expect(ok).toBe(10);
       expect(errors).toHaveLength(1);
       expect(errors[0]).toBeInstanceOf(ThrottlingException);
@@ -173,16 +190,22 @@ describe('faults and throttling', () => {
       const outcomes = (await ctx.admin.calls('BatchMeterUsage')).map((c) => c.outcome);
       expect(outcomes.filter((o) => o === 'ThrottlingException')).toHaveLength(1);
 
-      await sleep(1100);
+      // The burst counts for a whole second (the held clock would hide a shorter window), then no more.
+      jest.setSystemTime(burstAt + 999);
+      expect(await rejectionOf(meterOne())).toBeInstanceOf(ThrottlingException);
+      jest.setSystemTime(burstAt + 1100);
       await expect(meterOne()).resolves.toMatchObject({ Results: [expect.objectContaining({ Status: 'Success' })] });
     });
 
     test('rateLimitPerSecond sets the limit (3 per second: the 4th is throttled)', async () => {
       await ctx.admin.setConfig({ rateLimitPerSecond: 3 });
-      await startOfNextSecond();
+      holdTheClock();
+      const burstAt = Date.now();
       const { ok, errors } = await burst(4);
       expect(ok).toBe(3);
       expect(errors.map((e) => e.name)).toEqual(['ThrottlingException']);
+      jest.setSystemTime(burstAt + 999);
+      expect(await rejectionOf(meterOne())).toBeInstanceOf(ThrottlingException);
     });
 
     test('rateLimitPerSecond: 0 turns the limit off (30 calls at once all pass)', async () => {
