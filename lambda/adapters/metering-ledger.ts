@@ -2,7 +2,8 @@ import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand } from '@
 import { FoldedBucket, FoldRejection } from '../core/metering/fold';
 import { foldCustomerNow, FoldReport, foldHoursEndedBy, FoldPorts } from '../core/metering/fold-hours';
 import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
-import { FinalUsageReport, MeteringLedger } from '../core/metering/metering-run';
+import { FinalUsageFailure, FinalUsageReport, MeteringLedger } from '../core/metering/metering-run';
+import { MarketplaceLimits } from '../core/marketplace-limits';
 import { MeteringTableSchema as Schema } from '../core/metering-table-schema';
 import { batchGet, batchWrite } from './batch-requests';
 import { bucketItemKey, sealedBucketItem, shardOf, toBucket } from './bucket-items';
@@ -15,6 +16,9 @@ import { DynamoDbUsageJournal } from './usage-journal';
  */
 
 export { shardOf, toBucket };
+
+/** How long a final usage flush that fails is tried again: its final usage window (an hour). */
+const FINAL_USAGE_RETRY_MS = MarketplaceLimits.finalUsageWindowSeconds * 1000;
 
 export class DynamoDbMeteringLedger implements MeteringLedger {
   /** The usage journal the buckets are folded from (ingestion appends to it). */
@@ -57,9 +61,19 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
   }
 
   async sealFinalUsageDue(now: Date): Promise<FinalUsageReport> {
-    const report = { buckets: [] as HourBucket[], rejected: [] as FoldRejection[], duplicates: 0, customers: 0 };
+    const report = { buckets: [] as HourBucket[], rejected: [] as FoldRejection[], duplicates: 0, customers: 0, failed: [] as FinalUsageFailure[] };
     for (const flush of await this.journal.finalUsageDue(now)) {
-      const sealed = await this.sealCustomerBuckets(flush.customerKey, now);
+      let sealed: FoldReport;
+      try {
+        sealed = await this.sealCustomerBuckets(flush.customerKey, now);
+      } catch (error) {
+        // One customer's flush must not keep the run from billing everyone else: it is tried again
+        // next run, until its final usage window has closed (the hours' own folds then take the usage).
+        const givenUp = now.getTime() - Date.parse(flush.dueAt) > FINAL_USAGE_RETRY_MS;
+        report.failed.push({ customerKey: flush.customerKey, dueAt: flush.dueAt, message: error instanceof Error ? `${error.name}: ${error.message}` : String(error), givenUp });
+        if (givenUp) await this.journal.forgetFinalUsage(flush);
+        continue;
+      }
       for (const bucket of sealed.buckets) report.buckets.push(bucket);
       for (const rejection of sealed.rejected) report.rejected.push(rejection);
       report.duplicates += sealed.duplicates;

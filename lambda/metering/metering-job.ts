@@ -38,20 +38,26 @@ export async function meterNow(
   const report = await runMetering(ports, options);
   if (report.stoppedBy) log.error('metering stopped: nothing can be billed until this is fixed', { ...report });
   else if (report.stoppedProducts) log.error('metering skipped products: their usage cannot be billed until this is fixed', { ...report });
+  else if (report.finalUsageFailed) log.error('final usage of customers whose access ended could not be sealed; tried again next run', { ...report });
   else if (report.sealed + report.metered + report.deadLettered + report.deferred > 0) log.info('metering run', { ...report });
   return report;
 }
 
 /**
- * Fails the invocation when the run stopped (API disabled, no permission, bad credentials) or
- * skipped a product (a product code AWS refuses): the metering function's errors metric then raises
- * the failed-runs alarm, where a log line alone would go unseen while nothing is billed.
+ * Fails the invocation when the run stopped (API disabled, no permission, bad credentials), skipped
+ * a product (a product code AWS refuses) or could not seal a leaving customer's final usage: the
+ * metering function's errors metric then raises the failed-runs alarm, where a log line alone would
+ * go unseen while usage goes unbilled.
  */
 export function failIfStopped(report: MeteringReport): MeteringReport {
   if (report.stoppedBy) throw new Error(`metering stopped by ${report.stoppedBy}: nothing can be billed until this is fixed`);
   if (report.stoppedProducts) {
     const products = Object.entries(report.stoppedProducts).map(([productCode, error]) => `${productCode} (${error})`);
     throw new Error(`metering skipped ${products.join(', ')}: their usage cannot be billed until this is fixed; the other products were billed`);
+  }
+  if (report.finalUsageFailed) {
+    const customers = report.finalUsageFailed.map((f) => `${f.customerKey} (${f.message}${f.givenUp ? '; given up' : ''})`);
+    throw new Error(`the final usage of ${customers.join(', ')} could not be sealed; the other usage was billed`);
   }
   return report;
 }

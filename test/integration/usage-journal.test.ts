@@ -500,6 +500,36 @@ describe('usage journal: folding sealed hours into hour buckets', () => {
     expect(await journal.finalUsageDue(at(60))).toEqual([]);
   });
 
+  it('final usage: a flush that fails is reported and tried again next run, the others are sealed; after its final window it is given up', async () => {
+    const { ledger, journal, bucket } = await newJournal();
+    await journal.append([
+      entryOf('m1', HOUR, [
+        { customer: A, quantity: 5 },
+        { customer: B, quantity: 6 },
+      ]),
+    ]);
+    const at = (minutes: number) => new Date(Date.parse(HOUR) + minutes * 60_000);
+    await journal.scheduleFinalUsage(A.customerKey, at(20).toISOString(), at(15));
+    await journal.scheduleFinalUsage(B.customerKey, at(20).toISOString(), at(15));
+    // A's flush fails (say, more entries than one transaction holds).
+    const seal = ledger.sealCustomerBuckets.bind(ledger);
+    ledger.sealCustomerBuckets = async (customerKey, now) => {
+      if (customerKey === A.customerKey) throw Object.assign(new Error('too big for one transaction'), { name: 'ValidationException' });
+      return seal(customerKey, now);
+    };
+
+    const first = await ledger.sealFinalUsageDue(at(21));
+    expect(first).toMatchObject({ customers: 1, failed: [{ customerKey: A.customerKey, dueAt: at(20).toISOString(), message: 'ValidationException: too big for one transaction', givenUp: false }] });
+    expect(await bucket(B)).toMatchObject({ status: 'sealed', quantity: 6 });
+    expect((await journal.finalUsageDue(at(21))).map((f) => f.customerKey)).toEqual([A.customerKey]);
+
+    // Still failing once its final window has closed: given up, and no longer tried.
+    const late = await ledger.sealFinalUsageDue(at(20 + 61));
+    expect(late.failed).toMatchObject([{ customerKey: A.customerKey, givenUp: true }]);
+    expect(await journal.finalUsageDue(at(20 + 61))).toEqual([]);
+    expect(await bucket(A)).toBeUndefined();
+  });
+
   it('sealCustomerBuckets (early metering) writes that customer\'s buckets; meteredEarly reports it; the hour\'s fold refuses its later entries as hour-already-billed and leaves its bucket as the flush wrote it', async () => {
     const { ledger, journal, bucket } = await newJournal();
     await journal.append([

@@ -40,6 +40,16 @@ export interface MeteringLedger {
 export interface FinalUsageReport extends FoldReport {
   /** Customers whose final usage was sealed. */
   readonly customers: number;
+  /** Flushes that failed: tried again next run, unless given up (their final window has closed). */
+  readonly failed: readonly FinalUsageFailure[];
+}
+
+export interface FinalUsageFailure {
+  readonly customerKey: string;
+  readonly dueAt: string;
+  readonly message: string;
+  /** Not tried again: the customer's usage is left to its hours' own folds. */
+  readonly givenUp: boolean;
 }
 
 /**
@@ -166,6 +176,8 @@ export interface MeteringReport {
   zeroRecords: number;
   /** Customers whose access ended whose final usage this run sealed (their buckets are counted in `sealed`). */
   finalUsage: number;
+  /** Final usage flushes that failed this run, with the error (the run fails, so the alarm goes off). */
+  finalUsageFailed?: readonly FinalUsageFailure[];
   calls: number;
   /** Set when the run stopped early because nothing could succeed (API disabled, no permission). */
   stoppedBy?: string;
@@ -197,6 +209,7 @@ export async function runMetering(
   const folded = await ledger.sealHoursEndedBy(cutoff, options.now);
   const final = await ledger.sealFinalUsageDue(options.now);
   report.finalUsage = final.customers;
+  if (final.failed.length > 0) report.finalUsageFailed = final.failed;
   const justSealed = [...folded.buckets, ...final.buckets];
   report.sealed = justSealed.length;
   report.duplicates = folded.duplicates + final.duplicates;

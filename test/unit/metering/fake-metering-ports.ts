@@ -90,7 +90,7 @@ export class FakeMeteringLedger implements MeteringLedger {
       this.finalUsage.splice(this.finalUsage.indexOf(flush), 1);
       customers += 1;
     }
-    return { buckets: sealed, rejected: [], duplicates: 0, customers };
+    return { buckets: sealed, rejected: [], duplicates: 0, customers, failed: [] };
   }
 
   async bucketsToMeter(limit: number): Promise<HourBucket[]> {

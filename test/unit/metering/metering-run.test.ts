@@ -99,6 +99,17 @@ describe('runMetering', () => {
       expect(api.billedQuantity()).toBe(10);
     });
 
+    it('reports final usage flushes that failed, and bills the rest', async () => {
+      const { ledger, sealed, run } = setup();
+      sealed(licenseBucket({ quantity: 2 }));
+      const failure = { customerKey: 'license#l-stuck', dueAt: NOW.toISOString(), message: 'ValidationException: too big', givenUp: false };
+      ledger.sealFinalUsageDue = async () => ({ buckets: [], rejected: [], duplicates: 0, customers: 0, failed: [failure] });
+
+      const report = await run();
+
+      expect(report).toMatchObject({ metered: 1, finalUsage: 0, finalUsageFailed: [failure] });
+    });
+
     it.each([
       ['2026-11-02T10:09:59.999Z', 0],
       ['2026-11-02T10:10:00.000Z', 1],
@@ -257,6 +268,9 @@ describe('runMetering', () => {
       expect(deadLetters.letters.map((l) => [l.reason, l.bucket.bucketKey])).toEqual([['SomethingNewException', buckets[0].bucketKey]]);
       expect(ledger.get(buckets[0].bucketKey)).toMatchObject({ status: 'failed' });
       expect(failIfStopped(report)).toBe(report);
+      // A leaving customer's final usage that could not be sealed fails the run too (the alarm).
+      const failed = { ...report, finalUsageFailed: [{ customerKey: 'license#l-1', dueAt: NOW.toISOString(), message: 'ValidationException: too big', givenUp: false }] };
+      expect(() => failIfStopped(failed)).toThrow('the final usage of license#l-1 (ValidationException: too big) could not be sealed');
     });
 
     it('still halves record by record for an error about one record (allocations): 25 records, one call per level', async () => {
