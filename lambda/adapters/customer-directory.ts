@@ -80,12 +80,16 @@ export class CustomerSubscriptions implements SubscriptionDirectory {
 
   async billingStates(customerKeys: readonly string[]): Promise<Map<string, CustomerBillingState>> {
     const items = await batchGetCustomers(this.client, this.tableName, customerKeys, {
-      ProjectionExpression: 'customerKey, #status, finalUsageUntil, statusEventTime, firstRegisteredAt',
+      ProjectionExpression: 'customerKey, #status, finalUsageUntil, statusEventTime, firstRegisteredAt, activeSince',
       ExpressionAttributeNames: { '#status': 'status' },
     });
     const found = new Map<string, CustomerBillingState>();
     for (const [customerKey, item] of items) {
-      found.set(customerKey, { subscription: subscriptionOf(item), firstRegisteredAt: item.firstRegisteredAt as string | undefined });
+      found.set(customerKey, {
+        subscription: subscriptionOf(item),
+        firstRegisteredAt: item.firstRegisteredAt as string | undefined,
+        activeSince: item.activeSince as string | undefined,
+      });
     }
     return found;
   }

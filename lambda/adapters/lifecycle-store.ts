@@ -78,7 +78,8 @@ export class LifecycleStore {
     }
   }
 
-  async rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>): Promise<void> {
+  async rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>, activeSince?: string): Promise<void> {
+    if (activeSince !== undefined) await this.rememberActiveSince(customerKey, activeSince);
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
     const set: string[] = [];
@@ -93,6 +94,23 @@ export class LifecycleStore {
         ExpressionAttributeValues: values,
       }),
     );
+  }
+
+  /** Keeps the earliest: notifications arrive in any order, and any order must end the same. */
+  private async rememberActiveSince(customerKey: string, activeSince: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [CustomersTableSchema.partitionKey]: customerKey },
+          UpdateExpression: 'SET activeSince = :at',
+          ConditionExpression: 'attribute_not_exists(activeSince) OR activeSince > :at',
+          ExpressionAttributeValues: { ':at': activeSince },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async saveEntitlements(customerKey: string, entitlements: readonly Entitlement[], version: string): Promise<boolean> {

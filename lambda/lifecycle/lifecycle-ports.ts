@@ -17,7 +17,7 @@ export function lifecyclePorts(options: {
   return {
     applyStatus: (key, change, identity) => store.applyStatus(key, change, identity),
     customer: (key) => store.customer(key),
-    rememberIdentity: (key, identity) => store.rememberIdentity(key, identity),
+    rememberIdentity: (key, identity, activeSince) => store.rememberIdentity(key, identity, activeSince),
     customerKeyForAgreement: (id) => store.customerKeyForAgreement(id),
     customerKeysOfAccount: (account) => store.customerKeysOfAccount(account),
     rememberAgreement: (id, key) => store.rememberAgreement(id, key),

@@ -171,7 +171,7 @@ async function lifecycleStoreAccesses(): Promise<Set<Access>> {
   const store = new LifecycleStore(client, TABLES.customers);
   const version = '2026-11-02T10:00:00.000Z|1|e-1';
   await store.applyStatus(CUSTOMER.customerKey, { status: 'subscribed', version, eventTime: '2026-11-02T10:00:00.000Z', freeTrial: true }, { productCode: PRODUCT.productCode });
-  await store.rememberIdentity(CUSTOMER.customerKey, { productCode: PRODUCT.productCode, licenseArn: LICENSE_ARN });
+  await store.rememberIdentity(CUSTOMER.customerKey, { productCode: PRODUCT.productCode, licenseArn: LICENSE_ARN }, '2026-11-02T10:00:01.000Z');
   await store.saveEntitlements(CUSTOMER.customerKey, [{ dimension: 'seats', value: { IntegerValue: 5 } }], version);
   await store.customer(CUSTOMER.customerKey);
   await store.customerKeyForAgreement('agmt-1');

@@ -211,6 +211,27 @@ describe('licence mode (EventBridge) on the whole local environment', () => {
     expect(notifications.map((n) => n.delivery)).toEqual(notifications.map(() => 'delivered'));
   });
 
+  test('a customer billed before it registers (from the Subscribed event): its first hour is stamped when the licence notification showed it active, and billed', async () => {
+    const env = running(license);
+    await awayFromTheHourEnd();
+    const buyer = await admin<SimCustomer>(env, 'POST', '/_admin/customers', { productCode: LICENSE_PRODUCT.productCode, customerAWSAccountId: newAccountId() });
+    const customerKey = `license#${/(l-[0-9a-f]+)$/.exec(buyer.licenseArn)![1]}`;
+    const item = await customerItem(env, customerKey);
+    // License Updated's time is whole seconds: a second later, the licence was surely active.
+    expect(item).toMatchObject({ status: 'subscribed', activeSince: expect.any(String) });
+    expect(item!.firstRegisteredAt).toBeUndefined();
+
+    const hour = utcHourStart(env.usage.clock.now());
+    await sendUsage(env, [{ eventId: 'first-hour', licenseArn: buyer.licenseArn, dimension: 'requests', quantity: 9, timestamp: env.usage.clock.now().toISOString() }]);
+    await admin(env, 'POST', '/_admin/customers/subscription', { licenseArn: buyer.licenseArn, state: 'unsubscribed' });
+    const ended = Date.parse((await customerItem(env, customerKey))!.statusEventTime);
+    await env.usage.clock.moveForwardTo(new Date(ended + 300_000));
+    expect(await env.usage.meter()).toMatchObject({ finalUsage: 1, metered: 1, deadLettered: 0 });
+
+    const records = (await billed(env)).filter((r) => r.licenseArn === buyer.licenseArn);
+    expect(records).toEqual([expect.objectContaining({ hour: hour.toISOString(), quantity: 9 })]);
+  });
+
   test('GetEntitlements through the adapter: 30 entitlements over two pages after two empty pages that carry a NextToken', async () => {
     const env = running(license);
     const buyer = await admin<SimCustomer>(env, 'POST', '/_admin/customers', { productCode: LICENSE_PRODUCT.productCode, customerAWSAccountId: newAccountId() });

@@ -31,8 +31,11 @@ export interface LifecyclePorts {
    */
   applyStatus(customerKey: string, change: StatusChange, identity: Partial<CustomerIdentity>): Promise<boolean>;
   customer(customerKey: string): Promise<Partial<CustomerIdentity> | undefined>;
-  /** Stores identity fields a notification carries, where absent (a licence event may come before registration). */
-  rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>): Promise<void>;
+  /**
+   * Stores identity fields a notification carries, where absent (a licence event may come before
+   * registration), and `activeSince` (see activeSinceOf), where absent.
+   */
+  rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>, activeSince?: string): Promise<void>;
   customerKeyForAgreement(agreementId: string): Promise<string | undefined>;
   /** Customers of an AWS account (all licences), to match an agreement when there is only one. */
   customerKeysOfAccount(accountId: string): Promise<string[]>;
@@ -65,6 +68,17 @@ export interface LifecycleSettings {
 /** The default of LifecycleSettings.finalUsageDelaySeconds. */
 export const DEFAULT_FINAL_USAGE_DELAY_SECONDS = 300;
 
+/**
+ * An instant the customer's licence (legacy: subscription) is known to have been active: a second
+ * after a licence update or subscribe-success notification (their times are whole seconds, cut
+ * down). Metering stamps a customer's first hour no earlier, as AWS refuses records stamped before
+ * the licence was active, also for a customer the seller bills before it registers.
+ */
+export function activeSinceOf(signal: LifecycleSignal): string | undefined {
+  const known = (signal.kind === 'license' && signal.change === 'updated') || (signal.kind === 'legacy' && signal.action === 'subscribe-success');
+  return known ? new Date(Date.parse(signal.eventTime) + 1000).toISOString() : undefined;
+}
+
 export type SignalOutcome =
   | { readonly result: 'applied'; readonly customerKey: string; readonly status?: string; readonly entitlements?: number }
   | { readonly result: 'stale'; readonly customerKey: string }
@@ -92,7 +106,7 @@ export class LifecycleService {
             ...(signal.acceptorAccountId ? { customerAWSAccountId: signal.acceptorAccountId } : {}),
           }
         : { productCode: signal.productCode, identityMode: 'legacy', customerIdentifier: signal.customerIdentifier };
-    await this.ports.rememberIdentity(signal.customerKey, identity);
+    await this.ports.rememberIdentity(signal.customerKey, identity, activeSinceOf(signal));
     const outcome = await this.apply(signal.customerKey, signal, identity);
     if (signal.kind === 'license' && signal.agreementId) {
       await this.ports.rememberAgreement(signal.agreementId, signal.customerKey);

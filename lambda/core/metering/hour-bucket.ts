@@ -60,7 +60,7 @@ export type RecordResult = { readonly ok: true; readonly record: MeteringRecord 
  * licence; legacy: CustomerIdentifier (the request carries the ProductCode). Usage added without
  * allocations becomes one allocation without tags, so the allocations always add up to Quantity.
  */
-export function meteringRecordOf(bucket: HourBucket, firstRegisteredAt?: string): RecordResult {
+export function meteringRecordOf(bucket: HourBucket, activeAt?: string): RecordResult {
   const identity =
     bucket.identityMode === 'license'
       ? { CustomerAWSAccountId: bucket.customerAWSAccountId, LicenseArn: bucket.licenseArn }
@@ -88,7 +88,7 @@ export function meteringRecordOf(bucket: HourBucket, firstRegisteredAt?: string)
   return {
     ok: true,
     record: {
-      Timestamp: recordTimestampOf(bucket.hourStart, firstRegisteredAt),
+      Timestamp: recordTimestampOf(bucket.hourStart, activeAt),
       Dimension: bucket.dimension,
       Quantity: bucket.quantity,
       ...identity,
@@ -98,15 +98,15 @@ export function meteringRecordOf(bucket: HourBucket, firstRegisteredAt?: string)
 }
 
 /**
- * A record's Timestamp: the start of its hour, or, in the hour the customer first registered, that
- * moment (rounded up to the second). AWS refuses a record stamped before the licence was active
- * (InvalidLicenseException; legacy: not billed), and a buyer registers after subscribing, so the
- * first hour's usage is stamped when the licence was surely active. Any instant of the hour names
- * the same hour to AWS; the registration time never changes, so every resend is the same record.
+ * A record's Timestamp: the start of its hour, or, in the hour the customer's licence is first
+ * known to have been active (its first registration, or a licence notification: knownActiveAt),
+ * that moment (rounded up to the second). AWS refuses a record stamped before the licence was
+ * active (InvalidLicenseException; legacy: not billed), so the first hour's usage is stamped when
+ * the licence was surely active. Any instant of the hour names the same hour to AWS.
  */
-export function recordTimestampOf(hourStart: string, firstRegisteredAt?: string): Date {
+export function recordTimestampOf(hourStart: string, activeAt?: string): Date {
   const start = new Date(hourStart).getTime();
-  const registered = firstRegisteredAt === undefined ? NaN : Math.ceil(Date.parse(firstRegisteredAt) / 1000) * 1000;
-  // Usage stamped before registration (a producer's clock) is left at its hour's last second.
-  return new Date(Number.isNaN(registered) || registered <= start ? start : Math.min(registered, start + HOUR_MS - 1000));
+  const active = activeAt === undefined ? NaN : Math.ceil(Date.parse(activeAt) / 1000) * 1000;
+  // Usage of an hour before the licence was known active (a producer's clock) gets its hour's last second.
+  return new Date(Number.isNaN(active) || active <= start ? start : Math.min(active, start + HOUR_MS - 1000));
 }

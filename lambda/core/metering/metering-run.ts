@@ -69,8 +69,10 @@ export interface ZeroUsage {
 export interface CustomerBillingState {
   /** Its lifecycle state; absent until a lifecycle event told it. */
   readonly subscription?: StoredSubscription;
-  /** When it first registered (its licence was active by then): its records are not stamped earlier. */
+  /** When it first registered (its licence was active by then). */
   readonly firstRegisteredAt?: string;
+  /** An instant its licence was known active from a lifecycle notification (activeSinceOf). */
+  readonly activeSince?: string;
 }
 
 export interface SubscriptionDirectory {
@@ -185,6 +187,15 @@ export interface MeteringReport {
   stoppedProducts?: Record<string, string>;
 }
 
+/**
+ * The earliest instant the customer's licence is known to have been active (registration, or a
+ * licence notification): its records are not stamped earlier (recordTimestampOf).
+ */
+export function knownActiveAt(state: CustomerBillingState | undefined): string | undefined {
+  const known = [state?.firstRegisteredAt, state?.activeSince].filter((t): t is string => t !== undefined);
+  return known.length === 0 ? undefined : known.reduce((a, b) => (Date.parse(a) <= Date.parse(b) ? a : b));
+}
+
 export async function runMetering(
   ports: MeteringPorts,
   options: { now: Date; deadline: Date; settings?: Partial<MeteringSettings> },
@@ -267,7 +278,7 @@ export async function runMetering(
       report.held += 1;
       continue;
     }
-    const built = meteringRecordOf(bucket, states.get(bucket.customerKey)?.firstRegisteredAt);
+    const built = meteringRecordOf(bucket, knownActiveAt(states.get(bucket.customerKey)));
     if (!built.ok) {
       await deadLetter(bucket, 'InvalidRecord', built.message);
       continue;

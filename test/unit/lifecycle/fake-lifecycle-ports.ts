@@ -64,7 +64,12 @@ export class FakeLifecyclePorts implements LifecyclePorts {
     return true;
   }
 
-  async rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>): Promise<void> {
+  async rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>, activeSince?: string): Promise<void> {
+    // The earliest, as the store's conditional update keeps it.
+    if (activeSince !== undefined) {
+      const item = this.item(customerKey);
+      if (item.activeSince === undefined || (item.activeSince as string) > activeSince) item.activeSince = activeSince;
+    }
     if (!Object.entries(identity).some(([field, value]) => value !== undefined && field !== 'customerKey')) return;
     this.setOnce(this.item(customerKey), identity);
   }

@@ -218,6 +218,15 @@ describe('newer wins: an older or repeated event never overwrites a newer state'
     expect(ports.flushed).toEqual([LICENSE_KEY, LICENSE_KEY]);
   });
 
+  test('a licence update (legacy: subscribe-success) stores, once, an instant the licence was active: a second after the notification', async () => {
+    await service.handle(license(UPDATED, { time: at(0) }));
+    await service.handle(license(UPDATED, { time: at(600) }));
+    await service.handle(license(DEPROVISIONED, { time: at(3600) }));
+    expect(ports.items.get(LICENSE_KEY)?.activeSince).toBe(new Date(Date.parse(at(1))).toISOString());
+    await service.handle(legacy('subscribe-success', { time: at(0) }));
+    expect([...ports.items.values()].filter((item) => item.identityMode === 'legacy').map((item) => item.activeSince)).toEqual([new Date(Date.parse(at(1))).toISOString()]);
+  });
+
   test('the flush is due 5 minutes after access ended by default, or after the delay configured', async () => {
     await service.handle(license(UPDATED, { time: at(0) }));
     await service.handle(license(DEPROVISIONED, { time: at(3600) }));

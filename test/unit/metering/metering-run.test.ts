@@ -38,15 +38,22 @@ function setup(now: Date = NOW) {
       subscriptions?: Map<string, StoredSubscription>;
       /** First registration times, by customer key. */
       registeredAt?: Map<string, string>;
+      /** Licence active times from lifecycle notifications, by customer key. */
+      activeSince?: Map<string, string>;
     } = {},
   ) => {
     const runNow = options.now ?? new Date(clock.now());
-    const keys = new Set([...(options.subscriptions?.keys() ?? []), ...(options.registeredAt?.keys() ?? [])]);
+    const keys = new Set([...(options.subscriptions?.keys() ?? []), ...(options.registeredAt?.keys() ?? []), ...(options.activeSince?.keys() ?? [])]);
     const subscriptions =
       keys.size > 0
         ? {
             billingStates: async () =>
-              new Map([...keys].map((key) => [key, { subscription: options.subscriptions?.get(key), firstRegisteredAt: options.registeredAt?.get(key) }])),
+              new Map(
+                [...keys].map((key) => [
+                  key,
+                  { subscription: options.subscriptions?.get(key), firstRegisteredAt: options.registeredAt?.get(key), activeSince: options.activeSince?.get(key) },
+                ]),
+              ),
           }
         : undefined;
     return runMetering(
@@ -314,6 +321,27 @@ describe('runMetering', () => {
           [REGISTERED, 3],
           [LAST_HOUR, 9],
         ]);
+      });
+
+      it('not registered (the seller bills it from the lifecycle\'s Subscribed event): its first hour is stamped when a licence notification showed it active', async () => {
+        const { api, ledger, run } = setup();
+        const { first, second } = newcomer();
+        api.customer(first, true, ACTIVE);
+        ledger.put(first, second);
+        const NOTIFIED = '2026-11-02T08:30:01.000Z';
+        const report = await run({ activeSince: new Map([[first.customerKey, NOTIFIED]]) });
+        expect(report).toMatchObject({ metered: 2, deadLettered: 0 });
+        expect(api.sentRecords().map((r) => r.Timestamp.toISOString())).toEqual([NOTIFIED, LAST_HOUR]);
+      });
+
+      it('registered and notified: stamped at the earlier of the two', async () => {
+        const { api, ledger, run } = setup();
+        const { first, second } = newcomer();
+        api.customer(first, true, ACTIVE);
+        ledger.put(first, second);
+        const NOTIFIED = '2026-11-02T08:30:01.000Z';
+        await run({ registeredAt: new Map([[first.customerKey, REGISTERED]]), activeSince: new Map([[first.customerKey, NOTIFIED]]) });
+        expect(api.sentRecords()[0].Timestamp.toISOString()).toBe(NOTIFIED);
       });
 
       it('without a registration time, loses only the refused hour: the licence\'s other hour in the request is billed', async () => {
