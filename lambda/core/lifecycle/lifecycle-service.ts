@@ -33,7 +33,7 @@ export interface LifecyclePorts {
   customer(customerKey: string): Promise<Partial<CustomerIdentity> | undefined>;
   /**
    * Stores identity fields a notification carries, where absent (a licence event may come before
-   * registration), and `activeSince` (see activeSinceOf), where absent.
+   * registration), and `activeSince` (see activeSinceOf) unless an earlier one is stored.
    */
   rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>, activeSince?: string): Promise<void>;
   customerKeyForAgreement(agreementId: string): Promise<string | undefined>;
