@@ -3,7 +3,7 @@ import { FoldedBucket, FoldRejection } from '../core/metering/fold';
 import { foldCustomerNow, FoldReport, foldHoursEndedBy, FoldPorts } from '../core/metering/fold-hours';
 import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
 import { FinalUsageFailure, FinalUsageReport, MeteringLedger } from '../core/metering/metering-run';
-import { MarketplaceLimits } from '../core/marketplace-limits';
+import { finalUsageFlushExpired } from '../core/lifecycle/subscription-state';
 import { MeteringTableSchema as Schema } from '../core/metering-table-schema';
 import { batchGet, batchWrite } from './batch-requests';
 import { bucketItemKey, sealedBucketItem, shardOf, toBucket } from './bucket-items';
@@ -16,9 +16,6 @@ import { DynamoDbUsageJournal } from './usage-journal';
  */
 
 export { shardOf, toBucket };
-
-/** How long a final usage flush that fails is tried again: its final usage window (an hour). */
-const FINAL_USAGE_RETRY_MS = MarketplaceLimits.finalUsageWindowSeconds * 1000;
 
 export class DynamoDbMeteringLedger implements MeteringLedger {
   /** The usage journal the buckets are folded from (ingestion appends to it). */
@@ -69,7 +66,7 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
       } catch (error) {
         // One customer's flush must not keep the run from billing everyone else: it is tried again
         // next run, until its final usage window has closed (the hours' own folds then take the usage).
-        const givenUp = now.getTime() - Date.parse(flush.dueAt) > FINAL_USAGE_RETRY_MS;
+        const givenUp = finalUsageFlushExpired(flush.dueAt, now);
         report.failed.push({ customerKey: flush.customerKey, dueAt: flush.dueAt, message: error instanceof Error ? `${error.name}: ${error.message}` : String(error), givenUp });
         if (givenUp) await this.journal.forgetFinalUsage(flush);
         continue;

@@ -100,6 +100,15 @@ export function finalUsageDueAt(change: StatusChange, delaySeconds: number): str
   return new Date(Math.min(ended + Math.max(delaySeconds, 0) * 1000, latest)).toISOString();
 }
 
+/**
+ * Whether a final usage flush that keeps failing is given up: once its final usage window (an hour)
+ * has passed since it was due, AWS would not take the usage any more, and the customer's hours are
+ * left to their own folds.
+ */
+export function finalUsageFlushExpired(dueAt: string, now: Date): boolean {
+  return now.getTime() - Date.parse(dueAt) > MarketplaceLimits.finalUsageWindowSeconds * 1000;
+}
+
 /** What metering may do with a customer's usage for an hour, given the stored state. */
 export type BillingDecision = 'bill' | 'hold' | 'closed';
 

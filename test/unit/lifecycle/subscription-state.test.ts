@@ -8,6 +8,7 @@ import {
   billingDecision,
   endsAccess,
   finalUsageDueAt,
+  finalUsageFlushExpired,
   refreshesEntitlements,
   statusChangeOf,
   statusVersion,
@@ -92,6 +93,16 @@ describe('finalUsageDueAt: when the final usage is sealed and metered', () => {
     const change = statusChangeOf(signal)!;
     expect(endsAccess(change)).toBe(true);
     expect(finalUsageDueAt(change, delaySeconds)).toBe(expected);
+  });
+});
+
+describe('finalUsageFlushExpired: a failing flush is given up once its final window has passed', () => {
+  test.each([
+    [0, false],
+    [3600, false],
+    [3601, true],
+  ])('%s seconds after it was due: %s', (seconds, expired) => {
+    expect(finalUsageFlushExpired(TIME, new Date(Date.parse(TIME) + seconds * 1000))).toBe(expired);
   });
 });
 
