@@ -187,6 +187,9 @@ export interface MeteringReport {
   stoppedProducts?: Record<string, string>;
 }
 
+/** Hours the zero fill looks at each run: the latest ended one and the two before it, if unfinished. */
+const ZERO_FILL_HOURS = 3;
+
 /**
  * The earliest instant the customer's licence is known to have been active (registration, or a
  * licence notification): its records are not stamped earlier (recordTimestampOf).
@@ -229,13 +232,20 @@ export async function runMetering(
     await ports.deadLetters.sendUsage(rejected);
     report.usageRejected = rejected.length;
   }
-  // The latest hour that has ended by the cutoff: its idle customers get zero records.
+  // The latest hour that has ended by the cutoff: its idle customers get zero records, and so do
+  // those of the hours before it whose fill earlier runs did not finish (oldest first; a finished
+  // hour costs one read).
   const zeroHour = new Date(utcHourStart(cutoff).getTime() - 3_600_000);
   // Filled before sending, so this run sends them too, but within a quarter of the time left at
   // most: zero records are only a practice and must never keep real usage from being sent. What is
   // not filled by then is resumed by the next run.
   const fillUntil = clock.now() + (options.deadline.getTime() - clock.now()) / 4;
-  const zeros = ports.zeroUsage ? await ports.zeroUsage.fillHour(zeroHour, options.now, () => clock.now() >= fillUntil) : [];
+  const outOfFillTime = () => clock.now() >= fillUntil;
+  const zeros: HourBucket[] = [];
+  for (let back = ZERO_FILL_HOURS - 1; ports.zeroUsage && back >= 0 && !outOfFillTime(); back--) {
+    const hour = new Date(zeroHour.getTime() - back * 3_600_000);
+    for (const bucket of await ports.zeroUsage.fillHour(hour, options.now, outOfFillTime)) zeros.push(bucket);
+  }
   report.zeroRecords = zeros.length;
 
   const byKey = new Map<string, HourBucket>();
