@@ -1,6 +1,6 @@
 import { DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { FoldedBucket, FoldRejection } from '../core/metering/fold';
-import { foldCustomerNow, FoldReport, foldHoursEndedBy, FoldPorts } from '../core/metering/fold-hours';
+import { addToReport, foldCustomerNow, FoldReport, foldHoursEndedBy, FoldPorts } from '../core/metering/fold-hours';
 import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
 import { FinalUsageFailure, FinalUsageReport, MeteringLedger } from '../core/metering/metering-run';
 import { finalUsageFlushExpired } from '../core/lifecycle/subscription-state';
@@ -71,9 +71,7 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
         if (givenUp) await this.journal.forgetFinalUsage(flush);
         continue;
       }
-      for (const bucket of sealed.buckets) report.buckets.push(bucket);
-      for (const rejection of sealed.rejected) report.rejected.push(rejection);
-      report.duplicates += sealed.duplicates;
+      addToReport(report, sealed);
       report.customers += 1;
       // Only once sealed: a run that fails before this seals it again (sealing twice adds nothing).
       await this.journal.forgetFinalUsage(flush);

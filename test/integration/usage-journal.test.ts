@@ -469,15 +469,20 @@ describe('usage journal: folding sealed hours into hour buckets', () => {
     expect(await journal.foldedThrough()).toBe(HOUR);
   });
 
-  it('final usage: scheduled flushes come due by their time, earliest first; sealFinalUsageDue seals only the due customers\' usage and forgets their flushes', async () => {
-    const { ledger, journal, bucket } = await newJournal();
-    await journal.append([
+  /** A journal with A's 5 and B's 6 in HOUR, and `at(minutes)` into HOUR: two customers whose access ends. */
+  async function customersEndingInHour() {
+    const journalled = await newJournal();
+    await journalled.journal.append([
       entryOf('m1', HOUR, [
         { customer: A, quantity: 5 },
         { customer: B, quantity: 6 },
       ]),
     ]);
-    const at = (minutes: number) => new Date(Date.parse(HOUR) + minutes * 60_000);
+    return { ...journalled, at: (minutes: number) => new Date(Date.parse(HOUR) + minutes * 60_000) };
+  }
+
+  it('final usage: scheduled flushes come due by their time, earliest first; sealFinalUsageDue seals only the due customers\' usage and forgets their flushes', async () => {
+    const { ledger, journal, bucket, at } = await customersEndingInHour();
     // A's access ended at 10:15 and B's at 10:20: each flush is due five minutes later.
     await journal.scheduleFinalUsage(B.customerKey, at(25).toISOString(), at(20));
     await journal.scheduleFinalUsage(A.customerKey, at(20).toISOString(), at(15));
@@ -501,14 +506,7 @@ describe('usage journal: folding sealed hours into hour buckets', () => {
   });
 
   it('final usage: a flush that fails is reported and tried again next run, the others are sealed; after its final window it is given up', async () => {
-    const { ledger, journal, bucket } = await newJournal();
-    await journal.append([
-      entryOf('m1', HOUR, [
-        { customer: A, quantity: 5 },
-        { customer: B, quantity: 6 },
-      ]),
-    ]);
-    const at = (minutes: number) => new Date(Date.parse(HOUR) + minutes * 60_000);
+    const { ledger, journal, bucket, at } = await customersEndingInHour();
     await journal.scheduleFinalUsage(A.customerKey, at(20).toISOString(), at(15));
     await journal.scheduleFinalUsage(B.customerKey, at(20).toISOString(), at(15));
     // A's flush fails (say, more entries than one transaction holds).

@@ -180,7 +180,7 @@ export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now
 }
 
 /** Adds an hour's report to the run's; one by one, as an hour can hold more buckets than a call's arguments. */
-function addToReport(report: FoldReport, hour: FoldReport): void {
+export function addToReport(report: FoldReport, hour: FoldReport): void {
   for (const bucket of hour.buckets) report.buckets.push(bucket);
   for (const rejection of hour.rejected) report.rejected.push(rejection);
   (report as { duplicates: number }).duplicates += hour.duplicates;
