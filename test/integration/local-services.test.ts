@@ -226,7 +226,9 @@ describe('local SQS (fauxqs)', () => {
   });
 
   it('makes a message not deleted visible again after its visibility timeout, then dead-letters it', async () => {
-    const { queue, dlq } = await createQueueWithDlq(2, 1);
+    // A few seconds: long enough that a slow machine still finds the crashed message hidden.
+    const visibilitySeconds = 3;
+    const { queue, dlq } = await createQueueWithDlq(2, visibilitySeconds);
     await sqs.client.send(
       new SendMessageBatchCommand({
         QueueUrl: queue.url,
@@ -244,13 +246,13 @@ describe('local SQS (fauxqs)', () => {
     // Within the visibility timeout the crashed message stays hidden...
     expect(await receiveNow(queue.url)).toEqual([]);
     // ...and after it, only that one comes back, on its second receive.
-    await sleep(1200);
+    await sleep(visibilitySeconds * 1000 + 200);
     const second = await receive(queue.url, 1);
     expect(second.map((m) => m.Body)).toEqual(['crashed']);
     expect(second[0]?.Attributes?.ApproximateReceiveCount).toBe('2');
 
     // Received maxReceiveCount (2) times and still not deleted: the next receive moves it to the DLQ.
-    await sleep(1200);
+    await sleep(visibilitySeconds * 1000 + 200);
     expect(await receiveNow(queue.url)).toEqual([]);
     const deadLettered = await receive(dlq.url, 1);
     expect(deadLettered.map((m) => m.Body)).toEqual(['crashed']);

@@ -21,6 +21,8 @@ const env = useMeteringEnvironment({
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A failed message's visibility timeout in the redelivery tests: short, yet long enough for a slow machine to see it in flight. */
+const TEST_VISIBILITY_SECONDS = 3;
 
 describe('usage ingestion into the usage journal', () => {
   test('events that cannot be billed go to the usage dead-letter queue with their reason; the valid ones of the same message are counted; nothing is retried', async () => {
@@ -88,7 +90,9 @@ describe('usage ingestion into the usage journal', () => {
     const customer = await env.newCustomer(PRODUCT.productCode);
     const queueUrl = env.usage.usageQueueUrl;
     const deadLetterUrl = env.usage.usageDeadLetterQueueUrl;
-    await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '1' } }));
+    // Redelivered after a few seconds instead of 30; long enough that a slow machine still sees the
+    // failed message in flight right after the drain.
+    await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: String(TEST_VISIBILITY_SECONDS) } }));
     try {
       const now = env.usage.clock.now().getTime();
       const early = new Date(now - 60_000);
@@ -106,12 +110,12 @@ describe('usage ingestion into the usage journal', () => {
       expect(await env.queueDepth(queueUrl)).toEqual({ visible: 0, inFlight: 1 });
       expect((await env.journalEvents(utcHourKey(early))).map((e) => e.eventId)).toEqual(['a']);
 
-      // The clock first, then the dead-letter queue: SQS delivers the message again every second
-      // or so, and a delivery between the two would dead-letter 'b' as in the future.
+      // The clock first, then the dead-letter queue: SQS delivers the message again every few
+      // seconds, and a delivery between the two would dead-letter 'b' as in the future.
       await env.usage.clock.moveForwardTo(new Date(now + 7 * 60_000));
       const recreated = await env.usage.sqs.send(new CreateQueueCommand({ QueueName: deadLetterUrl.split('/').pop()! }));
       expect(recreated.QueueUrl).toBe(deadLetterUrl);
-      for (let waited = 0; waited < 10_000 && env.ingested().messages === 0; waited += 250) {
+      for (let waited = 0; waited < 15_000 && env.ingested().messages === 0; waited += 250) {
         await sleep(250);
         await env.drain();
       }
@@ -134,8 +138,8 @@ describe('usage ingestion into the usage journal', () => {
   test('an infrastructure failure (the usage journal table gone): the message is a batch item failure, redelivered by SQS, and counted once the table is back', async () => {
     const customer = await env.newCustomer(PRODUCT.productCode);
     const queueUrl = env.usage.usageQueueUrl;
-    // Redeliver after 1 s instead of 30, so the test need not wait for the stack's visibility timeout.
-    await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: '1' } }));
+    // Redeliver after a few seconds instead of 30, so the test need not wait for the stack's visibility timeout.
+    await env.usage.sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: String(TEST_VISIBILITY_SECONDS) } }));
     try {
       await env.dynamoDb.client.send(new DeleteTableCommand({ TableName: env.usage.journalTableName }));
       const messageId = await env.sendRaw(
@@ -152,7 +156,7 @@ describe('usage ingestion into the usage journal', () => {
 
       await createUsageJournalTable(env.dynamoDb.client, env.usage.journalTableName);
       let entries: JournalEntry[] = [];
-      for (let waited = 0; waited < 10_000 && entries.length === 0; waited += 250) {
+      for (let waited = 0; waited < 15_000 && entries.length === 0; waited += 250) {
         await sleep(250);
         await env.drain();
         entries = await env.journal(USAGE_HOUR);
