@@ -39,10 +39,10 @@ export function createLocalLifecycle(options: LocalLifecycleOptions): { routes: 
       customersTable: options.customersTableName,
       entitlements: entitlementClient({ endpoint: options.simulatorUrl, credentials: { ...LOCAL_CREDENTIALS } }),
       publish: (detailType, detail) => options.publish({ detailType, detail }),
-      flushUsage: async (customerKey, dueAt) => {
-        await options.ledger.journal.scheduleFinalUsage(customerKey, dueAt, options.now());
+      flushUsage: async (flush) => {
+        await options.ledger.journal.scheduleFinalUsage(flush, options.now());
         // The local schedule's runs seal it once due; already due: now, as the stack invokes metering.
-        if (Date.parse(dueAt) <= options.now().getTime()) await options.meterNow();
+        if (Date.parse(flush.dueAt) <= options.now().getTime()) await options.meterNow();
       },
     }),
     options.products,

@@ -57,7 +57,9 @@ function knownCustomerOf(customerKey: string, item: Record<string, unknown> | un
 }
 
 function subscriptionOf(item: Record<string, unknown>): StoredSubscription | undefined {
-  return item.status ? ({ status: item.status, finalUsageUntil: item.finalUsageUntil, statusEventTime: item.statusEventTime } as StoredSubscription) : undefined;
+  return item.status
+    ? ({ status: item.status, finalUsageUntil: item.finalUsageUntil, statusEventTime: item.statusEventTime, statusVersion: item.statusVersion } as StoredSubscription)
+    : undefined;
 }
 
 /** Customers items by key (BatchGetItem). */
@@ -80,7 +82,7 @@ export class CustomerSubscriptions implements SubscriptionDirectory {
 
   async billingStates(customerKeys: readonly string[]): Promise<Map<string, CustomerBillingState>> {
     const items = await batchGetCustomers(this.client, this.tableName, customerKeys, {
-      ProjectionExpression: 'customerKey, #status, finalUsageUntil, statusEventTime, firstRegisteredAt, activeSince',
+      ProjectionExpression: 'customerKey, #status, finalUsageUntil, statusEventTime, statusVersion, firstRegisteredAt, activeSince',
       ExpressionAttributeNames: { '#status': 'status' },
     });
     const found = new Map<string, CustomerBillingState>();

@@ -3,7 +3,7 @@ import { FoldedBucket, FoldRejection } from '../core/metering/fold';
 import { addToReport, foldCustomerNow, FoldReport, foldHoursEndedBy, FoldPorts } from '../core/metering/fold-hours';
 import { BucketIdentity, HourBucket } from '../core/metering/hour-bucket';
 import { FinalUsageFailure, FinalUsageReport, MeteringLedger } from '../core/metering/metering-run';
-import { finalUsageFlushExpired } from '../core/lifecycle/subscription-state';
+import { FinalUsageFlush, finalUsageFlushExpired } from '../core/lifecycle/subscription-state';
 import { MeteringTableSchema as Schema } from '../core/metering-table-schema';
 import { batchGet, batchWrite } from './batch-requests';
 import { bucketItemKey, sealedBucketItem, shardOf, toBucket } from './bucket-items';
@@ -57,9 +57,16 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
     return foldCustomerNow(this.fold, customerKey, now);
   }
 
-  async sealFinalUsageDue(now: Date): Promise<FinalUsageReport> {
-    const report = { buckets: [] as HourBucket[], rejected: [] as FoldRejection[], duplicates: 0, customers: 0, failed: [] as FinalUsageFailure[] };
-    for (const flush of await this.journal.finalUsageDue(now)) {
+  async sealFinalUsageDue(now: Date, stands: (flushes: readonly FinalUsageFlush[]) => Promise<readonly boolean[]>): Promise<FinalUsageReport> {
+    const report = { buckets: [] as HourBucket[], rejected: [] as FoldRejection[], duplicates: 0, customers: 0, withdrawn: 0, failed: [] as FinalUsageFailure[] };
+    const due = await this.journal.finalUsageDue(now);
+    const standing = due.length > 0 ? await stands(due) : [];
+    for (const [i, flush] of due.entries()) {
+      if (!standing[i]) {
+        await this.journal.forgetFinalUsage(flush);
+        report.withdrawn += 1;
+        continue;
+      }
       let sealed: FoldReport;
       try {
         sealed = await this.sealCustomerBuckets(flush.customerKey, now);

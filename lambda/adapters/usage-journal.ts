@@ -2,6 +2,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, TransactWriteCommand, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { FoldedBucket, FoldRejection } from '../core/metering/fold';
 import { EarlyMetering, HourJournal } from '../core/metering/fold-hours';
+import { FinalUsageFlush } from '../core/lifecycle/subscription-state';
 import { backoffDelayMs } from '../core/metering/pacing';
 import { UsageJournalSchema as Schema } from '../core/usage-journal-schema';
 import { AppendOutcome, CustomerHour, customerHourKey, entryBytes, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
@@ -22,11 +23,6 @@ const CONFLICT_RETRIES = 8;
 const FINAL_USAGE_PARTITION = 'final-usage';
 
 /** A customer's final usage, to be sealed and metered once due. */
-export interface FinalUsageFlush {
-  readonly customerKey: string;
-  /** ISO 8601. */
-  readonly dueAt: string;
-}
 /** Entry ids per early-metering record item. */
 const ENTRY_IDS_PER_ITEM = 5_000;
 
@@ -330,11 +326,11 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
   }
 
   /** Remembers that the customer's final usage is to be sealed at `dueAt` (the metering run does it). */
-  async scheduleFinalUsage(customerKey: string, dueAt: string, at: Date): Promise<void> {
+  async scheduleFinalUsage({ customerKey, dueAt, statusVersion }: FinalUsageFlush, at: Date): Promise<void> {
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...key(FINAL_USAGE_PARTITION, `${dueAt}#${customerKey}`), customerKey, dueAt, expiresAt: this.expiry(at) },
+        Item: { ...key(FINAL_USAGE_PARTITION, `${dueAt}#${customerKey}`), customerKey, dueAt, ...(statusVersion === undefined ? {} : { statusVersion }), expiresAt: this.expiry(at) },
       }),
     );
   }
@@ -353,7 +349,11 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
         ConsistentRead: true,
       },
     );
-    for await (const page of pages) for (const item of page.Items ?? []) due.push({ customerKey: String(item.customerKey), dueAt: String(item.dueAt) });
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        due.push({ customerKey: String(item.customerKey), dueAt: String(item.dueAt), ...(typeof item.statusVersion === 'string' ? { statusVersion: item.statusVersion } : {}) });
+      }
+    }
     return due;
   }
 

@@ -33,8 +33,9 @@ const service = new LifecycleService(
     customersTable: requiredEnv('CUSTOMERS_TABLE'),
     entitlements: entitlementClient({ endpoint: process.env.MARKETPLACE_ENTITLEMENT_ENDPOINT || undefined }),
     publish: (detailType, detail) => publishEvent({ detailType, detail }),
-    flushUsage: async (customerKey, dueAt) => {
-      await journal.scheduleFinalUsage(customerKey, dueAt, new Date());
+    flushUsage: async (flush) => {
+      const { customerKey, dueAt } = flush;
+      await journal.scheduleFinalUsage(flush, new Date());
       logger.info('final usage scheduled for metering', { customerKey, dueAt });
       // The scheduled runs seal it from dueAt on. Already due (the notification came late, or no delay
       // is configured): run now, asynchronously; the metering function runs one at a time, and Lambda

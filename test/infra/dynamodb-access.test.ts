@@ -32,6 +32,8 @@ const CUSTOMER = {
   status: 'subscribed',
   statusEventTime: '2026-11-01T00:00:00.000Z',
 };
+/** A customer whose access ended: its final usage is due. */
+const LEAVING = { ...CUSTOMER, customerKey: 'license#l-leaving', status: 'unsubscribe-pending', statusVersion: 'ended' };
 const NOW = new Date('2026-11-02T10:20:00.000Z');
 const LAST_HOUR = '2026-11-02T09:00:00.000Z';
 /** The tables as the functions' environment names them. */
@@ -74,7 +76,7 @@ function recordingClient(): { client: DynamoDBDocumentClient; accesses: Set<Acce
           }
           if (input.IndexName && input.ExpressionAttributeValues?.[':state'] === 'sealed#0') return { Items: [bucket] };
           // A customer whose final usage is due.
-          if (pk === 'final-usage') return { Items: [{ pk, sk: `${LAST_HOUR}#${CUSTOMER.customerKey}`, customerKey: CUSTOMER.customerKey, dueAt: LAST_HOUR }] };
+          if (pk === 'final-usage') return { Items: [{ pk, sk: `${LAST_HOUR}#${LEAVING.customerKey}`, customerKey: LEAVING.customerKey, dueAt: LAST_HOUR, statusVersion: LEAVING.statusVersion }] };
           return { Items: [] };
         }
         case 'ScanCommand':
@@ -84,8 +86,8 @@ function recordingClient(): { client: DynamoDBDocumentClient; accesses: Set<Acce
           const responses: Record<string, unknown[]> = {};
           for (const [table, request] of Object.entries(input.RequestItems as Record<string, { Keys: Record<string, unknown>[] }>)) {
             record('BatchGetItem', table);
-            responses[table] = table === TABLES.customers ? [CUSTOMER] : table === TABLES.ledger ? [bucket] : [];
-            void request;
+            const customerOf = (key: Record<string, unknown>) => (key.customerKey === LEAVING.customerKey ? LEAVING : CUSTOMER);
+            responses[table] = table === TABLES.customers ? request.Keys.map(customerOf) : table === TABLES.ledger ? [bucket] : [];
           }
           return { Responses: responses };
         }
@@ -161,7 +163,7 @@ async function meteringAccesses(): Promise<Set<Access>> {
 
 async function finalUsageSchedulingAccesses(): Promise<Set<Access>> {
   const { client, accesses } = recordingClient();
-  await new DynamoDbUsageJournal(client, TABLES.journal).scheduleFinalUsage(CUSTOMER.customerKey, NOW.toISOString(), NOW);
+  await new DynamoDbUsageJournal(client, TABLES.journal).scheduleFinalUsage({ customerKey: CUSTOMER.customerKey, dueAt: NOW.toISOString(), statusVersion: 'v' }, NOW);
   return accesses;
 }
 

@@ -7,6 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, paginateScan, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbMeteringLedger } from '../../lambda/adapters/metering-ledger';
+import { FinalUsageFlush } from '../../lambda/core/lifecycle/subscription-state';
 import { bucketKeyOf } from '../../lambda/core/metering/hour-bucket';
 import { UsageJournalSchema } from '../../lambda/core/usage-journal-schema';
 import {
@@ -127,6 +128,8 @@ async function newJournal() {
   return { ledger, journal: ledger.journal, entryItems, bucket, ledgerItems, transactions, queries };
 }
 
+/** The metering run's check of due final usage flushes, when every flush stands. */
+const allStand = async (flushes: readonly FinalUsageFlush[]) => flushes.map(() => true);
 const byMessage = (entries: readonly JournalEntry[]) => [...entries].sort((a, b) => a.messageId.localeCompare(b.messageId));
 
 describe('usage journal: appending entries', () => {
@@ -484,31 +487,50 @@ describe('usage journal: folding sealed hours into hour buckets', () => {
   it('final usage: scheduled flushes come due by their time, earliest first; sealFinalUsageDue seals only the due customers\' usage and forgets their flushes', async () => {
     const { ledger, journal, bucket, at } = await customersEndingInHour();
     // A's access ended at 10:15 and B's at 10:20: each flush is due five minutes later.
-    await journal.scheduleFinalUsage(B.customerKey, at(25).toISOString(), at(20));
-    await journal.scheduleFinalUsage(A.customerKey, at(20).toISOString(), at(15));
+    await journal.scheduleFinalUsage({ customerKey: B.customerKey, dueAt: at(25).toISOString() }, at(20));
+    await journal.scheduleFinalUsage({ customerKey: A.customerKey, dueAt: at(20).toISOString() }, at(15));
     // Scheduled twice (a redelivered notification): one flush.
-    await journal.scheduleFinalUsage(A.customerKey, at(20).toISOString(), at(15));
+    await journal.scheduleFinalUsage({ customerKey: A.customerKey, dueAt: at(20).toISOString() }, at(15));
 
     expect(await journal.finalUsageDue(new Date(at(20).getTime() - 1))).toEqual([]);
     expect(await journal.finalUsageDue(at(20))).toEqual([{ customerKey: A.customerKey, dueAt: at(20).toISOString() }]);
     expect((await journal.finalUsageDue(at(30))).map((f) => f.customerKey)).toEqual([A.customerKey, B.customerKey]);
 
-    const first = await ledger.sealFinalUsageDue(at(22));
+    const first = await ledger.sealFinalUsageDue(at(22), allStand);
     expect(first).toMatchObject({ customers: 1, rejected: [], duplicates: 0 });
     expect(first.buckets.map((b) => [b.customerKey, b.quantity])).toEqual([[A.customerKey, 5]]);
     expect(await bucket(A)).toMatchObject({ status: 'sealed', quantity: 5 });
     expect(await bucket(B)).toBeUndefined();
     expect(await journal.finalUsageDue(at(22))).toEqual([]);
 
-    const second = await ledger.sealFinalUsageDue(at(26));
+    const second = await ledger.sealFinalUsageDue(at(26), allStand);
     expect(second.buckets.map((b) => [b.customerKey, b.quantity])).toEqual([[B.customerKey, 6]]);
+    expect(await journal.finalUsageDue(at(60))).toEqual([]);
+  });
+
+  it('final usage: a flush its customer\'s later change withdrew is forgotten unsealed, with its version kept from scheduling to the check', async () => {
+    const { ledger, journal, bucket, at } = await customersEndingInHour();
+    await journal.scheduleFinalUsage({ customerKey: A.customerKey, dueAt: at(20).toISOString(), statusVersion: 'ended-a' }, at(15));
+    await journal.scheduleFinalUsage({ customerKey: B.customerKey, dueAt: at(20).toISOString(), statusVersion: 'ended-b' }, at(15));
+    const asked: FinalUsageFlush[] = [];
+    const report = await ledger.sealFinalUsageDue(at(21), async (flushes) => {
+      asked.push(...flushes);
+      return flushes.map((flush) => flush.customerKey === B.customerKey);
+    });
+    expect(asked.map((f) => [f.customerKey, f.statusVersion]).sort()).toEqual([
+      [A.customerKey, 'ended-a'],
+      [B.customerKey, 'ended-b'],
+    ].sort());
+    expect(report).toMatchObject({ customers: 1, withdrawn: 1, failed: [] });
+    expect(await bucket(A)).toBeUndefined();
+    expect(await bucket(B)).toMatchObject({ status: 'sealed', quantity: 6 });
     expect(await journal.finalUsageDue(at(60))).toEqual([]);
   });
 
   it('final usage: a flush that fails is reported and tried again next run, the others are sealed; after its final window it is given up', async () => {
     const { ledger, journal, bucket, at } = await customersEndingInHour();
-    await journal.scheduleFinalUsage(A.customerKey, at(20).toISOString(), at(15));
-    await journal.scheduleFinalUsage(B.customerKey, at(20).toISOString(), at(15));
+    await journal.scheduleFinalUsage({ customerKey: A.customerKey, dueAt: at(20).toISOString() }, at(15));
+    await journal.scheduleFinalUsage({ customerKey: B.customerKey, dueAt: at(20).toISOString() }, at(15));
     // A's flush fails (say, more entries than one transaction holds).
     const seal = ledger.sealCustomerBuckets.bind(ledger);
     ledger.sealCustomerBuckets = async (customerKey, now) => {
@@ -516,13 +538,13 @@ describe('usage journal: folding sealed hours into hour buckets', () => {
       return seal(customerKey, now);
     };
 
-    const first = await ledger.sealFinalUsageDue(at(21));
+    const first = await ledger.sealFinalUsageDue(at(21), allStand);
     expect(first).toMatchObject({ customers: 1, failed: [{ customerKey: A.customerKey, dueAt: at(20).toISOString(), message: 'ValidationException: too big for one transaction', givenUp: false }] });
     expect(await bucket(B)).toMatchObject({ status: 'sealed', quantity: 6 });
     expect((await journal.finalUsageDue(at(21))).map((f) => f.customerKey)).toEqual([A.customerKey]);
 
     // Still failing once its final window has closed: given up, and no longer tried.
-    const late = await ledger.sealFinalUsageDue(at(20 + 61));
+    const late = await ledger.sealFinalUsageDue(at(20 + 61), allStand);
     expect(late.failed).toMatchObject([{ customerKey: A.customerKey, givenUp: true }]);
     expect(await journal.finalUsageDue(at(20 + 61))).toEqual([]);
     expect(await bucket(A)).toBeUndefined();

@@ -1,7 +1,7 @@
 import { CustomerIdentity } from '../customer';
 import { ProductConfig } from '../product-config';
 import { AgreementSignal, LifecycleSignal } from './lifecycle-signal';
-import { endsAccess, finalUsageDueAt, refreshesEntitlements, StatusChange, statusChangeOf } from './subscription-state';
+import { endsAccess, FinalUsageFlush, finalUsageDueAt, refreshesEntitlements, StatusChange, statusChangeOf } from './subscription-state';
 
 /**
  * Applies lifecycle signals to customers, free of AWS. Agreement events name no licence: they are
@@ -50,10 +50,11 @@ export interface LifecyclePorts {
   saveEntitlements(customerKey: string, entitlements: readonly Entitlement[], version: string): Promise<boolean>;
   publish(detailType: string, detail: Record<string, unknown>): Promise<void>;
   /**
-   * Has the customer's open usage sealed and metered at `dueAt` (ISO 8601), or at once when that
-   * has passed: its access ended, and the final usage window is short.
+   * Has the customer's open usage sealed and metered at `flush.dueAt` (ISO 8601), or at once when
+   * that has passed: its access ended, and the final usage window is short. The flush carries the
+   * ending's version: a later change withdraws it (finalUsageFlushStands).
    */
-  flushUsage(customerKey: string, dueAt: string): Promise<void>;
+  flushUsage(flush: FinalUsageFlush): Promise<void>;
 }
 
 export interface LifecycleSettings {
@@ -173,7 +174,8 @@ export class LifecycleService {
           freeTrial: change.freeTrial,
         });
         if (endsAccess(change)) {
-          await this.ports.flushUsage(customerKey, finalUsageDueAt(change, this.settings.finalUsageDelaySeconds ?? DEFAULT_FINAL_USAGE_DELAY_SECONDS));
+          const dueAt = finalUsageDueAt(change, this.settings.finalUsageDelaySeconds ?? DEFAULT_FINAL_USAGE_DELAY_SECONDS);
+          await this.ports.flushUsage({ customerKey, dueAt, statusVersion: change.version });
         }
       }
     }

@@ -109,6 +109,29 @@ export function finalUsageFlushExpired(dueAt: string, now: Date): boolean {
   return now.getTime() - Date.parse(dueAt) > MarketplaceLimits.finalUsageWindowSeconds * 1000;
 }
 
+/** A final usage flush the lifecycle scheduled: the customer's open usage is to be sealed at `dueAt`. */
+export interface FinalUsageFlush {
+  readonly customerKey: string;
+  /** ISO 8601. */
+  readonly dueAt: string;
+  /** The version of the ending that scheduled it (absent on flushes stored before versions were kept). */
+  readonly statusVersion?: string;
+}
+
+/**
+ * Whether a due flush still stands, given the customer's stored state now: the state is still the
+ * ending that scheduled it. A later change withdraws it: a re-subscribe (a legacy buyer may
+ * subscribe again before unsubscribe-success; sealing would refuse the rest of the hour's usage),
+ * or a later ending, which scheduled a flush of its own, due after its own usage in flight. A
+ * flush without a version stands unless the customer is subscribed again; one whose customer has
+ * no state stands (sealing early loses nothing the final window would take).
+ */
+export function finalUsageFlushStands(flush: FinalUsageFlush, state: StoredSubscription | undefined): boolean {
+  if (state?.status === undefined) return true;
+  if (flush.statusVersion !== undefined && state.statusVersion !== undefined) return state.statusVersion === flush.statusVersion;
+  return state.status === 'unsubscribe-pending' || state.status === 'unsubscribed';
+}
+
 /** What metering may do with a customer's usage for an hour, given the stored state. */
 export type BillingDecision = 'bill' | 'hold' | 'closed';
 
@@ -117,6 +140,8 @@ export interface StoredSubscription {
   readonly finalUsageUntil?: string;
   /** When the stored status took effect (ISO 8601). */
   readonly statusEventTime?: string;
+  /** The stored change's version (statusVersion): which change the status came from. */
+  readonly statusVersion?: string;
 }
 
 /**

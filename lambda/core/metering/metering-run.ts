@@ -1,4 +1,4 @@
-import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
+import { billingDecision, FinalUsageFlush, finalUsageFlushStands, StoredSubscription } from '../lifecycle/subscription-state';
 import { isBillableHour } from '../usage/usage-rules';
 import { utcHourStart } from '../utc-hour';
 import { FoldRejection } from './fold';
@@ -24,8 +24,9 @@ export interface MeteringLedger {
   /**
    * Seals the open usage of each customer whose access ended and whose final usage is due by `now`
    * (the lifecycle schedules it a few minutes after the end, so usage still on its way is counted).
+   * `stands` tells, per due flush, whether it still stands; those that do not are forgotten unsealed.
    */
-  sealFinalUsageDue(now: Date): Promise<FinalUsageReport>;
+  sealFinalUsageDue(now: Date, stands: (flushes: readonly FinalUsageFlush[]) => Promise<readonly boolean[]>): Promise<FinalUsageReport>;
   /** Sealed buckets waiting to be metered, oldest hour first. */
   bucketsToMeter(limit: number): Promise<HourBucket[]>;
   /** Counts an attempt on each bucket before it is sent (the audit trail survives a crash mid-call). */
@@ -40,6 +41,8 @@ export interface MeteringLedger {
 export interface FinalUsageReport extends FoldReport {
   /** Customers whose final usage was sealed. */
   readonly customers: number;
+  /** Flushes withdrawn by a later change of their customer (finalUsageFlushStands), not sealed. */
+  readonly withdrawn: number;
   /** Flushes that failed: tried again next run, unless given up (their final window has closed). */
   readonly failed: readonly FinalUsageFailure[];
 }
@@ -178,6 +181,8 @@ export interface MeteringReport {
   zeroRecords: number;
   /** Customers whose access ended whose final usage this run sealed (their buckets are counted in `sealed`). */
   finalUsage: number;
+  /** Final usage flushes withdrawn unsealed: their customer subscribed again, or ended again later. */
+  finalUsageWithdrawn: number;
   /** Final usage flushes that failed this run, with the error (the run fails, so the alarm goes off). */
   finalUsageFailed?: readonly FinalUsageFailure[];
   calls: number;
@@ -216,13 +221,18 @@ export async function runMetering(
     held: 0,
     zeroRecords: 0,
     finalUsage: 0,
+    finalUsageWithdrawn: 0,
     calls: 0,
   };
 
   const cutoff = new Date(options.now.getTime() - settings.gracePeriodSeconds * 1000);
   const folded = await ledger.sealHoursEndedBy(cutoff, options.now);
-  const final = await ledger.sealFinalUsageDue(options.now);
+  const final = await ledger.sealFinalUsageDue(options.now, async (flushes) => {
+    const states = (await ports.subscriptions?.billingStates([...new Set(flushes.map((f) => f.customerKey))])) ?? new Map<string, CustomerBillingState>();
+    return flushes.map((flush) => finalUsageFlushStands(flush, states.get(flush.customerKey)?.subscription));
+  });
   report.finalUsage = final.customers;
+  report.finalUsageWithdrawn = final.withdrawn;
   if (final.failed.length > 0) report.finalUsageFailed = final.failed;
   const justSealed = [...folded.buckets, ...final.buckets];
   report.sealed = justSealed.length;

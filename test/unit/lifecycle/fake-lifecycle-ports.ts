@@ -9,7 +9,7 @@
 import { CustomerIdentity } from '../../../lambda/core/customer';
 import { Entitlement, LifecyclePorts } from '../../../lambda/core/lifecycle/lifecycle-service';
 import { AgreementSignal } from '../../../lambda/core/lifecycle/lifecycle-signal';
-import { StatusChange } from '../../../lambda/core/lifecycle/subscription-state';
+import { FinalUsageFlush, StatusChange } from '../../../lambda/core/lifecycle/subscription-state';
 
 export type Item = Record<string, unknown>;
 
@@ -25,6 +25,8 @@ export class FakeLifecyclePorts implements LifecyclePorts {
   readonly flushed: string[] = [];
   /** Each flush's due time, in the order of `flushed`. */
   readonly flushesDue: string[] = [];
+  /** The version of the ending each flush came from. */
+  readonly flushVersions: (string | undefined)[] = [];
   readonly entitlementCalls: (Partial<CustomerIdentity> & { productCode: string })[] = [];
   /** What GetEntitlements answers. */
   entitlements: (customer: Partial<CustomerIdentity> & { productCode: string }) => Entitlement[] | Promise<Entitlement[]> = () => [];
@@ -122,9 +124,10 @@ export class FakeLifecyclePorts implements LifecyclePorts {
     this.published.push({ detailType, detail: structuredClone(detail) });
   }
 
-  async flushUsage(customerKey: string, dueAt: string): Promise<void> {
-    this.flushed.push(customerKey);
-    this.flushesDue.push(dueAt);
+  async flushUsage(flush: FinalUsageFlush): Promise<void> {
+    this.flushed.push(flush.customerKey);
+    this.flushesDue.push(flush.dueAt);
+    this.flushVersions.push(flush.statusVersion);
   }
 
   /** What registration writes (CustomerRepository.saveRegistration): identity and first registration once. */

@@ -66,9 +66,9 @@ describe('SQS batch of legacy SNS notifications', () => {
 
   test('a message whose handling fails (infrastructure) is reported, the others are not', async () => {
     const flushUsage = ports.flushUsage.bind(ports);
-    ports.flushUsage = async (key, dueAt) => {
-      if (key.includes('UNLUCKY')) throw new Error('Lambda Invoke throttled');
-      return flushUsage(key, dueAt);
+    ports.flushUsage = async (flush) => {
+      if (flush.customerKey.includes('UNLUCKY')) throw new Error('Lambda Invoke throttled');
+      return flushUsage(flush);
     };
     const answer = (await handler(
       sqsEvent([

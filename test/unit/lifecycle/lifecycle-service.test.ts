@@ -237,6 +237,9 @@ describe('newer wins: an older or repeated event never overwrites a newer state'
     await quick.handle(legacy('subscribe-success', { time: at(0) }));
     await quick.handle(legacy('unsubscribe-pending', { time: at(7200) }));
     expect(ports.flushesDue).toEqual([iso(at(3600 + 300)), iso(at(7200 + 20))]);
+    // Each flush names the ending it came from, as stored: a later change withdraws it.
+    expect(ports.flushVersions).toEqual([ports.items.get(LICENSE_KEY)?.statusVersion, expect.stringMatching(/\|/)]);
+    expect(ports.flushVersions[0]).toMatch(/\|/);
   });
 
   test('a retry after the change was stored but the flush failed flushes (the final usage is not left to the schedule)', async () => {

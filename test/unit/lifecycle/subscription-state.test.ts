@@ -9,6 +9,7 @@ import {
   endsAccess,
   finalUsageDueAt,
   finalUsageFlushExpired,
+  finalUsageFlushStands,
   refreshesEntitlements,
   statusChangeOf,
   statusVersion,
@@ -103,6 +104,21 @@ describe('finalUsageFlushExpired: a failing flush is given up once its final win
     [3601, true],
   ])('%s seconds after it was due: %s', (seconds, expired) => {
     expect(finalUsageFlushExpired(TIME, new Date(Date.parse(TIME) + seconds * 1000))).toBe(expired);
+  });
+});
+
+describe('finalUsageFlushStands: a due flush is withdrawn by a later change of its customer', () => {
+  const flush = { customerKey: 'legacy#p#c', dueAt: TIME, statusVersion: 'v1' };
+  test.each([
+    ['the ending that scheduled it, still stored', { status: 'unsubscribe-pending', statusVersion: 'v1' }, flush, true],
+    ['subscribed again since', { status: 'subscribed', statusVersion: 'v2' }, flush, false],
+    ['ended again later (that ending has a flush of its own)', { status: 'unsubscribed', statusVersion: 'v3' }, flush, false],
+    ['no state stored', undefined, flush, true],
+    ['a flush stored without its version, customer still ending', { status: 'unsubscribed', statusVersion: 'v3' }, { customerKey: 'k', dueAt: TIME }, true],
+    ['a flush stored without its version, customer subscribed again', { status: 'subscribed', statusVersion: 'v2' }, { customerKey: 'k', dueAt: TIME }, false],
+    ['a state stored without its version, still ending', { status: 'unsubscribe-pending' }, flush, true],
+  ] as const)('%s: %s', (_case, state, f, stands) => {
+    expect(finalUsageFlushStands(f, state)).toBe(stands);
   });
 });
 

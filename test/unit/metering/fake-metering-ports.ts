@@ -1,3 +1,4 @@
+import { FinalUsageFlush } from '../../../lambda/core/lifecycle/subscription-state';
 import { FoldRejection } from '../../../lambda/core/metering/fold';
 import { FoldReport } from '../../../lambda/core/metering/fold-hours';
 /**
@@ -73,13 +74,20 @@ export class FakeMeteringLedger implements MeteringLedger {
   }
 
   /** Final usage flushes waiting for their time (the lifecycle's), as the journal holds them. */
-  readonly finalUsage: { customerKey: string; dueAt: string }[] = [];
+  readonly finalUsage: FinalUsageFlush[] = [];
 
-  async sealFinalUsageDue(now: Date): Promise<FinalUsageReport> {
+  async sealFinalUsageDue(now: Date, stands: (flushes: readonly FinalUsageFlush[]) => Promise<readonly boolean[]>): Promise<FinalUsageReport> {
     const sealed: HourBucket[] = [];
     let customers = 0;
-    for (const flush of [...this.finalUsage]) {
-      if (Date.parse(flush.dueAt) > now.getTime()) continue;
+    let withdrawn = 0;
+    const due = this.finalUsage.filter((flush) => Date.parse(flush.dueAt) <= now.getTime());
+    const standing = due.length > 0 ? await stands(due) : [];
+    for (const [i, flush] of due.entries()) {
+      if (!standing[i]) {
+        this.finalUsage.splice(this.finalUsage.indexOf(flush), 1);
+        withdrawn += 1;
+        continue;
+      }
       for (const bucket of this.buckets.values()) {
         if (bucket.customerKey === flush.customerKey && bucket.status === 'open' && Date.parse(bucket.hourStart) <= now.getTime()) {
           bucket.status = 'sealed';
@@ -90,7 +98,7 @@ export class FakeMeteringLedger implements MeteringLedger {
       this.finalUsage.splice(this.finalUsage.indexOf(flush), 1);
       customers += 1;
     }
-    return { buckets: sealed, rejected: [], duplicates: 0, customers, failed: [] };
+    return { buckets: sealed, rejected: [], duplicates: 0, customers, withdrawn, failed: [] };
   }
 
   async bucketsToMeter(limit: number): Promise<HourBucket[]> {

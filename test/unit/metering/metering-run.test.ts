@@ -75,7 +75,7 @@ describe('runMetering', () => {
 
       const report = await run();
 
-      expect(report).toEqual({ sealed: 2, usageRejected: 0, duplicates: 0, metered: 2, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, finalUsage: 0, calls: 2 });
+      expect(report).toEqual({ sealed: 2, usageRejected: 0, duplicates: 0, metered: 2, deadLettered: 0, deferred: 0, held: 0, zeroRecords: 0, finalUsage: 0, finalUsageWithdrawn: 0, calls: 2 });
       expect(ledger.get(current.bucketKey).status).toBe('open');
       for (const b of lastHour) {
         const stored = ledger.get(b.bucketKey);
@@ -106,11 +106,37 @@ describe('runMetering', () => {
       expect(api.billedQuantity()).toBe(10);
     });
 
+    it('withdraws a due flush whose customer changed since (subscribed again, or ended again later): its hour stays open; one still standing is sealed', async () => {
+      const { ledger, api, run } = setup();
+      const resubscribed = nthLicenseBucket(1, { status: 'open', hourStart: CURRENT_HOUR, quantity: 7 });
+      const endedAgain = nthLicenseBucket(2, { status: 'open', hourStart: CURRENT_HOUR, quantity: 5 });
+      const ending = nthLicenseBucket(3, { status: 'open', hourStart: CURRENT_HOUR, quantity: 3 });
+      for (const b of [resubscribed, endedAgain, ending]) api.customer(b);
+      ledger.put(resubscribed, endedAgain, ending);
+      const until = new Date(NOW.getTime() + 3_600_000).toISOString();
+      ledger.finalUsage.push(
+        { customerKey: resubscribed.customerKey, dueAt: NOW.toISOString(), statusVersion: 'v1-pending' },
+        { customerKey: endedAgain.customerKey, dueAt: NOW.toISOString(), statusVersion: 'v1-pending' },
+        { customerKey: ending.customerKey, dueAt: NOW.toISOString(), statusVersion: 'v1-pending' },
+      );
+      const states = new Map<string, StoredSubscription>([
+        [resubscribed.customerKey, { status: 'subscribed', statusVersion: 'v2-subscribed' }],
+        [endedAgain.customerKey, { status: 'unsubscribe-pending', finalUsageUntil: until, statusVersion: 'v3-pending' }],
+        [ending.customerKey, { status: 'unsubscribe-pending', finalUsageUntil: until, statusVersion: 'v1-pending' }],
+      ]);
+
+      const report = await run({ subscriptions: states });
+
+      expect(report).toMatchObject({ finalUsage: 1, finalUsageWithdrawn: 2, sealed: 1, metered: 1 });
+      expect([resubscribed, endedAgain, ending].map((b) => ledger.get(b.bucketKey).status)).toEqual(['open', 'open', 'metered']);
+      expect(ledger.finalUsage).toEqual([]);
+    });
+
     it('reports final usage flushes that failed, and bills the rest', async () => {
       const { ledger, sealed, run } = setup();
       sealed(licenseBucket({ quantity: 2 }));
       const failure = { customerKey: 'license#l-stuck', dueAt: NOW.toISOString(), message: 'ValidationException: too big', givenUp: false };
-      ledger.sealFinalUsageDue = async () => ({ buckets: [], rejected: [], duplicates: 0, customers: 0, failed: [failure] });
+      ledger.sealFinalUsageDue = async () => ({ buckets: [], rejected: [], duplicates: 0, customers: 0, withdrawn: 0, failed: [failure] });
 
       const report = await run();
 
@@ -443,7 +469,7 @@ describe('runMetering', () => {
 
       const report = await run({ deadline: new Date(NOW.getTime() - 1) });
 
-      expect(report).toEqual({ sealed: 1, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 1, held: 0, zeroRecords: 0, finalUsage: 0, calls: 0 });
+      expect(report).toEqual({ sealed: 1, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 1, held: 0, zeroRecords: 0, finalUsage: 0, finalUsageWithdrawn: 0, calls: 0 });
       expect(api.calls).toEqual([]);
       expect(ledger.get(bucket.bucketKey).status).toBe('sealed');
     });
@@ -458,7 +484,7 @@ describe('runMetering', () => {
       // One request at a time: with several in flight, each may get its own DisabledApiException.
       const report = await run({ settings: { concurrentRequests: 1 } });
 
-      expect(report).toEqual({ sealed: 0, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 3, held: 0, zeroRecords: 0, finalUsage: 0, calls: 1, stoppedBy: 'DisabledApiException' });
+      expect(report).toEqual({ sealed: 0, usageRejected: 0, duplicates: 0, metered: 0, deadLettered: 0, deferred: 3, held: 0, zeroRecords: 0, finalUsage: 0, finalUsageWithdrawn: 0, calls: 1, stoppedBy: 'DisabledApiException' });
       expect(deadLetters.letters).toEqual([]);
       expect(ledger.withStatus('sealed')).toHaveLength(3);
     });
