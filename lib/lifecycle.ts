@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -63,7 +64,11 @@ export const MARKETPLACE_DETAIL_TYPES = [
 export class SubscriptionLifecycle extends Construct {
   public readonly lifecycleFunction: NodejsFunction;
   public readonly rule: events.Rule;
-  /** Marketplace events the function failed on, after EventBridge's retries. */
+  /**
+   * Marketplace events that could not be handled: those EventBridge could not deliver to the
+   * function (after its retries), and those the function failed on (after Lambda's asynchronous
+   * retries; each message is Lambda's invocation record: the event, and the error as the reason).
+   */
   public readonly deadLetterQueue: sqs.Queue;
   /** Legacy SNS notifications, when a product names its topics. */
   public readonly legacyQueue?: sqs.Queue;
@@ -117,6 +122,16 @@ export class SubscriptionLifecycle extends Construct {
       new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.metering.meteringFunction.functionArn] }),
     );
     eventBus.grantPutEventsTo(fn);
+
+    // EventBridge invokes the function asynchronously: its target's retries and dead-letter queue
+    // cover only delivering the event to Lambda. An error the function throws (a malformed event, a
+    // failing table) is retried by Lambda twice, then goes to the same queue with the error, where
+    // the dead-letter alarm sees it; without this it would be dropped.
+    fn.configureAsyncInvoke({
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+    });
 
     this.rule = new events.Rule(this, 'MarketplaceEvents', {
       description: 'AWS Marketplace agreement and licence events for this seller\'s SaaS products',

@@ -56,6 +56,14 @@ const lifecycleFunctionId = (t: Template) => idOf(t, 'AWS::Lambda::Function', /^
 const lifecycleRoleId = (t: Template) => t.findResources('AWS::Lambda::Function')[lifecycleFunctionId(t)].Properties.Role['Fn::GetAtt'][0] as string;
 const meteringFunctionId = (t: Template) => idOf(t, 'AWS::Lambda::Function', /^MarketplaceMetering[0-9A-F]{8}$/);
 
+/** The lifecycle role's SQS statements, but for sending to its dead-letter queue (what it fails on). */
+function queueStatementsBeyondDeadLetters(t: Template): Statement[] {
+  const dlq = { 'Fn::GetAtt': [idOf(t, 'AWS::SQS::Queue', /^MarketplaceLifecycleDeadLetterQueue/), 'Arn'] };
+  return statementsOf(t, lifecycleRoleId(t)).filter(
+    (s) => actionsOf(s).some((a) => a.startsWith('sqs:')) && !(JSON.stringify(s.Resource) === JSON.stringify(dlq) && !actionsOf(s).includes('sqs:ReceiveMessage')),
+  );
+}
+
 /** The lifecycle function's event source mappings (SQS queues feeding it). */
 function lifecycleEventSources(t: Template) {
   const fn = lifecycleFunctionId(t);
@@ -120,6 +128,19 @@ describe('the EventBridge rule for AWS Marketplace events', () => {
     });
   });
 
+  test('an event the function itself fails on (invoked asynchronously) goes to the same dead-letter queue after Lambda\'s two retries, and the function may send it there', () => {
+    const dlq = idOf(t, 'AWS::SQS::Queue', /^MarketplaceLifecycleDeadLetterQueue/);
+    const configs = Object.values(t.findResources('AWS::Lambda::EventInvokeConfig')).filter((c) => c.Properties.FunctionName?.Ref === lifecycleFunctionId(t));
+    expect(configs.map((c) => c.Properties)).toEqual([
+      expect.objectContaining({
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [dlq, 'Arn'] } } },
+      }),
+    ]);
+    const sends = statementsOf(t, lifecycleRoleId(t)).filter((s) => actionsOf(s).includes('sqs:SendMessage'));
+    expect(sends.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [dlq, 'Arn'] }]);
+  });
+
   test('the dead-letter queue keeps failed notifications 14 days, encrypted, and is kept if the stack is deleted', () => {
     const dlq = idOf(t, 'AWS::SQS::Queue', /^MarketplaceLifecycleDeadLetterQueue/);
     const resource = t.findResources('AWS::SQS::Queue')[dlq];
@@ -175,7 +196,8 @@ describe('legacy SNS topics: a subscribed queue only when a product names its to
     expect(Object.keys(t.findResources('AWS::SQS::Queue')).filter((id) => /Legacy/.test(id))).toEqual([]);
     expect(t.findResources('AWS::SNS::Subscription')).toEqual({});
     expect(lifecycleEventSources(t)).toEqual([]);
-    expect(statementsOf(t, lifecycleRoleId(t)).flatMap(actionsOf).filter((a) => a.startsWith('sqs:'))).toEqual([]);
+    // SQS: only sending what it fails on to its dead-letter queue.
+    expect(queueStatementsBeyondDeadLetters(t).flatMap(actionsOf)).toEqual([]);
   });
 
   describe('a legacy product with both topics', () => {
@@ -228,7 +250,7 @@ describe('legacy SNS topics: a subscribed queue only when a product names its to
           FunctionResponseTypes: ['ReportBatchItemFailures'],
         }),
       ]);
-      const sqsActions = statementsOf(t, lifecycleRoleId(t)).filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
+      const sqsActions = queueStatementsBeyondDeadLetters(t);
       expect(sqsActions).toHaveLength(1);
       expect(sqsActions[0].Resource).toEqual({ 'Fn::GetAtt': [queueId(), 'Arn'] });
       expect(actionsOf(sqsActions[0])).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage']));
