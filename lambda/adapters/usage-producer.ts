@@ -25,7 +25,7 @@ export interface UsageProducerOptions {
   readonly client?: SQSClient;
   /** Events per message (1..100); fewer when they would not fit in a message (`maxMessageBytes`). @default 25 */
   readonly eventsPerMessage?: number;
-  /** Attempts per message before it is returned as failed. @default 4 */
+  /** Attempts per message before it is returned as failed (1..20). @default 4 */
   readonly maxAttempts?: number;
   /**
    * The queue's MaximumMessageSize attribute (1,024..1,048,576). The stack's usage queue takes
@@ -73,8 +73,11 @@ export class UsageProducer {
 
   constructor(private readonly options: UsageProducerOptions) {
     this.client = options.client ?? new SQSClient({});
-    this.eventsPerMessage = Math.min(Math.max(options.eventsPerMessage ?? 25, 1), MAX_EVENTS_PER_MESSAGE);
-    this.maxAttempts = options.maxAttempts ?? 4;
+    // Options often come from configuration (`Number(process.env.X)` is NaN when X is unset): a value
+    // out of range is refused here, rather than usage reported sent that never left, or packed into
+    // messages ingestion refuses.
+    this.eventsPerMessage = integerOption('eventsPerMessage', options.eventsPerMessage ?? 25, 1, MAX_EVENTS_PER_MESSAGE);
+    this.maxAttempts = integerOption('maxAttempts', options.maxAttempts ?? 4, 1, MAX_ATTEMPTS);
     const maxMessageBytes = options.maxMessageBytes ?? SQS_MAX_MESSAGE_BYTES;
     if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1024 || maxMessageBytes > SQS_MAX_MESSAGE_BYTES) {
       throw new RangeError(`maxMessageBytes is the queue's MaximumMessageSize: an integer from 1024 to ${SQS_MAX_MESSAGE_BYTES}, not ${maxMessageBytes}`);
@@ -119,7 +122,8 @@ export class UsageProducer {
   /** One SendMessageBatch, resending failed entries; returns the messages that never got through. */
   private async sendCall(call: readonly Message[]): Promise<Map<Message, string>> {
     let pending = call.map((message, i) => ({ id: String(i), message }));
-    const lastError = new Map<Message, string>();
+    // Unsent until SQS has accepted it.
+    const lastError = new Map<Message, string>(call.map((message) => [message, 'not sent']));
     for (let attempt = 0; attempt < this.maxAttempts && pending.length > 0; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1)));
       try {
@@ -155,6 +159,14 @@ export class UsageProducer {
     }
     return lastError;
   }
+}
+
+/** Attempts per message at most: beyond it a failing queue holds the caller up for minutes. */
+const MAX_ATTEMPTS = 20;
+
+function integerOption(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} is an integer from ${min} to ${max}, not ${value}`);
+  return value;
 }
 
 /** Packs events into messages, in order: at most `perMessage` events and `maxBytes` each. */

@@ -96,6 +96,25 @@ describe('UsageProducer and a queue with smaller messages (maxMessageBytes)', ()
   });
 });
 
+describe('UsageProducer options from configuration', () => {
+  // `Number(process.env.X)` of an unset variable is NaN; "no retries" may be written as 0.
+  it.each([0, -1, 1.5, Number.NaN, 21])('refuses maxAttempts %p (it would report usage sent that never left)', (maxAttempts) => {
+    expect(() => new UsageProducer({ queueUrl: QUEUE_URL, maxAttempts })).toThrow(`maxAttempts is an integer from 1 to 20, not ${maxAttempts}`);
+  });
+
+  it.each([0, 2.5, Number.NaN, 101])('refuses eventsPerMessage %p (messages of more than 100 events are refused whole at ingestion)', (eventsPerMessage) => {
+    expect(() => new UsageProducer({ queueUrl: QUEUE_URL, eventsPerMessage })).toThrow(`eventsPerMessage is an integer from 1 to 100, not ${eventsPerMessage}`);
+  });
+
+  it('takes the bounds: one attempt sends once; 100 events a message', async () => {
+    const spy = spyingClient(async (input) => ok(input.Entries));
+    const producer = new UsageProducer({ queueUrl: QUEUE_URL, client: spy.client, maxAttempts: 1, eventsPerMessage: 100 });
+    expect(await producer.send(Array.from({ length: 150 }, (_, i) => usage(i)))).toEqual({ sent: 150, failed: [] });
+    expect(spy.inputs.map((i) => i.Entries!.map((e) => (JSON.parse(e.MessageBody!) as unknown[]).length))).toEqual([[100, 50]]);
+    expect(() => new UsageProducer({ queueUrl: QUEUE_URL, maxAttempts: 20, eventsPerMessage: 1 })).not.toThrow();
+  });
+});
+
 describe('UsageProducer and a call SQS finds too long', () => {
   it('does not send the same call again: its messages go one to a call', async () => {
     const spy = spyingClient(async (input) => {
