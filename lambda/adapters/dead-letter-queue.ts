@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import { backoffDelayMs } from '../core/metering/pacing';
 import { SQS_MAX_MESSAGE_BYTES, sendMessageBatches } from './send-message-batches';
+import { sqsMessageJson } from './sqs-message-json';
 
 /** What one call may carry: 1 MiB less a margin for how SQS counts. */
 const MAX_CALL_BYTES = SQS_MAX_MESSAGE_BYTES - 8 * 1024;
@@ -87,7 +88,7 @@ interface Entry {
 }
 
 function entryOf(letter: DeadLetter, id: string): Entry {
-  let body = JSON.stringify(letter.body);
+  let body = sqsMessageJson(letter.body);
   let bodyBytes = Buffer.byteLength(body);
   if (bodyBytes > MAX_LETTER_BYTES) {
     // A last resort, so a letter is never refused for its size (which no retry would mend): the

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { MAX_EVENTS_PER_MESSAGE, UsageEvent, usageEventSchema } from '../core/usage/usage-event';
 import { backoffDelayMs } from '../core/metering/pacing';
 import { SQS_MAX_MESSAGE_BYTES, sendMessageBatches } from './send-message-batches';
+import { sqsMessageJson } from './sqs-message-json';
 
 /**
  * The client the seller's services use to report usage: validates each event before it leaves,
@@ -95,7 +96,7 @@ export class UsageProducer {
         continue;
       }
       const withId = { ...parsed.data, eventId: parsed.data.eventId ?? randomUUID() };
-      const json = JSON.stringify(withId);
+      const json = sqsMessageJson(withId);
       const bytes = Buffer.byteLength(json);
       // Alone in a message it is `[event]`. SQS would refuse it on every attempt.
       if (bytes + 2 > this.packingLimit) {
