@@ -336,7 +336,11 @@ describe('metering against the simulator, DynamoDB Local and fauxqs', () => {
         }),
       },
     ]);
-    expect(await env.bucket(misfit, 'gpu_hours', USAGE_HOUR)).toMatchObject({ status: 'failed', outcome: 'InvalidUsageDimensionException' });
+    const stored = await env.bucket(misfit, 'gpu_hours', USAGE_HOUR);
+    expect(stored).toMatchObject({ status: 'failed', outcome: 'InvalidUsageDimensionException' });
+    // The letter's audit trail is the ledger's: the calls this run made with the record counted.
+    expect(stored!.attempts).toBeGreaterThan(1);
+    expect((letters[0].body as { bucket: { attempts: number } }).bucket.attempts).toBe(stored!.attempts);
     // Final: a later run does not send it again.
     const before = calls.length;
     expect(await env.meterAt(new Date(METER_USAGE_HOUR.getTime() + 5 * 60_000))).toMatchObject({ calls: 0, deadLettered: 0 });

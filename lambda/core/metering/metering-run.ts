@@ -263,8 +263,12 @@ export async function runMetering(
     byKey.set(bucket.bucketKey, bucket);
   }
   const buckets = [...byKey.values()].sort((a, b) => a.hourStart.localeCompare(b.hourStart));
+  // Calls made for each bucket in this run: the buckets above were read before any.
+  const attemptsThisRun = new Map<string, number>();
   const deadLetter = async (bucket: HourBucket, reason: string, message: string, record?: MeteringRecord) => {
-    await ports.deadLetters.send([{ reason, message, bucket, record }]);
+    // The letter's audit trail as the ledger will hold it: with this run's attempts and the outcome.
+    const audited = { ...bucket, attempts: bucket.attempts + (attemptsThisRun.get(bucket.bucketKey) ?? 0), lastOutcome: reason };
+    await ports.deadLetters.send([{ reason, message, bucket: audited, record }]);
     await ledger.recordFailed(bucket.bucketKey, reason, message, at());
     report.deadLettered += 1;
   };
@@ -357,6 +361,7 @@ export async function runMetering(
       let answer: BatchMeterUsageAnswer;
       try {
         await ledger.recordAttempt(pending.map((p) => p.bucketKey), at());
+        for (const p of pending) attemptsThisRun.set(p.bucketKey, (attemptsThisRun.get(p.bucketKey) ?? 0) + 1);
         report.calls += 1;
         answer = await ports.api.batchMeterUsage({
           productCode: request.identityMode === 'legacy' ? request.productCode : undefined,
