@@ -3,6 +3,7 @@ import {
   MarketplaceMeteringClient,
   MarketplaceMeteringServiceException,
 } from '@aws-sdk/client-marketplace-metering';
+import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { MeteringRecord } from '../core/metering/hour-bucket';
 import { BatchMeterUsageAnswer, BatchMeterUsageCall, MeteringApi, MeteringApiError } from '../core/metering/metering-run';
 
@@ -33,7 +34,9 @@ export function sdkMeteringApi(client: MarketplaceMeteringClient): MeteringApi {
         };
       } catch (error) {
         if (error instanceof MarketplaceMeteringServiceException) {
-          throw new MeteringApiError(error.name, error.message, error.$metadata?.httpStatusCode);
+          // The exception's `cause` is typed more loosely than smithy's SdkError; the fields read are the same.
+          const classified = error as unknown as Parameters<typeof isThrottlingError>[0];
+          throw new MeteringApiError(error.name, error.message, error.$metadata?.httpStatusCode, isThrottlingError(classified) || isTransientError(classified));
         }
         // Timeouts, connection resets: no answer at all, retryable. Anything else (a bug, bad
         // configuration) must fail the run loudly rather than look like a passing network problem.

@@ -112,6 +112,8 @@ export class MeteringApiError extends Error {
     readonly errorName: string,
     message: string,
     readonly httpStatus?: number,
+    /** The SDK counts it as throttling or a transient fault (its own retry classification). */
+    readonly transient = false,
   ) {
     super(message);
     this.name = 'MeteringApiError';
@@ -370,7 +372,7 @@ export async function runMetering(
       } catch (error) {
         answered();
         if (!(error instanceof MeteringApiError)) throw error;
-        const action = requestErrorAction(error.errorName, error.httpStatus);
+        const action = requestErrorAction(error.errorName, error.httpStatus, error.transient);
         if (action === 'retry') continue;
         if (action === 'stop') {
           report.stoppedBy = error.errorName;

@@ -147,12 +147,16 @@ export function faultGroups(errorName: string, records: readonly PlannedRecord[]
   return [...groups.values()];
 }
 
-export function requestErrorAction(errorName: string, httpStatus?: number): RequestErrorAction {
+/**
+ * `transient`: the AWS SDK's own classification says throttling or a transient fault (other
+ * spellings of throttling, request timeouts), which a 4xx alone would have split and dead-lettered.
+ */
+export function requestErrorAction(errorName: string, httpStatus?: number, transient = false): RequestErrorAction {
   if (STOP.has(errorName)) return 'stop';
   // The deployment's product list, not the records: the other products are still billed.
   if (errorName === 'InvalidProductCodeException') return 'stop-product';
   if (ISOLATE.has(errorName)) return 'isolate';
-  if (errorName === 'ThrottlingException' || httpStatus === undefined || httpStatus >= 500 || httpStatus === 429) return 'retry';
+  if (transient || errorName === 'ThrottlingException' || httpStatus === undefined || httpStatus >= 500 || httpStatus === 429) return 'retry';
   // An unmodelled 4xx: split rather than retry forever; metering-run.ts decides at one record.
   return 'isolate-unmodelled';
 }

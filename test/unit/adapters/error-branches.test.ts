@@ -1,4 +1,4 @@
-import { MarketplaceMeteringClient, ThrottlingException } from '@aws-sdk/client-marketplace-metering';
+import { MarketplaceMeteringClient, MarketplaceMeteringServiceException, ThrottlingException } from '@aws-sdk/client-marketplace-metering';
 import { sdkMeteringApi } from '../../../lambda/adapters/metering-api';
 import { MeteringApiError } from '../../../lambda/core/metering/metering-run';
 
@@ -15,6 +15,17 @@ describe('BatchMeterUsage through the SDK: errors', () => {
   it('turns a modelled AWS error into a MeteringApiError with its name and status', async () => {
     const error = new ThrottlingException({ message: 'Rate exceeded', $metadata: { httpStatusCode: 400 } });
     await expect(api(error).batchMeterUsage(call)).rejects.toMatchObject({ errorName: 'ThrottlingException', httpStatus: 400 });
+  });
+
+  it.each([
+    ['Throttling', 400, true],
+    ['TooManyRequestsException', 400, true],
+    ['RequestTimeoutException', 408, true],
+    ['InvalidUsageDimensionException', 400, false],
+    ['SomethingNewException', 400, false],
+  ])('marks %s (HTTP %p) transient: %p, as the SDK\'s own retry classification says', async (name, httpStatusCode, transient) => {
+    const error = new MarketplaceMeteringServiceException({ name, $fault: 'client', message: name, $metadata: { httpStatusCode } });
+    await expect(api(error).batchMeterUsage(call)).rejects.toMatchObject({ errorName: name, httpStatus: httpStatusCode, transient });
   });
 
   it('treats a network failure as retryable', async () => {

@@ -159,6 +159,13 @@ describe('requestErrorAction', () => {
   ] as const)('%s (HTTP %p): %s', (name, status, action) => {
     expect(requestErrorAction(name, status)).toBe(action);
   });
+
+  it('an unmodelled 4xx the SDK classifies as throttling or transient is retried, not split; the stop and isolate errors keep theirs', () => {
+    expect(requestErrorAction('RequestTimeoutException', 408, true)).toBe('retry');
+    expect(requestErrorAction('RequestTimeoutException', 408, false)).toBe('isolate-unmodelled');
+    expect(requestErrorAction('InvalidSignatureException', 403, true)).toBe('stop');
+    expect(requestErrorAction('TimestampOutOfBoundsException', 400, true)).toBe('isolate');
+  });
 });
 
 describe('faultGroups: the records a request-level error is about', () => {
