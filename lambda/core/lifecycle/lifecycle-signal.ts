@@ -25,6 +25,8 @@ export interface AgreementSignal extends SignalBase {
   readonly acceptorAccountId?: string;
   readonly offerId?: string;
   readonly intent?: string;
+  /** The agreement's status (Ended: CANCELLED, EXPIRED, TERMINATED, ... or RENEWED, REPLACED: a successor goes on). */
+  readonly agreementStatus?: string;
 }
 
 /** License events: they name the licence and the product. */
@@ -95,6 +97,7 @@ export function signalFromEventBridge(raw: unknown): LifecycleSignal {
       acceptorAccountId: detail.data.acceptor?.accountId,
       offerId: detail.data.offer?.id,
       intent: detail.data.agreement.intent,
+      agreementStatus: detail.data.agreement.status,
     };
   }
   const licenseType = LICENSE_TYPES.exec(detailType);

@@ -36,6 +36,9 @@ function after(eventTime: string, seconds: number): string {
   return new Date(new Date(eventTime).getTime() + seconds * 1000).toISOString();
 }
 
+/** Agreement statuses of an ended agreement that another one continues (DescribeAgreement's statuses). */
+const SUCCEEDED_AGREEMENT_STATUSES = new Set(['RENEWED', 'REPLACED', 'SUPERSEDED', 'SUPERCEDED', 'ROLLED_BACK']);
+
 /** The status a signal sets, if any (licence updates and entitlement updates change entitlements only). */
 export function statusChangeOf(signal: LifecycleSignal): StatusChange | null {
   const finalWindow = MarketplaceLimits.finalUsageWindowSeconds;
@@ -47,9 +50,12 @@ export function statusChangeOf(signal: LifecycleSignal): StatusChange | null {
   });
   switch (signal.kind) {
     case 'agreement':
-      return signal.change === 'ended'
-        ? change('unsubscribe-pending', { finalUsageUntil: after(signal.eventTime, finalWindow) })
-        : change('subscribed');
+      if (signal.change !== 'ended') return change('subscribed');
+      // AWS also ends an agreement when a successor takes over (a renewal, an agreement-based offer
+      // replacing it): the buyer's access goes on, under the successor's Created event. A real end
+      // of access is the licence's (License Deprovisioned), so this changes nothing.
+      if (signal.agreementStatus !== undefined && SUCCEEDED_AGREEMENT_STATUSES.has(signal.agreementStatus)) return null;
+      return change('unsubscribe-pending', { finalUsageUntil: after(signal.eventTime, finalWindow) });
     case 'license':
       return signal.change === 'deprovisioned'
         ? change('unsubscribed', { finalUsageUntil: after(signal.eventTime, finalWindow) })

@@ -160,6 +160,27 @@ describe('agreement events: correlated through the agreement, or kept until they
     expect(statusOf(LICENSE_KEY)).toBe('subscribed');
   });
 
+  test('a renewal (the old agreement ended RENEWED after its successor was created, on the same licence): the customer stays subscribed, nothing flushed', async () => {
+    ports.register(LICENSE_IDENTITY, { freeTrial: false, at: at(0) });
+    await service.handle(license(UPDATED, { time: at(0) }));
+    await service.handle(agreement(CREATED, { time: at(0) }));
+    ports.flushed.length = 0;
+    const renewal = 'agmt-renewal0000000000000000000';
+    await service.handle(agreement(CREATED, { agreementId: renewal, intent: 'RENEW', time: at(3600) }));
+    await service.handle(license(UPDATED, { agreementId: renewal, time: at(3600) }));
+
+    // The old agreement's end comes a second later.
+    await service.handle(agreement(ENDED, { status: 'RENEWED', time: at(3601) }));
+
+    expect(statusOf(LICENSE_KEY)).toBe('subscribed');
+    expect(ports.flushed).toEqual([]);
+    expect(eventNames()).not.toContain(LIFECYCLE_EVENTS['unsubscribe-pending']);
+    // A real end still ends it.
+    await service.handle(agreement(ENDED, { agreementId: renewal, status: 'CANCELLED', time: at(7200) }));
+    expect(statusOf(LICENSE_KEY)).toBe('unsubscribe-pending');
+    expect(ports.flushed).toEqual([LICENSE_KEY]);
+  });
+
   test('an agreement event and its licence event handled at the same time (two invocations): the agreement event is not stranded', async () => {
     // The agreement event finds no customer; before it keeps itself, the licence event is handled
     // completely (and finds nothing kept yet).

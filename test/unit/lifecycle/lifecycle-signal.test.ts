@@ -41,6 +41,7 @@ describe('EventBridge: Purchase Agreement events', () => {
       acceptorAccountId: ACCOUNT,
       offerId: OFFER_ID,
       intent: change === 'amended' ? 'AMEND' : 'NEW',
+      agreementStatus: change === 'ended' ? 'CANCELLED' : 'ACTIVE',
     });
   });
 

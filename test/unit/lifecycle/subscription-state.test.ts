@@ -45,6 +45,17 @@ describe('statusChangeOf: the status each notification sets', () => {
     expect(change).toEqual({ eventTime: TIME, version: statusVersion(TIME, expected.status as never, 'e1'), ...expected });
   });
 
+  test.each(['CANCELLED', 'EXPIRED', 'TERMINATED', 'ARCHIVED'])('an agreement ended %s ends access', (status) => {
+    const signal = signalFromEventBridge(agreementEvent('Purchase Agreement Ended - Manufacturer', { time: TIME, id: 'e1', status }));
+    expect(statusChangeOf(signal)).toMatchObject({ status: 'unsubscribe-pending' });
+  });
+
+  test.each(['RENEWED', 'REPLACED', 'SUPERSEDED', 'ROLLED_BACK'])('an agreement ended %s (a successor goes on) changes no status: the licence event says when access ends', (status) => {
+    const signal = signalFromEventBridge(agreementEvent('Purchase Agreement Ended - Proposer', { time: TIME, id: 'e1', status }));
+    expect(signal).toMatchObject({ kind: 'agreement', change: 'ended', agreementStatus: status });
+    expect(statusChangeOf(signal)).toBeNull();
+  });
+
   test.each([
     ['License Updated - Manufacturer', license('License Updated - Manufacturer')],
     ['entitlement-updated', legacy('entitlement-updated')],
