@@ -76,10 +76,26 @@ export function entryBytes(entry: Pick<JournalEntry, 'customers' | 'events'>): n
 }
 
 function eventBytes(event: Pick<JournalEvent, 'd' | 'id' | 'a'>): number {
-  let bytes = 60 + event.d.length + (event.id?.length ?? 0);
+  let bytes = 60 + jsonTextBytes(event.d) + (event.id === undefined ? 0 : jsonTextBytes(event.id));
   if (event.a) for (const tagSet in event.a) bytes += tagSet.length + 16;
   return bytes;
 }
+
+/**
+ * The UTF-8 bytes of a text inside a JSON string, as entries are stored: an eventId may hold any
+ * character, and an escaped control character takes six bytes. (Tag sets need no measuring: their
+ * characters are never escaped.)
+ */
+export function jsonTextBytes(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // Printable ASCII but `"` and `\`: one byte each, the usual case.
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return utf8.encode(JSON.stringify(text)).length - 2;
+  }
+  return text.length;
+}
+
+const utf8 = new TextEncoder();
 
 /** Entry size above which a message's events of one hour are split into parts. */
 export const MAX_ENTRY_BYTES = 300_000;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { entryBytes, entryIdOf, JournalEntry, JournalEntryBuilder, journalShardOf, MAX_ENTRY_BYTES } from '../../../lambda/core/usage/usage-journal';
+import { encodeUsage } from '../../../lambda/adapters/journal-usage-codec';
+import { entryBytes, entryIdOf, JournalEntry, JournalEntryBuilder, journalShardOf, jsonTextBytes, MAX_ENTRY_BYTES } from '../../../lambda/core/usage/usage-journal';
 import { KnownCustomer } from '../../../lambda/core/usage/ingest';
 import { LEGACY_CUSTOMER, LICENSE_CUSTOMER, OTHER_LICENSE_CUSTOMER } from './fake-usage-ports';
 
@@ -132,6 +133,19 @@ describe('JournalEntryBuilder: parts', () => {
     ]);
   });
 
+  it('measures eventIds as stored (escaped control characters take six bytes): no part is larger than its estimate', () => {
+    // 100 events (a message's most), each with allocations and an id of 256 control characters.
+    const builder = new JournalEntryBuilder('m-escaped', WRITTEN_AT);
+    for (let p = 0; p < 100; p++) builder.add(H10, LICENSE_CUSTOMER, 'requests', 20, p, `${p}${'\u0001'.repeat(250)}`, bigAllocations(20, 100, `s${p}`));
+    const parts = builder.build();
+    expect(parts.length).toBeGreaterThan(1);
+    for (const part of parts) {
+      const stored = Buffer.byteLength(encodeUsage(part));
+      expect(entryBytes(part)).toBeGreaterThanOrEqual(stored);
+      expect(stored).toBeLessThanOrEqual(MAX_ENTRY_BYTES);
+    }
+  });
+
   it('keeps many small events without allocations in one entry', () => {
     const builder = new JournalEntryBuilder('m-many', WRITTEN_AT);
     for (let p = 0; p < 100; p++) builder.add(H10, LICENSE_CUSTOMER, 'requests', 1, p, `event-${'x'.repeat(240)}-${p}`, undefined);
@@ -140,6 +154,15 @@ describe('JournalEntryBuilder: parts', () => {
     expect(entries[0].part).toBeUndefined();
     expect(entries[0].events).toHaveLength(100);
   });
+});
+
+describe('jsonTextBytes', () => {
+  it.each(['evt-123', '', 'quote " and backslash \\', 'tab\tnew line\n', '\u0001\u001f', 'é ✓', '\u{1f600}', 'lone \ud800 surrogate', '\u2028'])(
+    '%j: the UTF-8 bytes of its JSON string, quotes excluded',
+    (text) => {
+      expect(jsonTextBytes(text)).toBe(Buffer.byteLength(JSON.stringify(text)) - 2);
+    },
+  );
 });
 
 describe('entryIdOf', () => {
