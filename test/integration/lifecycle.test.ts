@@ -26,7 +26,7 @@ import { createCustomersTable } from '../../local/local-tables';
 import { LocalEnvironment, startLocalEnvironment } from '../../local/local-environment';
 import { LOCAL_CREDENTIALS, localClientConfig } from '../../local/services';
 import { requireJava } from '../support/local-services';
-import type { BilledRecord } from '../support/metering-environment';
+import { simulatorAdmin, type BilledRecord } from '../support/metering-environment';
 import { deliverStep, deliveryOrder, describeOrder, History, HistoryStep, legacyHistory, licenseHistory, seededRandom } from '../unit/lifecycle/event-history';
 import { FakeLifecyclePorts } from '../unit/lifecycle/fake-lifecycle-ports';
 import { PRODUCTS } from '../unit/lifecycle/fixtures';
@@ -63,18 +63,7 @@ const running = (env: LocalEnvironment | undefined): LocalEnvironment => {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-async function call<T = any>(base: string, method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-const admin = <T = any>(env: LocalEnvironment, method: string, path: string, body?: unknown) => call<T>(env.simulator.url, method, path, body);
+const admin = <T = any>(env: LocalEnvironment, method: string, path: string, body?: unknown) => simulatorAdmin<T>(env.simulator.url, method, path, body);
 
 interface SimCustomer {
   customerAWSAccountId: string;

@@ -10,6 +10,7 @@ import { ProductConfig } from '../../lambda/core/product-config';
 import { utcHourStart } from '../../lambda/core/utc-hour';
 import { LocalEnvironment, startLocalEnvironment } from '../../local/local-environment';
 import { requireJava } from '../support/local-services';
+import { simulatorAdmin } from '../support/metering-environment';
 
 requireJava();
 
@@ -25,16 +26,7 @@ afterAll(async () => {
   await env?.stop();
 }, 60_000);
 
-async function admin<T = any>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${env!.simulator.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
+const admin = <T = any>(method: string, path: string, body?: unknown) => simulatorAdmin<T>(env!.simulator.url, method, path, body);
 
 async function sendUsage(events: Record<string, unknown>[]): Promise<void> {
   await env!.usage.sqs.send(new SendMessageCommand({ QueueUrl: env!.usage.usageQueueUrl, MessageBody: JSON.stringify(events) }));
