@@ -1,6 +1,6 @@
 import { z } from 'zod';
 // The product schema is a domain rule shared with the functions that read the same settings at run time.
-import { IDENTITY_MODES, productListSchema } from '../lambda/core/product-config';
+import { IDENTITY_MODES, ProductConfig, productListSchema } from '../lambda/core/product-config';
 
 /**
  * The seller's product settings, given as CDK context (`cdk.json`, `--context`) or as construct props.
@@ -36,6 +36,17 @@ export function parseStackConfig(raw: { products?: unknown; adminEmail?: unknown
   if (!result.success) {
     throw new ConfigError(`Invalid marketplace configuration:\n${z.prettifyError(result.error)}`);
   }
+  return result.data;
+}
+
+/**
+ * The products a construct was given, checked as the functions will read them (their PRODUCTS
+ * variable), with defaults filled in: a product the schema refuses (an http onboarding URL, an
+ * empty dimension list, a code given twice) fails synthesis, not every invocation after a deploy.
+ */
+export function checkedProducts(products: readonly ProductConfig[]): ProductConfig[] {
+  const result = productListSchema.safeParse(products);
+  if (!result.success) throw new ConfigError(`Invalid products:\n${z.prettifyError(result.error)}`);
   return result.data;
 }
 

@@ -13,7 +13,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CustomersTableSchema } from '../lambda/core/customers-table-schema';
 import { DEFAULT_FINAL_USAGE_DELAY_SECONDS } from '../lambda/core/lifecycle/lifecycle-service';
-import { ProductConfig } from './config';
+import { checkedProducts, ProductConfig } from './config';
 import { CustomersTable } from './customers-table';
 import { handlerFunction } from './handler-function';
 import { MeteringEngine } from './metering';
@@ -72,9 +72,12 @@ export class SubscriptionLifecycle extends Construct {
   public readonly deadLetterQueue: sqs.Queue;
   /** Legacy SNS notifications, when a product names its topics. */
   public readonly legacyQueue?: sqs.Queue;
+  /** Legacy notifications the function still failed on after 5 receives, when a product names its topics. */
+  public readonly legacyDeadLetterQueue?: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: SubscriptionLifecycleProps) {
     super(scope, id);
+    const products = checkedProducts(props.products);
     const eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     const finalUsageDelay = props.finalUsageDelay ?? Duration.minutes(DEFAULT_FINAL_USAGE_DELAY_SECONDS / 60);
     const delaySeconds = finalUsageDelay.toSeconds();
@@ -93,7 +96,7 @@ export class SubscriptionLifecycle extends Construct {
       timeout: Duration.seconds(60),
       logRetention: props.logRetention,
       environment: {
-        PRODUCTS: JSON.stringify(props.products),
+        PRODUCTS: JSON.stringify(products),
         CUSTOMERS_TABLE: props.customers.table.tableName,
         USAGE_JOURNAL_TABLE: props.ledger.journalTable.tableName,
         METERING_FUNCTION_NAME: props.metering.meteringFunction.functionName,
@@ -145,12 +148,12 @@ export class SubscriptionLifecycle extends Construct {
       ],
     });
 
-    const topicArns = props.products.flatMap((p) => [p.subscriptionTopicArn, p.entitlementTopicArn]).filter((a): a is string => !!a);
+    const topicArns = products.flatMap((p) => [p.subscriptionTopicArn, p.entitlementTopicArn]).filter((a): a is string => !!a);
     if (topicArns.length > 0) {
-      const legacyDeadLetters = deadLetterQueue(this, 'LegacyDeadLetterQueue', 'legacy SNS notifications that could not be handled');
+      this.legacyDeadLetterQueue = deadLetterQueue(this, 'LegacyDeadLetterQueue', 'legacy SNS notifications that could not be handled');
       this.legacyQueue = retainedQueue(this, 'LegacyNotifications', {
         visibilityTimeout: Duration.minutes(6),
-        deadLetterQueue: { queue: legacyDeadLetters, maxReceiveCount: 5 },
+        deadLetterQueue: { queue: this.legacyDeadLetterQueue, maxReceiveCount: 5 },
       });
       topicArns.forEach((arn, i) => {
         sns.Topic.fromTopicArn(this, `LegacyTopic${i}`, arn).addSubscription(new subscriptions.SqsSubscription(this.legacyQueue!));
@@ -162,5 +165,10 @@ export class SubscriptionLifecycle extends Construct {
   /** Marketplace events that could not be handled: each one is a customer whose state may be wrong. */
   public metricDeadLetters(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible(props);
+  }
+
+  /** Legacy SNS notifications that could not be handled (undefined when no product names its topics). */
+  public metricLegacyDeadLetters(props?: cloudwatch.MetricOptions): cloudwatch.Metric | undefined {
+    return this.legacyDeadLetterQueue?.metricApproximateNumberOfMessagesVisible(props);
   }
 }

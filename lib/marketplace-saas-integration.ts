@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { ProductConfig } from './config';
+import { checkedProducts, ProductConfig } from './config';
 import { CustomersTable, CustomersTableProps } from './customers-table';
 import { SubscriptionLifecycle, SubscriptionLifecycleProps } from './lifecycle';
 import { Monitoring } from './monitoring';
@@ -55,6 +55,8 @@ export class MarketplaceSaasIntegration extends Construct {
 
   constructor(scope: Construct, id: string, props: MarketplaceSaasIntegrationProps) {
     super(scope, id);
+    // Checked once here, so a bad product fails synthesis with one message (each part checks too).
+    const products = checkedProducts(props.products);
     this.customers = new CustomersTable(this, 'Customers', props.customersTable);
     if (props.adminEmail) {
       this.adminTopic = new sns.Topic(this, 'AdminTopic', { displayName: 'AWS Marketplace SaaS integration', enforceSSL: true });
@@ -63,32 +65,33 @@ export class MarketplaceSaasIntegration extends Construct {
     this.registration = new RegistrationEndpoint(this, 'Registration', {
       ...props.registration,
       customers: this.customers,
-      products: props.products,
+      products,
       eventBus: props.eventBus,
       adminTopic: this.adminTopic,
     });
     this.meteringLedger = new MeteringLedgerTable(this, 'MeteringLedger', props.meteringLedger);
     this.usage = new UsagePipeline(this, 'Usage', {
       ...props.usage,
-      products: props.products,
+      products,
       customers: this.customers,
       ledger: this.meteringLedger,
     });
     this.metering = new MeteringEngine(this, 'Metering', {
       ...props.metering,
-      products: props.products,
+      products,
       ledger: this.meteringLedger,
       customers: this.customers,
     });
     this.lifecycle = new SubscriptionLifecycle(this, 'Lifecycle', {
       ...props.lifecycle,
-      products: props.products,
+      products,
       customers: this.customers,
       ledger: this.meteringLedger,
       metering: this.metering,
       eventBus: props.eventBus,
     });
     this.monitoring = new Monitoring(this, 'Monitoring', {
+      registration: this.registration,
       usage: this.usage,
       metering: this.metering,
       lifecycle: this.lifecycle,

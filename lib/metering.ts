@@ -11,7 +11,7 @@ import { handlerFunction } from './handler-function';
 import { MeteringLedgerTable } from './metering-ledger-table';
 import { deadLetterQueue } from './queues';
 import { CustomersTable } from './customers-table';
-import { ProductConfig } from './config';
+import { checkedProducts, ProductConfig } from './config';
 
 export interface MeteringEngineProps {
   readonly ledger: MeteringLedgerTable;
@@ -69,7 +69,7 @@ export class MeteringEngine extends Construct {
         METERING_TABLE: props.ledger.table.tableName,
         USAGE_JOURNAL_TABLE: props.ledger.journalTable.tableName,
         CUSTOMERS_TABLE: props.customers.table.tableName,
-        PRODUCTS: JSON.stringify(props.products),
+        PRODUCTS: JSON.stringify(checkedProducts(props.products)),
         ZERO_USAGE_RECORDS: String(props.sendZeroUsageRecords ?? true),
         METERING_DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         GRACE_PERIOD_SECONDS: String((props.gracePeriod ?? Duration.minutes(10)).toSeconds()),

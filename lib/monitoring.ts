@@ -1,13 +1,17 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { SubscriptionLifecycle } from './lifecycle';
+import { RegistrationEndpoint } from './registration';
 import { MeteringEngine } from './metering';
 import { UsagePipeline } from './usage-pipeline';
 
 export interface MonitoringProps {
+  /** Registration server errors are alarmed on when given. @default no registration alarm */
+  readonly registration?: RegistrationEndpoint;
   readonly usage: UsagePipeline;
   readonly metering: MeteringEngine;
   readonly lifecycle: SubscriptionLifecycle;
@@ -26,6 +30,7 @@ export class Monitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
+    if (props.alarmTopic) allowAlarmsToPublish(props.alarmTopic);
     const anyAtAll = (name: string, metric: cloudwatch.IMetric, description: string) =>
       this.alarm(name, metric, 1, description, props.alarmTopic);
     anyAtAll(
@@ -48,6 +53,21 @@ export class Monitoring extends Construct {
       props.lifecycle.metricDeadLetters({ period: Duration.minutes(5), statistic: 'Maximum' }),
       'AWS Marketplace notifications could not be applied: some customers\' status or entitlements may be wrong.',
     );
+    const legacyDeadLetters = props.lifecycle.metricLegacyDeadLetters({ period: Duration.minutes(5), statistic: 'Maximum' });
+    if (legacyDeadLetters) {
+      anyAtAll(
+        'LegacyNotificationDeadLetters',
+        legacyDeadLetters,
+        'Legacy SNS notifications (subscribe, unsubscribe, entitlements) could not be applied: some customers\' status may be wrong.',
+      );
+    }
+    if (props.registration) {
+      anyAtAll(
+        'RegistrationServerErrors',
+        props.registration.metricServerErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        'A buyer\'s registration failed with a server error (a product misconfigured, AWS Marketplace unavailable, a function error): read the registration function\'s log.',
+      );
+    }
     this.alarm(
       'UsageIngestionBehind',
       props.usage.metricOldestMessageAge({ period: Duration.minutes(5), statistic: 'Maximum' }),
@@ -69,4 +89,25 @@ export class Monitoring extends Construct {
     if (topic) alarm.addAlarmAction(new actions.SnsAction(topic));
     this.alarms.push(alarm);
   }
+}
+
+/**
+ * CloudWatch alarms publish as the service, under the topic's resource policy. A topic with a policy
+ * of its own (the admin topic's TLS-only statement replaces SNS's default one) must allow them, or
+ * no alarm is ever delivered. Only this account's alarms may.
+ */
+function allowAlarmsToPublish(topic: sns.ITopic): void {
+  const stack = Stack.of(topic);
+  topic.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'CloudWatchAlarms',
+      actions: ['sns:Publish'],
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      resources: [topic.topicArn],
+      conditions: {
+        ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        StringEquals: { 'aws:SourceAccount': stack.account },
+      },
+    }),
+  );
 }

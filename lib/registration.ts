@@ -1,4 +1,5 @@
-import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { ProductConfig } from './config';
+import { checkedProducts, ProductConfig } from './config';
 import { CustomersTable } from './customers-table';
 import { handlerFunction } from './handler-function';
 
@@ -42,8 +43,14 @@ export class RegistrationEndpoint extends Construct {
   /** The URL to enter as the product's fulfillment URL in the AWS Marketplace Management Portal. */
   public readonly registrationUrl: string;
 
+  /** Registration requests answered with a server error (5xx): each is a buyer who could not register. */
+  public metricServerErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.metricServerError(props);
+  }
+
   constructor(scope: Construct, id: string, props: RegistrationEndpointProps) {
     super(scope, id);
+    const products = checkedProducts(props.products);
     const retention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
     const eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
 
@@ -62,7 +69,7 @@ export class RegistrationEndpoint extends Construct {
       timeout: Duration.seconds(20),
       logRetention: retention,
       environment: {
-        PRODUCTS: JSON.stringify(props.products),
+        PRODUCTS: JSON.stringify(products),
         CUSTOMERS_TABLE: props.customers.table.tableName,
         EVENT_BUS_NAME: eventBus.eventBusName,
         REFERENCE_SECRET_ARN: this.referenceSecret.secretArn,
@@ -75,7 +82,7 @@ export class RegistrationEndpoint extends Construct {
       new iam.PolicyStatement({ actions: ['aws-marketplace:ResolveCustomer'], resources: ['*'] }),
     );
     props.customers.grantRegistrationWrite(this.handler);
-    if (props.products.some((p) => p.contract)) {
+    if (products.some((p) => p.contract)) {
       // Contract products: the customer's entitlements are read when it registers.
       this.handler.addToRolePolicy(new iam.PolicyStatement({ actions: ['aws-marketplace:GetEntitlements'], resources: ['*'] }));
     }
@@ -85,6 +92,8 @@ export class RegistrationEndpoint extends Construct {
 
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention, removalPolicy: RemovalPolicy.RETAIN });
     this.api = new apigateway.RestApi(this, 'Api', {
+      // Its own name: API Gateway's metrics (the server-error alarm) are by API name.
+      restApiName: `${Stack.of(this).stackName}-marketplace-registration`,
       description: 'AWS Marketplace fulfillment URL and buyer registration',
       endpointTypes: [apigateway.EndpointType.REGIONAL],
       cloudWatchRole: true,
@@ -110,6 +119,10 @@ export class RegistrationEndpoint extends Construct {
     new CfnOutput(this, 'RegistrationUrl', {
       value: this.registrationUrl,
       description: 'Enter this as the fulfillment URL of the product in the AWS Marketplace Management Portal',
+    });
+    new CfnOutput(this, 'ReferenceSecretArn', {
+      value: this.referenceSecret.secretArn,
+      description: 'The key your onboarding page verifies registration references with (Secrets Manager)',
     });
 
     this.acknowledgeFindings();

@@ -6,7 +6,7 @@ import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ProductConfig } from './config';
+import { checkedProducts, ProductConfig } from './config';
 import { CustomersTable } from './customers-table';
 import { handlerFunction } from './handler-function';
 import { MeteringLedgerTable } from './metering-ledger-table';
@@ -52,7 +52,7 @@ export class UsagePipeline extends Construct {
       timeout: ingestTimeout,
       logRetention: props.logRetention,
       environment: {
-        PRODUCTS: JSON.stringify(props.products),
+        PRODUCTS: JSON.stringify(checkedProducts(props.products)),
         CUSTOMERS_TABLE: props.customers.table.tableName,
         METERING_TABLE: props.ledger.table.tableName,
         USAGE_JOURNAL_TABLE: props.ledger.journalTable.tableName,

@@ -109,6 +109,12 @@ describe('registration endpoint', () => {
     expect(JSON.stringify(registration![1].Value)).toContain('/register');
   });
 
+  it('outputs the reference signing secret, which the seller\'s onboarding page reads', () => {
+    const secretId = Object.keys(t.findResources('AWS::SecretsManager::Secret')).find((id) => /ReferenceSecret/.test(id))!;
+    const naming = Object.entries(t.findOutputs('*')).filter(([, o]) => JSON.stringify(o.Value).includes(secretId));
+    expect(naming.map(([name]) => name)).toEqual([expect.stringMatching(/ReferenceSecretArn/)]);
+  });
+
   it('subscribes the admin e-mail to a topic the function may publish to, only when given', () => {
     expect(Object.keys(t.findResources('AWS::SNS::Topic'))).toHaveLength(0);
     const withEmail = template({ adminEmail: 'ops@example.com' });

@@ -4,7 +4,10 @@ import * as path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { buildApp, MARKETPLACE_REGION } from '../../lib/app-builder';
+import { Template } from 'aws-cdk-lib/assertions';
 import { ConfigError } from '../../lib/config';
+import { MarketplaceSaasIntegration } from '../../lib/marketplace-saas-integration';
+import { parseProductList } from '../../lambda/core/product-config';
 
 /**
  * The deployable app, synthesized as `cdk synth` does it (bin/app.ts calls buildApp with the
@@ -183,5 +186,29 @@ describe('bad context fails with a readable ConfigError', () => {
   it('products that are not JSON', () => {
     const error = configError({ products: '[{"productCode": "abc123"' });
     expect(error.message).toMatch(/^Context "products" must be JSON, for example \[/);
+  });
+});
+
+describe('the constructs used as a library check their products too', () => {
+  // A product the functions' schema refuses type-checks as ProductConfig (its fields are strings):
+  // it must fail synthesis, not every registration after a deploy.
+  const badProduct = { productCode: 'p', identityMode: 'license' as const, dimensions: ['d'], onboardingUrl: 'http://app.example.com/welcome' };
+
+  it('MarketplaceSaasIntegration refuses a product the functions would refuse, with a readable ConfigError', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Embedded');
+    expect(() => new MarketplaceSaasIntegration(stack, 'Marketplace', { products: [badProduct] })).toThrow(ConfigError);
+    expect(() => new MarketplaceSaasIntegration(new Stack(new App(), 'Other'), 'Marketplace', { products: [badProduct] })).toThrow(/https URL[\s\S]*onboardingUrl/);
+  });
+
+  it('the functions get the products as their schema reads them (defaults filled in), and their module loads with them', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Embedded');
+    new MarketplaceSaasIntegration(stack, 'Marketplace', { products: [{ productCode: 'p', dimensions: ['d'] } as never] });
+    const environments = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function'))
+      .map((f) => f.Properties.Environment?.Variables?.PRODUCTS)
+      .filter((v): v is string => v !== undefined);
+    expect(environments).toHaveLength(4);
+    for (const products of environments) expect(parseProductList(products)).toEqual(JSON.parse(products));
+    expect(new Set(environments).size).toBe(1);
+    expect(JSON.parse(environments[0])).toEqual([expect.objectContaining({ productCode: 'p', identityMode: expect.any(String) })]);
   });
 });
