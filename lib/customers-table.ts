@@ -7,7 +7,8 @@ import { CustomersTableSchema } from '../lambda/core/customers-table-schema';
 export interface CustomersTableProps {
   /**
    * What happens to the table when the stack is deleted. It holds who the seller's customers are and
-   * what they are entitled to: keep it unless you are sure.
+   * what they are entitled to: keep it unless you are sure. DESTROY (a test stack) also turns the
+   * table's deletion protection off, which would otherwise make the stack's deletion fail.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
@@ -28,6 +29,7 @@ export class CustomersTable extends Construct {
   constructor(scope: Construct, id: string, props: CustomersTableProps = {}) {
     super(scope, id);
     const { partitionKey, accountIndex } = CustomersTableSchema;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: partitionKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -35,8 +37,8 @@ export class CustomersTable extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       // Only kept agreement events carry it: customers never expire.
       timeToLiveAttribute: CustomersTableSchema.ttlAttribute,
-      deletionProtection: true,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      deletionProtection: removalPolicy !== RemovalPolicy.DESTROY,
+      removalPolicy,
     });
     this.table.addGlobalSecondaryIndex({
       indexName: accountIndex.name,

@@ -8,7 +8,9 @@ import { UsageJournalSchema as JournalSchema } from '../lambda/core/usage-journa
 export interface MeteringLedgerTableProps {
   /**
    * What happens to the ledger and the Usage journal when the stack is deleted. The ledger is the
-   * record of what was billed, and the journal holds usage not yet billed: keep them.
+   * record of what was billed, and the journal holds usage not yet billed: keep them. DESTROY (a
+   * test stack) also turns their deletion protection off, which would otherwise make the stack's
+   * deletion fail.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
@@ -35,12 +37,13 @@ export class MeteringLedgerTable extends Construct {
   constructor(scope: Construct, id: string, props: MeteringLedgerTableProps = {}) {
     super(scope, id);
     // Both tables are the record of what was counted and billed: encrypted, recoverable, kept.
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const protection = {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: true,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      deletionProtection: removalPolicy !== RemovalPolicy.DESTROY,
+      removalPolicy,
     };
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: Schema.partitionKey, type: dynamodb.AttributeType.STRING },
