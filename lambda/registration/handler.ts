@@ -44,7 +44,8 @@ async function referenceSecret(): Promise<string> {
 }
 
 async function registration(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
-  const service = new RegistrationService(ports, { products, referenceSecret: await referenceSecret() });
+  // Made inside the request's error handling: Secrets Manager throttled or unreachable is a 503 page.
+  const service = async () => new RegistrationService(ports, { products, referenceSecret: await referenceSecret() });
   return handleRegistrationRequest(event, service, logger, { maxBodyBytes });
 }
 

@@ -26,7 +26,8 @@ export interface RegistrationHttpOptions {
 /** API Gateway proxy event in, response out: routing, body decoding and logging around the service. */
 export async function handleRegistrationRequest(
   event: APIGatewayProxyEvent,
-  service: RegistrationService,
+  /** The service, or how to make it when a request needs it (its secret may fail to load: a 503 page). */
+  service: RegistrationService | (() => Promise<RegistrationService>),
   log: RegistrationLog,
   options: RegistrationHttpOptions,
 ): Promise<APIGatewayProxyResult> {
@@ -57,9 +58,10 @@ export async function handleRegistrationRequest(
       return toResult(badRequest(body.status, body.message, context));
     }
     secrets = sensitiveValues(body.fields);
+    const registrations = typeof service === 'function' ? await service() : service;
 
     if (isDetails) {
-      const outcome = await service.submitDetails(body.fields);
+      const outcome = await registrations.submitDetails(body.fields);
       log.info('contact details', {
         route,
         outcome: outcome.kind,
@@ -69,7 +71,7 @@ export async function handleRegistrationRequest(
       return toResult(detailsResponse(outcome, context));
     }
 
-    const outcome = await service.register(body.fields);
+    const outcome = await registrations.register(body.fields);
     if (outcome.kind === 'registered') {
       log.info('registered', {
         customerKey: outcome.identity.customerKey,
@@ -87,7 +89,7 @@ export async function handleRegistrationRequest(
     }
     return toResult(registrationResponse(outcome, context));
   } catch (error) {
-    // Storage or EventBridge failed: the upsert is idempotent, so the buyer can safely retry.
+    // Storage, EventBridge or the signing secret failed: the upsert is idempotent, so the buyer can safely retry.
     log.error('registration request failed', {
       route,
       errorName: redact(error instanceof Error ? error.name : 'unknown', secrets),
