@@ -3,6 +3,7 @@ import { ProductConfig } from '../lambda/core/product-config';
 import { ProvisioningEvent } from '../lambda/core/registration/registration-service';
 import { RegistrationLog } from '../lambda/registration/http';
 import { LocalApiServer, startLocalApiServer } from './api-gateway-server';
+import { LocalClock } from './local-clock';
 import { createLocalRegistration, LocalRegistration } from './local-registration';
 import { createLocalUsage, LocalUsage } from './local-usage';
 import { createLocalLifecycle } from './local-lifecycle';
@@ -86,7 +87,11 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
       startLocalSqs().then(keep),
       startMarketplaceSimulator({ port: options.simulatorPort ?? 3001 }).then(keep),
     ]);
+    // One clock for the whole local stack: a demo moves it forward (and the simulator's with it), and
+    // a buyer registering after that must be registered at the moved time, as its licence starts.
+    const clock = new LocalClock(simulator.url);
     const registration = await createLocalRegistration({
+      now: () => clock.now(),
       simulatorUrl: simulator.url,
       dynamoDbEndpoint: dynamoDb.endpoint,
       products: [product],
@@ -101,6 +106,7 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
         simulatorUrl: simulator.url,
         products: [product],
         customersTableName: registration.tableName,
+        clock,
         meteringIntervalSeconds: options.meteringIntervalSeconds,
         meteringSettings: options.meteringSettings,
         log: options.usageLog,

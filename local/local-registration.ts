@@ -27,6 +27,8 @@ export interface LocalRegistrationOptions {
   readonly log?: RegistrationLog;
   /** Called with every provisioning event, after it is kept in `events`. */
   readonly onEvent?: (event: ProvisioningEvent) => void;
+  /** The local stack's time (first registration times are compared with the simulator's licences). @default the real time */
+  readonly now?: () => Date;
 }
 
 export interface LocalRegistration {
@@ -54,6 +56,7 @@ export async function createLocalRegistration(options: LocalRegistrationOptions)
       events.push(event);
       options.onEvent?.(event);
     },
+    now: options.now,
   });
   const service = new RegistrationService(ports, { products: options.products, referenceSecret: options.referenceSecret });
   const log = options.log ?? SILENT_LOG;

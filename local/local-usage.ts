@@ -48,6 +48,8 @@ export interface LocalUsageOptions {
   /** Zero-quantity records for idle subscribed customers. @default true */
   readonly zeroUsageRecords?: boolean;
   readonly log?: IngestLog & MeteringLog;
+  /** The local stack's time, shared with registration and the lifecycle. @default a clock of its own */
+  readonly clock?: LocalClock;
 }
 
 export interface LocalUsage {
@@ -81,7 +83,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
   const documents = DynamoDBDocumentClient.from(dynamoDb, { marshallOptions: { removeUndefinedValues: true } });
   const sqs = new SQSClient(localClientConfig(options.sqsEndpoint));
   const log = options.log ?? SILENT;
-  const clock = new LocalClock(options.simulatorUrl);
+  const clock = options.clock ?? new LocalClock(options.simulatorUrl);
 
   const queueUrl = async (name: string, attributes: Record<string, string> = {}) =>
     (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl!;
