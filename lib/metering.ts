@@ -85,6 +85,10 @@ export class MeteringEngine extends Construct {
     );
     this.deadLetterQueue.grantSendMessages(this.meteringFunction);
 
+    // A failed run is not run again by Lambda either (its asynchronous retries): the next scheduled
+    // run, minutes later, does the same work, and the failed-runs alarm counts each failure once.
+    this.meteringFunction.configureAsyncInvoke({ retryAttempts: 0 });
+
     this.interval = props.schedule ?? Duration.minutes(5);
     this.schedule = new events.Rule(this, 'Schedule', {
       description: 'Runs AWS Marketplace metering',

@@ -207,6 +207,11 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       expect(t.findResources(FUNCTION)[ingest].Properties.ReservedConcurrentExecutions).toBeUndefined();
     });
 
+    it('a failed run is not run again by Lambda (no asynchronous retries): the next scheduled run does its work', () => {
+      const configs = Object.values(t.findResources('AWS::Lambda::EventInvokeConfig')).filter((c) => c.Properties.FunctionName?.Ref === metering);
+      expect(configs.map((c) => c.Properties.MaximumRetryAttempts)).toEqual([0]);
+    });
+
     it('takes its schedule and grace period from props', () => {
       const { stack } = embedded({ metering: { schedule: Duration.minutes(1), gracePeriod: Duration.minutes(20) } });
       const e = Template.fromStack(stack);
