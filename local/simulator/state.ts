@@ -53,6 +53,8 @@ export interface SimulatedCustomer {
   /** When the licence became active (first subscription). */
   subscribedAt?: Date;
   unsubscribedAt?: Date;
+  /** When it became unsubscribe-pending: AWS takes its usage for about an hour more. */
+  unsubscribePendingAt?: Date;
   entitlements: SimulatedEntitlement[];
 }
 
@@ -210,8 +212,10 @@ export class MarketplaceState {
     return customer;
   }
 
+  /** The customer holding exactly this licence ARN (BatchMeterUsage: another ARN with the same id is not the licence). */
   customerByLicenseArn(licenseArn: string): SimulatedCustomer | undefined {
-    return this.customers.get(licenseIdOf(licenseArn) ?? '');
+    const customer = this.customers.get(licenseIdOf(licenseArn) ?? '');
+    return customer?.licenseArn === licenseArn ? customer : undefined;
   }
 
   /** A legacy product's customer, by CustomerIdentifier or by account id. */
@@ -230,6 +234,9 @@ export class MarketplaceState {
     if (state === 'subscribed') {
       customer.subscribedAt ??= now;
       customer.unsubscribedAt = undefined;
+      customer.unsubscribePendingAt = undefined;
+    } else if (state === 'unsubscribe-pending') {
+      if (customer.state !== 'unsubscribe-pending') customer.unsubscribePendingAt = now;
     } else if (state === 'unsubscribed') {
       customer.unsubscribedAt = now;
     }

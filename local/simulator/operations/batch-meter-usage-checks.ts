@@ -187,10 +187,15 @@ function licensedProduct(state: MarketplaceState, records: WireUsageRecord[]) {
 
 function checkTags(record: WireUsageRecord, i: number): void {
   const seenTagSets = new Set<string>();
+  let untagged = 0;
   (record.UsageAllocations ?? []).forEach((allocation, j) => {
     const at = `UsageRecords[${i}].UsageAllocations[${j}].Tags`;
     const tags = allocation.Tags;
-    if (tags === undefined) return;
+    // Each allocation has a tag set of its own, "no tags" included: one untagged bucket at most.
+    if (tags === undefined) {
+      if (++untagged > 1) fail('InvalidTagException', `${at}: two allocations have no tags (the same tag set)`);
+      return;
+    }
     if (tags.length < 1 || tags.length > Limits.maxTagsPerAllocation) {
       fail('InvalidTagException', `${at} must hold 1 to ${Limits.maxTagsPerAllocation} tags`);
     }
@@ -237,7 +242,9 @@ function checkTimestamp(state: MarketplaceState, timestamp: number, i: number): 
   const ageSeconds = (now.getTime() - time.getTime()) / 1000;
   const at = `UsageRecords[${i}].Timestamp ${time.toISOString()}`;
   if (ageSeconds < -FUTURE_SKEW_SECONDS) fail('TimestampOutOfBoundsException', `${at} is in the future`);
-  if (ageSeconds > windowSeconds(state.config)) {
+  // 24 h: "up to 24 hours" old is accepted; the older 6 h rule: "6 hours or more" is not.
+  const window = windowSeconds(state.config);
+  if (state.config.timestampWindow === '6h' ? ageSeconds >= window : ageSeconds > window) {
     fail('TimestampOutOfBoundsException', `${at} is older than ${state.config.timestampWindow}`);
   }
   const monthsBack = (now.getUTCFullYear() - time.getUTCFullYear()) * 12 + now.getUTCMonth() - time.getUTCMonth();

@@ -77,6 +77,10 @@ function isSubscribedFor(state: MarketplaceState, customer: SimulatedCustomer, t
   if (customer.state === 'pending' || !customer.subscribedAt) return false;
   // Records sent for before the subscription began are not billed.
   if (timestamp < customer.subscribedAt) return false;
+  // unsubscribe-pending: about an hour left to meter, then unsubscribe-success follows.
+  if (customer.state === 'unsubscribe-pending' && customer.unsubscribePendingAt) {
+    if (state.clock.now().getTime() > customer.unsubscribePendingAt.getTime() + MarketplaceLimits.finalUsageWindowSeconds * 1000) return false;
+  }
   if (customer.state === 'unsubscribed' && customer.unsubscribedAt) {
     const windowClosed =
       state.clock.now().getTime() > customer.unsubscribedAt.getTime() + MarketplaceLimits.finalUsageWindowSeconds * 1000;
