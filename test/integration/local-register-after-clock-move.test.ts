@@ -1,6 +1,5 @@
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { LocalEnvironment, startLocalEnvironment } from '../../local/local-environment';
-import { requireJava } from '../support/local-services';
+import { subscribeAndRegister, useLocalEnvironment } from '../support/local-services';
 import { simulatorAdmin } from '../support/metering-environment';
 
 /**
@@ -10,24 +9,15 @@ import { simulatorAdmin } from '../support/metering-environment';
  * its first hour is stamped inside the licence and billed (it used to be InvalidLicenseException).
  */
 
-requireJava();
-
-let env: LocalEnvironment;
 const product = { productCode: 'clock-move-product', identityMode: 'license' as const, dimensions: ['requests'] };
 const MINUTE = 60_000;
 
-beforeAll(async () => {
-  env = await startLocalEnvironment({ apiPort: 0, simulatorPort: 0, product });
-}, 120_000);
+const env = useLocalEnvironment({ product });
 
-afterAll(async () => {
-  await env?.stop();
-});
-
-const simulator = <T = any>(method: string, path: string, body?: unknown) => simulatorAdmin<T>(env.simulator.url, method, path, body);
+const simulator = <T = any>(method: string, path: string, body?: unknown) => simulatorAdmin<T>(env().simulator.url, method, path, body);
 
 async function runMeteringAsOf(now: Date): Promise<any> {
-  const response = await fetch(`${env.api.url}/_local/metering/run`, { method: 'POST', body: JSON.stringify({ now: now.toISOString() }) });
+  const response = await fetch(`${env().api.url}/_local/metering/run`, { method: 'POST', body: JSON.stringify({ now: now.toISOString() }) });
   expect(response.status).toBe(200);
   return response.json();
 }
@@ -38,23 +28,17 @@ it('a buyer who subscribes after the demo moved the clock has its usage billed, 
   await runMeteringAsOf(new Date(start + 75 * MINUTE));
 
   // A buyer subscribes on the simulator (its clock was moved) and registers, as the buyer page does.
-  const buyer = await simulator('POST', '/_admin/customers', { productCode: product.productCode });
-  const registered = await fetch(env.registrationUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: new URLSearchParams({ 'x-amzn-marketplace-token': buyer.registrationToken }).toString(),
-  });
-  expect(registered.status).toBe(200);
+  const buyer = await subscribeAndRegister(env(), product.productCode);
 
   // Usage, as `npm run send-usage` sends it (stamped with the real time): counted in the hour open by the moved clock.
   const event = { licenseArn: buyer.licenseArn, dimension: 'requests', quantity: 42, timestamp: new Date().toISOString() };
-  await env.usage.sqs.send(new SendMessageCommand({ QueueUrl: env.usage.usageQueueUrl, MessageBody: JSON.stringify(event) }));
-  await env.usage.drainUsageQueue();
+  await env().usage.sqs.send(new SendMessageCommand({ QueueUrl: env().usage.usageQueueUrl, MessageBody: JSON.stringify(event) }));
+  await env().usage.drainUsageQueue();
 
   // The README's next move bills it.
   const report = await runMeteringAsOf(new Date(start + 150 * MINUTE));
-  const deadLetters = await env.usage.sqs.send(
-    new ReceiveMessageCommand({ QueueUrl: env.usage.meteringDeadLetterQueueUrl, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }),
+  const deadLetters = await env().usage.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: env().usage.meteringDeadLetterQueueUrl, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }),
   );
   const reasons = (deadLetters.Messages ?? []).map((m) => m.MessageAttributes?.reason?.StringValue ?? JSON.parse(m.Body ?? '{}').reason);
   const { records } = await simulator<{ records: { licenseArn: string; quantity: number }[] }>('GET', '/_admin/metering-records');

@@ -8,35 +8,25 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ProductConfig } from '../../lambda/core/product-config';
 import { utcHourStart } from '../../lambda/core/utc-hour';
-import { LocalEnvironment, startLocalEnvironment } from '../../local/local-environment';
-import { requireJava } from '../support/local-services';
+import { useLocalEnvironment } from '../support/local-services';
 import { simulatorAdmin } from '../support/metering-environment';
 
-requireJava();
-
 const PRODUCT: ProductConfig = { productCode: 'resubscribe-legacy-product', identityMode: 'legacy', dimensions: ['users'] };
-let env: LocalEnvironment | undefined;
 
-beforeAll(async () => {
-  // The stack's default final usage delay (300 s).
-  env = await startLocalEnvironment({ apiPort: 0, simulatorPort: 0, product: PRODUCT });
-}, 120_000);
+// The stack's default final usage delay (300 s).
+const env = useLocalEnvironment({ product: PRODUCT });
 
-afterAll(async () => {
-  await env?.stop();
-}, 60_000);
-
-const admin = <T = any>(method: string, path: string, body?: unknown) => simulatorAdmin<T>(env!.simulator.url, method, path, body);
+const admin = <T = any>(method: string, path: string, body?: unknown) => simulatorAdmin<T>(env().simulator.url, method, path, body);
 
 async function sendUsage(events: Record<string, unknown>[]): Promise<void> {
-  await env!.usage.sqs.send(new SendMessageCommand({ QueueUrl: env!.usage.usageQueueUrl, MessageBody: JSON.stringify(events) }));
-  await env!.usage.drainUsageQueue();
+  await env().usage.sqs.send(new SendMessageCommand({ QueueUrl: env().usage.usageQueueUrl, MessageBody: JSON.stringify(events) }));
+  await env().usage.drainUsageQueue();
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('unsubscribe-pending then subscribe-success (re-subscribed) before the flush is due: the whole hour is billed once, nothing refused', async () => {
-  const e = env!;
+  const e = env();
   const buyer = await admin<{ customerIdentifier: string; registrationToken: string; customerAWSAccountId: string }>('POST', '/_admin/customers', {
     productCode: PRODUCT.productCode,
     customerAWSAccountId: '610000000001',

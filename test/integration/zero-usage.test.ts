@@ -1,6 +1,5 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { startLocalEnvironment, LocalEnvironment } from '../../local/local-environment';
-import { requireJava } from '../support/local-services';
+import { useLocalEnvironment } from '../support/local-services';
 
 /**
  * Zero-quantity records, end to end on the local environment: the simulator's lifecycle notifications
@@ -8,21 +7,12 @@ import { requireJava } from '../support/local-services';
  * dimensions of an ended hour, never for a customer who left, and never twice.
  */
 
-requireJava();
-
-let env: LocalEnvironment;
 const product = { productCode: 'zero-product', identityMode: 'license' as const, dimensions: ['requests', 'seats'] };
 
-beforeAll(async () => {
-  env = await startLocalEnvironment({ apiPort: 0, simulatorPort: 0, product });
-}, 120_000);
-
-afterAll(async () => {
-  await env?.stop();
-});
+const env = useLocalEnvironment({ product });
 
 async function admin(path: string, body?: unknown) {
-  const response = await fetch(`${env.simulator.url}${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
+  const response = await fetch(`${env().simulator.url}${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
   expect(response.ok).toBe(true);
   return response.json() as Promise<any>;
 }
@@ -40,8 +30,8 @@ it('bills 0 for each dimension of an idle subscribed customer, not for one who l
   await admin('/_admin/customers/subscription', { licenseArn: gone.licenseArn, state: 'unsubscribed' });
   const status = async (licenseArn: string) =>
     (
-      await env.registration.documents.send(
-        new GetCommand({ TableName: env.registration.tableName, Key: { customerKey: `license#${licenseArn.split(':').pop()}` } }),
+      await env().registration.documents.send(
+        new GetCommand({ TableName: env().registration.tableName, Key: { customerKey: `license#${licenseArn.split(':').pop()}` } }),
       )
     ).Item?.status;
   expect(await status(idle.licenseArn)).toBe('subscribed');
@@ -53,7 +43,7 @@ it('bills 0 for each dimension of an idle subscribed customer, not for one who l
   const later = new Date(nextHour.getTime() + 75 * 60_000);
 
   await admin('/_admin/clock', { now: later.toISOString() });
-  const report = await env.usage.meter(later);
+  const report = await env().usage.meter(later);
   expect(report).toMatchObject({ zeroRecords: 2, metered: 2, deadLettered: 0 });
 
   const billed = await records();
@@ -64,7 +54,7 @@ it('bills 0 for each dimension of an idle subscribed customer, not for one who l
   expect(billed.filter((r) => r.licenseArn === gone.licenseArn)).toEqual([]);
 
   // A second run for the same hour creates nothing new and sends nothing.
-  const again = await env.usage.meter(later);
+  const again = await env().usage.meter(later);
   expect(again).toMatchObject({ zeroRecords: 0, metered: 0, calls: 0 });
   expect(await records()).toHaveLength(billed.length);
 });

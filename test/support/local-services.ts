@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { LocalEnvironment, LocalEnvironmentOptions, startLocalEnvironment } from '../../local/local-environment';
 import {
   checkJava,
   JAVA_INSTALL_HINT,
@@ -146,4 +147,38 @@ export function useDynamoDbLocal(options: DynamoDbLocalOptions = {}): DynamoDbLo
 /** The local SQS (fauxqs) for the suite. */
 export function useLocalSqs(options: LocalSqsOptions = {}): LocalSqsFixture {
   return useLocalService('The local SQS', () => startLocalSqs(options), (endpoint) => new SQSClient(localClientConfig(endpoint)));
+}
+
+/**
+ * The whole local environment (`npm start`'s: simulator, DynamoDB Local, fauxqs, our handlers) on
+ * free ports, started before the file's tests and stopped after them. Call the returned function
+ * inside a test.
+ */
+export function useLocalEnvironment(options: LocalEnvironmentOptions): () => LocalEnvironment {
+  requireJava();
+  let env: LocalEnvironment | undefined;
+  beforeAll(async () => {
+    env = await startLocalEnvironment({ apiPort: 0, simulatorPort: 0, ...options });
+  }, 120_000);
+  afterAll(async () => {
+    await env?.stop();
+  }, 60_000);
+  return () => {
+    if (!env) throw new Error('the local environment did not start');
+    return env;
+  };
+}
+
+/** A new buyer on the simulator who subscribes to the product and registers at our endpoint, as the buyer page does. */
+export async function subscribeAndRegister(env: LocalEnvironment, productCode: string): Promise<{ licenseArn: string; registrationToken: string; customerAWSAccountId: string }> {
+  const created = await fetch(`${env.simulator.url}/_admin/customers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ productCode }) });
+  if (!created.ok) throw new Error(`the simulator did not create the buyer: ${created.status} ${await created.text()}`);
+  const buyer = (await created.json()) as { licenseArn: string; registrationToken: string; customerAWSAccountId: string };
+  const registered = await fetch(env.registrationUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ 'x-amzn-marketplace-token': buyer.registrationToken }).toString(),
+  });
+  if (registered.status !== 200) throw new Error(`registration answered ${registered.status}: ${await registered.text()}`);
+  return buyer;
 }
