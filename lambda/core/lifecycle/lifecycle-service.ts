@@ -95,8 +95,15 @@ export class LifecycleService {
 
   async handle(signal: LifecycleSignal): Promise<SignalOutcome> {
     if (signal.kind === 'agreement') return this.handleAgreement(signal);
-    if (!this.products.some((p) => p.productCode === signal.productCode)) {
+    const product = this.products.find((p) => p.productCode === signal.productCode);
+    if (!product) {
       return { result: 'ignored', reason: `product ${signal.productCode} is not served by this stack` };
+    }
+    // A legacy product's buyers are its CustomerIdentifiers, and their lifecycle comes from its SNS
+    // topics. A licence event (ResolveCustomer gives legacy buyers a licence too) would make a
+    // license-mode customer of the same buyer, whose usage and zero records AWS would refuse.
+    if (signal.kind === 'license' && product.identityMode === 'legacy') {
+      return { result: 'ignored', reason: `product ${signal.productCode} is metered as a legacy product: its lifecycle comes from its SNS topics` };
     }
     const identity: Partial<CustomerIdentity> =
       signal.kind === 'license'

@@ -439,6 +439,18 @@ describe('every transition publishes its provisioning event', () => {
 });
 
 describe('what the service does not touch', () => {
+  test('a licence event of a product metered as legacy is ignored (its lifecycle is the SNS one): no license-mode customer is made', async () => {
+    for (const detailType of [UPDATED, DEPROVISIONED] as const) {
+      expect(await service.handle(license(detailType, { productCode: LEGACY_PRODUCT_CODE }))).toEqual({
+        result: 'ignored',
+        reason: `product ${LEGACY_PRODUCT_CODE} is metered as a legacy product: its lifecycle comes from its SNS topics`,
+      });
+    }
+    expect(ports.items.size).toBe(0);
+    expect(ports.published).toEqual([]);
+    expect(ports.flushed).toEqual([]);
+  });
+
   test('a licence or legacy event of a product this stack does not serve is ignored', async () => {
     expect(await service.handle(license(DEPROVISIONED, { productCode: 'someone-elses' }))).toEqual({
       result: 'ignored',
