@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { checkedProducts, ProductConfig } from './config';
+import { ProductConfig } from './config';
 import { CustomersTable, CustomersTableProps } from './customers-table';
 import { SubscriptionLifecycle, SubscriptionLifecycleProps } from './lifecycle';
 import { Monitoring } from './monitoring';
@@ -55,8 +55,6 @@ export class MarketplaceSaasIntegration extends Construct {
 
   constructor(scope: Construct, id: string, props: MarketplaceSaasIntegrationProps) {
     super(scope, id);
-    // Checked once here, so a bad product fails synthesis with one message (each part checks too).
-    const products = checkedProducts(props.products);
     this.customers = new CustomersTable(this, 'Customers', props.customersTable);
     if (props.adminEmail) {
       this.adminTopic = new sns.Topic(this, 'AdminTopic', { displayName: 'AWS Marketplace SaaS integration', enforceSSL: true });
@@ -65,26 +63,26 @@ export class MarketplaceSaasIntegration extends Construct {
     this.registration = new RegistrationEndpoint(this, 'Registration', {
       ...props.registration,
       customers: this.customers,
-      products,
+      products: props.products,
       eventBus: props.eventBus,
       adminTopic: this.adminTopic,
     });
     this.meteringLedger = new MeteringLedgerTable(this, 'MeteringLedger', props.meteringLedger);
     this.usage = new UsagePipeline(this, 'Usage', {
       ...props.usage,
-      products,
+      products: props.products,
       customers: this.customers,
       ledger: this.meteringLedger,
     });
     this.metering = new MeteringEngine(this, 'Metering', {
       ...props.metering,
-      products,
+      products: props.products,
       ledger: this.meteringLedger,
       customers: this.customers,
     });
     this.lifecycle = new SubscriptionLifecycle(this, 'Lifecycle', {
       ...props.lifecycle,
-      products,
+      products: props.products,
       customers: this.customers,
       ledger: this.meteringLedger,
       metering: this.metering,

@@ -5,6 +5,7 @@ import {
   GetCommand,
   QueryCommand,
   UpdateCommand,
+  UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { CustomerIdentity } from '../core/customer';
 import { CustomersTableSchema } from '../core/customers-table-schema';
@@ -44,38 +45,20 @@ export class LifecycleStore {
     // The free-trial flag has its own version: a subscribe-success overtaken by a newer status
     // (delivered after an unsubscribe) still says what the offer was, so any order stores the same flag.
     if (change.freeTrial !== undefined) await this.saveFreeTrial(customerKey, change.freeTrial, change.version);
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { [CustomersTableSchema.partitionKey]: customerKey },
-          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
-          ConditionExpression: 'attribute_not_exists(#version) OR #version < :version',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.updateIf(customerKey, {
+      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+      ConditionExpression: 'attribute_not_exists(#version) OR #version < :version',
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
   }
 
   private async saveFreeTrial(customerKey: string, freeTrial: boolean, version: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { [CustomersTableSchema.partitionKey]: customerKey },
-          UpdateExpression: 'SET freeTrial = :freeTrial, freeTrialVersion = :version',
-          ConditionExpression: 'attribute_not_exists(freeTrialVersion) OR freeTrialVersion < :version',
-          ExpressionAttributeValues: { ':freeTrial': freeTrial, ':version': version },
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    await this.updateIf(customerKey, {
+      UpdateExpression: 'SET freeTrial = :freeTrial, freeTrialVersion = :version',
+      ConditionExpression: 'attribute_not_exists(freeTrialVersion) OR freeTrialVersion < :version',
+      ExpressionAttributeValues: { ':freeTrial': freeTrial, ':version': version },
+    });
   }
 
   async rememberIdentity(customerKey: string, identity: Partial<CustomerIdentity>, activeSince?: string): Promise<void> {
@@ -98,37 +81,30 @@ export class LifecycleStore {
 
   /** Keeps the earliest: notifications arrive in any order, and any order must end the same. */
   private async rememberActiveSince(customerKey: string, activeSince: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { [CustomersTableSchema.partitionKey]: customerKey },
-          UpdateExpression: 'SET activeSince = :at',
-          ConditionExpression: 'attribute_not_exists(activeSince) OR activeSince > :at',
-          ExpressionAttributeValues: { ':at': activeSince },
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+    await this.updateIf(customerKey, {
+      UpdateExpression: 'SET activeSince = :at',
+      ConditionExpression: 'attribute_not_exists(activeSince) OR activeSince > :at',
+      ExpressionAttributeValues: { ':at': activeSince },
+    });
   }
 
-  async saveEntitlements(customerKey: string, entitlements: readonly Entitlement[], version: string): Promise<boolean> {
+  /** A conditional update of the customer's item; false when the condition kept it from applying (a stale change). */
+  private async updateIf(customerKey: string, update: Omit<UpdateCommandInput, 'TableName' | 'Key'>): Promise<boolean> {
     try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { [CustomersTableSchema.partitionKey]: customerKey },
-          UpdateExpression: 'SET entitlements = :entitlements, entitlementsVersion = :version',
-          ConditionExpression: 'attribute_not_exists(entitlementsVersion) OR entitlementsVersion <= :version',
-          ExpressionAttributeValues: { ':entitlements': entitlements, ':version': version },
-        }),
-      );
+      await this.client.send(new UpdateCommand({ TableName: this.tableName, Key: { [CustomersTableSchema.partitionKey]: customerKey }, ...update }));
       return true;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  async saveEntitlements(customerKey: string, entitlements: readonly Entitlement[], version: string): Promise<boolean> {
+    return this.updateIf(customerKey, {
+      UpdateExpression: 'SET entitlements = :entitlements, entitlementsVersion = :version',
+      ConditionExpression: 'attribute_not_exists(entitlementsVersion) OR entitlementsVersion <= :version',
+      ExpressionAttributeValues: { ':entitlements': entitlements, ':version': version },
+    });
   }
 
   async customer(customerKey: string): Promise<(Partial<CustomerIdentity> & Record<string, unknown>) | undefined> {
