@@ -13,6 +13,18 @@ export class LocalClock {
     return new Date(Date.now() + this.offsetMs);
   }
 
+  /**
+   * Takes up the simulator's time when it is ahead: a simulator that kept its state from an earlier
+   * run (PERSIST_DATA) keeps a clock that run moved forward, and so must the tables' hours.
+   */
+  async catchUpWithSimulator(): Promise<void> {
+    const response = await fetch(`${this.simulatorUrl}/_admin/clock`);
+    if (!response.ok) throw new Error(`the simulator did not tell its time: ${response.status} ${await response.text()}`);
+    const { now } = (await response.json()) as { now: string };
+    const aheadMs = new Date(now).getTime() - this.now().getTime();
+    if (aheadMs > 0) this.offsetMs += aheadMs;
+  }
+
   /** Moves this clock and the simulator's to `time`; a time not later than now changes nothing. */
   async moveForwardTo(time: Date): Promise<boolean> {
     if (time.getTime() <= this.now().getTime()) return false;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { ProductConfig } from '../lambda/core/product-config';
 import { ProvisioningEvent } from '../lambda/core/registration/registration-service';
 import { RegistrationLog } from '../lambda/registration/http';
@@ -27,8 +28,13 @@ export interface LocalEnvironmentOptions {
   readonly simulatorPort?: number;
   /** The product the simulator offers and the stack serves. @default DEMO_PRODUCT */
   readonly product?: ProductConfig;
-  /** Keep DynamoDB Local's data in `.local-data/` between runs. @default false */
+  /**
+   * Keep the data between runs: DynamoDB Local's tables and the simulator's state (its customers,
+   * what it billed, its clock), in `dataDirectory`. @default false
+   */
   readonly persistData?: boolean;
+  /** Where persistData keeps them. @default `.local-data/` in the repository */
+  readonly dataDirectory?: string;
   /** @default a random secret for this run */
   readonly referenceSecret?: string;
   /** @default silent */
@@ -62,6 +68,8 @@ export interface LocalEnvironment {
   stop(): Promise<void>;
 }
 
+const DEFAULT_DATA_DIRECTORY = path.resolve(__dirname, '..', '.local-data');
+
 /** The product `npm start` lists on the simulator's buyer page. */
 export const DEMO_PRODUCT: ProductConfig = {
   productCode: 'demo-saas-product',
@@ -74,22 +82,35 @@ export async function startLocalEnvironment(options: LocalEnvironmentOptions = {
   const started: { stop(): Promise<void> }[] = [];
   const keep = <T extends { stop(): Promise<void> }>(service: T) => (started.push(service), service);
   const stopAll = async () => {
-    // Reverse order, and every one of them even if one fails.
-    const results = await Promise.allSettled(started.reverse().map((s) => s.stop()));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    // One at a time in reverse order (the API and the usage poller finish their work before the
+    // tables and queues they use go away), and every one of them even if one fails.
+    let failure: unknown;
+    for (const service of started.splice(0).reverse()) {
+      try {
+        await service.stop();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
   };
   try {
     const product = options.product ?? DEMO_PRODUCT;
     const referenceSecret = options.referenceSecret ?? randomBytes(32).toString('hex');
+    const dataDirectory = path.resolve(options.dataDirectory ?? DEFAULT_DATA_DIRECTORY);
     const [dynamoDb, sqs, simulator] = await Promise.all([
-      startDynamoDbLocal({ inMemory: !options.persistData }).then(keep),
+      startDynamoDbLocal(options.persistData ? { dbPath: path.join(dataDirectory, 'dynamodb') } : { inMemory: true }).then(keep),
       startLocalSqs().then(keep),
-      startMarketplaceSimulator({ port: options.simulatorPort ?? 3001 }).then(keep),
+      startMarketplaceSimulator({
+        port: options.simulatorPort ?? 3001,
+        // The simulator keeps its licences with the tables, or it would refuse the kept customers' usage.
+        stateFile: options.persistData ? path.join(dataDirectory, 'simulator.json') : undefined,
+      }).then(keep),
     ]);
     // One clock for the whole local stack: a demo moves it forward (and the simulator's with it), and
     // a buyer registering after that must be registered at the moved time, as its licence starts.
     const clock = new LocalClock(simulator.url);
+    await clock.catchUpWithSimulator();
     const registration = await createLocalRegistration({
       now: () => clock.now(),
       simulatorUrl: simulator.url,

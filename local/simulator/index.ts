@@ -2,6 +2,7 @@ import { addCustomer, addProduct, seedSchema } from './admin-api';
 import { SimulatorClock } from './clock';
 import { SimulatorConfig } from './config';
 import { createSimulatorServer } from './server';
+import { SimulatorStateFile } from './persistence';
 import { MarketplaceState } from './state';
 import { listen } from '../services/http-listen';
 
@@ -21,6 +22,12 @@ export interface StartSimulatorOptions {
   readonly config?: Partial<SimulatorConfig>;
   /** Products and customers to create at start, in the admin API's shapes. @default none */
   readonly seed?: { readonly products?: unknown[]; readonly customers?: unknown[] };
+  /**
+   * A file the state is kept in between runs: loaded at start when it exists (before `seed`), saved
+   * after each change and when the simulator stops (persistence.ts says what is kept).
+   * @default none: the state lives in memory only
+   */
+  readonly stateFile?: string;
 }
 
 export interface SeededCustomer {
@@ -45,11 +52,27 @@ export interface RunningSimulator {
 export async function startMarketplaceSimulator(options: StartSimulatorOptions = {}): Promise<RunningSimulator> {
   const clock = options.clock ?? new SimulatorClock();
   const state = new MarketplaceState(clock, options.config);
+  const stateFile = options.stateFile === undefined ? undefined : new SimulatorStateFile(options.stateFile, state);
+  stateFile?.load();
   const seed = seedSchema.parse(options.seed ?? {});
   seed.products.forEach((p) => addProduct(state, p));
   const seededCustomers = seed.customers.map((c) => addCustomer(state, c));
 
   await state.deliverNotifications();
-  const listening = await listen(createSimulatorServer(state), options.port, options.host);
-  return { ...listening, clock, seededCustomers };
+  const listening = await listen(
+    createSimulatorServer(state, stateFile && (() => stateFile.changed())),
+    options.port,
+    options.host,
+  );
+  if (!stateFile) return { ...listening, clock, seededCustomers };
+  stateFile.save();
+  return {
+    ...listening,
+    clock,
+    seededCustomers,
+    stop: async () => {
+      await listening.stop();
+      stateFile.save();
+    },
+  };
 }

@@ -22,7 +22,11 @@ const TARGETS: Record<string, OperationName> = {
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const AMZ_JSON = 'application/x-amz-json-1.1';
 
-export function createSimulatorServer(state: MarketplaceState): Server {
+/**
+ * @param onChange called after each request that may have changed the state (every request but a
+ *   GET), once its answer is sent: where the state is kept in a file, it is saved.
+ */
+export function createSimulatorServer(state: MarketplaceState, onChange?: () => void): Server {
   const rateWindow: number[] = [];
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
@@ -113,6 +117,7 @@ export function createSimulatorServer(state: MarketplaceState): Server {
   }
 
   return createServer((req, res) => {
+    if (onChange && req.method !== 'GET') res.on('finish', onChange);
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
