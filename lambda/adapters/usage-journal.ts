@@ -9,6 +9,8 @@ import { AppendOutcome, CustomerHour, customerHourKey, entryBytes, entryIdOf, Jo
 import { batchGet, batchWrite } from './batch-requests';
 import { sealedBucketItem } from './bucket-items';
 import { decodeUsage, encodeUsage } from './journal-usage-codec';
+import { jsonStringPrefix } from './dead-letter-queue';
+import { Rejection, RejectionReason } from '../core/usage/usage-event';
 
 /**
  * The usage journal in DynamoDB (keys: usage-journal-schema.ts). An entry is written in one
@@ -31,6 +33,10 @@ const entryPartition = (hourStart: string, shard: number) => `entry#${hourStart}
 const shardOfMessage = (messageId: string) => journalShardOf(messageId, Schema.shards);
 /** A transaction checks one seal per hour it writes to. */
 const sealKey = (entry: JournalEntry) => entry.hourStart;
+
+const refusedPartition = (messageId: string) => `refused#${messageId}`;
+/** A refusal's explanation, as kept for a redelivery's dead letter: 100 of them fit an item. */
+const MAX_REFUSAL_MESSAGE_BYTES = 1000;
 
 /** Hours read at once for a redelivered message (storedPositions). */
 const STORED_POSITION_QUERIES_IN_FLIGHT = 8;
@@ -191,6 +197,35 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
       for (const more of await Promise.all(wave.map(readHour))) toRead.push(...more.filter((hour) => !read.has(hour)));
     }
     return positions;
+  }
+
+  /**
+   * One item per set of refused positions (`refused#<message id>` / the positions): a delivery that
+   * refuses what an earlier one did writes the same item again, never a conflicting one.
+   */
+  async recordRefused(messageId: string, refused: ReadonlyMap<number, Rejection>, at: Date): Promise<void> {
+    const positions = [...refused.keys()].sort((a, b) => a - b);
+    const events = positions.map((p) => {
+      const { reason, message } = refused.get(p)!;
+      return { p, reason, message: jsonStringPrefix(message, MAX_REFUSAL_MESSAGE_BYTES) };
+    });
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...key(refusedPartition(messageId), positions.join(',')), refused: JSON.stringify(events), expiresAt: this.expiry(at) },
+      }),
+    );
+  }
+
+  async refusedPositions(messageId: string): Promise<ReadonlyMap<number, Rejection>> {
+    const refused = new Map<number, Rejection>();
+    for (const item of await this.query(refusedPartition(messageId))) {
+      if (typeof item.refused !== 'string') continue;
+      for (const { p, reason, message } of JSON.parse(item.refused) as { p: number; reason: RejectionReason; message: string }[]) {
+        if (!refused.has(p)) refused.set(p, { reason, message });
+      }
+    }
+    return refused;
   }
 
   /** The entry's item, after a late entry's placeholder under its own hour. */

@@ -6,6 +6,8 @@
  * - `seal#<hour>` / n: the hour is sealed (one item per seal shard, all written before the hour is
  *   read); each ingestion transaction checks one of them, picked at random.
  * - `flush#<hour>` / `<customer>#<part>`: a customer's hour metered early, with the entries counted.
+ * - `refused#<message id>` / its positions: the events of a message a delivery refused (and
+ *   dead-lettered), so a redelivery refuses them again rather than counting them.
  * - `folded` / `through`: the last hour folded.
  * - `final-usage` / `<due time>#<customer>`: a customer whose access ended, its final usage to be
  *   sealed and metered by the first metering run after the due time.

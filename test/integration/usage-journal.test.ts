@@ -249,6 +249,31 @@ describe('usage journal: appending entries', () => {
     expect((await journal.entries(HOUR)).filter((e) => e.supplement !== undefined)).toEqual([entry({ supplement: 2, events: usage([2, 5]) })]);
   });
 
+  it("keeps the positions each delivery refused, with reasons, per message: a later record adds to an earlier one, a long reason is cut", async () => {
+    const { journal } = await newJournal();
+    const at = new Date(WRITTEN_AT);
+    expect((await journal.refusedPositions('m-1')).size).toBe(0);
+    await journal.recordRefused('m-1', new Map([[3, { reason: 'timestamp-in-future', message: 'ahead' }]]), at);
+    // A redelivery refuses position 3 again and 7 for the first time (its earlier delivery had not written it).
+    await journal.recordRefused(
+      'm-1',
+      new Map([
+        [3, { reason: 'timestamp-in-future', message: 'ahead' }],
+        [7, { reason: 'unknown-dimension', message: `"gpu" ${'x'.repeat(5000)}` }],
+      ]),
+      at,
+    );
+    await journal.recordRefused('m-10', new Map([[0, { reason: 'invalid-event', message: 'not an event' }]]), at);
+    const refused = await journal.refusedPositions('m-1');
+    expect([...refused].map(([p, r]) => [p, r.reason])).toEqual([
+      [3, 'timestamp-in-future'],
+      [7, 'unknown-dimension'],
+    ]);
+    expect(refused.get(7)!.message.startsWith('"gpu" xxx')).toBe(true);
+    expect(refused.get(7)!.message.length).toBeLessThanOrEqual(1000);
+    expect([...(await journal.refusedPositions('m-10')).keys()]).toEqual([0]);
+  });
+
   it('appends more entries than one transaction holds (120) across several transactions of at most 100 items, settling a duplicate among them', async () => {
     const { journal, transactions } = await newJournal();
     const entries = Array.from({ length: 120 }, (_, i) => entryOf(`m${String(i).padStart(3, '0')}`, HOUR, [{ customer: i % 2 ? A : B, quantity: i }]));

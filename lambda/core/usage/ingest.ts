@@ -71,8 +71,11 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
   const entriesByMessage: JournalEntry[][] = [];
   /** What an earlier delivery counted stays counted, once; the message's other entries are written as supplements. */
   const afterEarlier = async (owner: Owner, ownEntries: readonly JournalEntry[]): Promise<JournalEntry[]> => {
-    const stored = await ports.journal.storedPositions(owner.messageId, ownHoursOf(owner.events, owner.keys));
-    return afterEarlierDeliveries(owner.messageId, ownEntries, stored, owner.events, owner.results);
+    const [stored, refused] = await Promise.all([
+      ports.journal.storedPositions(owner.messageId, ownHoursOf(owner.events, owner.keys)),
+      ports.journal.refusedPositions(owner.messageId),
+    ]);
+    return afterEarlierDeliveries(owner.messageId, ownEntries, { stored, refused }, owner.events, owner.results);
   };
   await Promise.all(
     messages.map(async (message, m) => {
@@ -150,7 +153,25 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
     );
     clashed = retry.length > 0 ? await write(retry) : [];
   }
+  await recordRefusals(ports, messages, outcomes, now);
   return outcomes;
+}
+
+/**
+ * Records each message's refused events before the caller dead-letters them (UsageJournal
+ * recordRefused). A whole message refused needs no record: its body is judged the same way again.
+ */
+async function recordRefusals(ports: IngestPorts, messages: readonly QueueMessage[], outcomes: readonly MessageResult[], now: Date): Promise<void> {
+  await Promise.all(
+    outcomes.map(async (outcome, m) => {
+      if (!('events' in outcome)) return;
+      const refused = new Map<number, Rejection>();
+      outcome.events.forEach((result, position) => {
+        if (result.status === 'rejected') refused.set(position, result.rejection);
+      });
+      if (refused.size > 0) await ports.journal.recordRefused(messages[m].messageId, refused, now);
+    }),
+  );
 }
 
 /** A message being ingested: where its events' results go, and what judging them again needs. */
@@ -174,26 +195,35 @@ function ownHoursOf(events: readonly unknown[], keys: readonly (string | null | 
 }
 
 /**
- * A redelivered message's entries, given the positions its earlier deliveries counted (`stored`):
- * those events are duplicates, whatever they are judged now (even refused: they were counted once);
- * the others, counted now, go in supplement entries, whose ids no earlier delivery used.
+ * A redelivered message's entries, given what its earlier deliveries did: the events they counted
+ * (`stored`) are duplicates, whatever they are judged now (even refused: they were counted once);
+ * the events they refused (`refused`, dead-lettered then) are refused again, for the same reason,
+ * whatever they are judged now; the others, counted now, go in supplement entries, whose ids no
+ * earlier delivery used.
  */
 function afterEarlierDeliveries(
   messageId: string,
   entries: readonly JournalEntry[],
-  stored: ReadonlySet<number>,
+  earlier: { readonly stored: ReadonlySet<number>; readonly refused: ReadonlyMap<number, Rejection> },
   events: readonly unknown[],
   results: EventResult[],
 ): JournalEntry[] {
-  if (stored.size === 0) return [...entries];
+  const { stored, refused } = earlier;
+  if (stored.size === 0 && refused.size === 0) return [...entries];
   for (const position of stored) {
     const event = events[position] as UsageEvent | undefined;
     if (event === undefined) continue;
     results[position] = { status: 'duplicate', messageId, hourStart: utcHourKeyOfMs(eventTimeMs(event)) };
   }
+  for (const [position, rejection] of refused) {
+    if (stored.has(position) || position >= events.length) continue;
+    results[position] = rejected(rejection, events[position], position);
+  }
   return entries.flatMap((entry) => {
-    const uncounted = entry.events.filter((e) => !stored.has(e.p));
+    const uncounted = entry.events.filter((e) => !stored.has(e.p) && !refused.has(e.p));
     if (uncounted.length === 0) return [];
+    // Nothing of the message was written: the entries keep their ids.
+    if (stored.size === 0) return [uncounted.length === entry.events.length ? entry : { ...entry, events: uncounted }];
     const { part: _part, ...rest } = entry;
     return [{ ...rest, supplement: smallestPosition(uncounted), events: uncounted }];
   });

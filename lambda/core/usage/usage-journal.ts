@@ -1,4 +1,5 @@
 import { CustomerIdentity } from '../customer';
+import type { Rejection } from './usage-event';
 
 /**
  * The usage journal: ingestion writes a queue message's accepted events as one entry per hour they
@@ -203,6 +204,14 @@ export interface UsageJournal {
    * were counted in. Strongly consistent. Asked only for redelivered messages.
    */
   storedPositions(messageId: string, hours: readonly string[]): Promise<ReadonlySet<number>>;
+  /**
+   * Records the events of a message that this delivery refused, before their dead letters are sent:
+   * a redelivery (this one failed later, say) refuses them again instead of judging them anew, so
+   * no event is both counted and dead-lettered as refused.
+   */
+  recordRefused(messageId: string, refused: ReadonlyMap<number, Rejection>, at: Date): Promise<void>;
+  /** The events of a message that earlier deliveries refused (recordRefused), by position. Strongly consistent. */
+  refusedPositions(messageId: string): Promise<ReadonlyMap<number, Rejection>>;
   /**
    * Which of these customer hours were metered early (the customer's access ended), as
    * `customerKey|hourStart`. Asked only for customers whose subscription is ending.

@@ -9,6 +9,7 @@ import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../../.
 import { ProductConfig } from '../../../lambda/core/product-config';
 import { CustomerDirectory, KnownCustomer } from '../../../lambda/core/usage/ingest';
 import { AppendOutcome, CustomerHour, customerHourKey, entryIdOf, JournalEntry, UsageJournal } from '../../../lambda/core/usage/usage-journal';
+import { Rejection } from '../../../lambda/core/usage/usage-event';
 
 export const NOW = new Date('2026-11-02T10:20:00Z');
 export const ACCOUNT = '111122223333';
@@ -98,6 +99,20 @@ export class FakeUsageJournal implements UsageJournal {
       }
     }
     return positions;
+  }
+
+  /** Refused positions recorded per message, in the order recorded. */
+  readonly refused = new Map<string, Map<number, Rejection>>();
+
+  async recordRefused(messageId: string, refused: ReadonlyMap<number, Rejection>): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    const kept = this.refused.get(messageId) ?? new Map<number, Rejection>();
+    for (const [position, rejection] of refused) if (!kept.has(position)) kept.set(position, rejection);
+    this.refused.set(messageId, kept);
+  }
+
+  async refusedPositions(messageId: string): Promise<ReadonlyMap<number, Rejection>> {
+    return new Map(this.refused.get(messageId) ?? []);
   }
 
   async meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>> {

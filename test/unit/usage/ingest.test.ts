@@ -31,6 +31,8 @@ const OTHER_KEY = OTHER_LICENSE_CUSTOMER.customerKey;
 
 const licenseBucket = (hour: string, dimension = 'requests') => bucketKeyOf(LICENSE_KEY, dimension, hour);
 
+const setupWithRefusals = (now?: Date) => setup(now);
+
 function setup(now: Date = NOW) {
   const journal = new FakeUsageJournal();
   const customers = new FakeCustomerDirectory();
@@ -199,6 +201,15 @@ describe('ingestMessage: a redelivered message judged differently', () => {
   const LATER = new Date('2026-11-02T10:26:30Z');
   const deliver = (ports: IngestPorts, body: unknown, receiveCount: number) =>
     ingestMessage(ports, { messageId: 'm-1', body: JSON.stringify(body), receiveCount });
+  /**
+   * Each earlier delivery wrote its entries and stopped before recording its refusals (it crashed),
+   * so before any dead letter was sent: a redelivery judges the refused events anew.
+   */
+  const setup = (now?: Date) => {
+    const made = setupWithRefusals(now);
+    made.journal.recordRefused = async () => undefined;
+    return made;
+  };
 
   it('counts on redelivery an event the first delivery refused, in a supplement entry; the counted one stays a duplicate', async () => {
     const { journal, ports, clock } = setup();
@@ -312,6 +323,64 @@ describe('ingestMessage: a redelivered message judged differently', () => {
     const { journal, ports } = setup();
     expect(statuses(eventsOf(await deliver(ports, [onTime], 2)))).toEqual(['counted']);
     expect(journal.entries().map((e) => [e.messageId, e.supplement])).toEqual([['m-1', undefined]]);
+  });
+});
+
+describe('ingestMessage: refusals recorded before the dead letters are sent', () => {
+  const onTime = event({ eventId: 'a', quantity: 5, timestamp: '2026-11-02T10:15:00Z' });
+  // 6 minutes ahead at 10:20 (refused), fine at 10:26:30.
+  const ahead = event({ eventId: 'b', quantity: 7, timestamp: '2026-11-02T10:26:00Z' });
+  const LATER = new Date('2026-11-02T10:26:30Z');
+  const deliver = (ports: IngestPorts, body: unknown, receiveCount: number) =>
+    ingestMessage(ports, { messageId: 'm-1', body: JSON.stringify(body), receiveCount });
+
+  it('records the positions a delivery refused, with their reasons; nothing for a message with none refused', async () => {
+    const { journal, ports } = setup();
+    await deliver(ports, [onTime, ahead, { dimension: 'requests' }], 1);
+    expect([...journal.refused.get('m-1')!].map(([position, r]) => [position, r.reason])).toEqual([
+      [1, 'timestamp-in-future'],
+      [2, 'invalid-event'],
+    ]);
+    await ingestMessage(ports, { messageId: 'm-2', body: JSON.stringify([onTime]) });
+    await ingestMessage(ports, { messageId: 'm-3', body: 'not json' });
+    expect([...journal.refused.keys()]).toEqual(['m-1']);
+  });
+
+  it('refuses again, for the same reason, what an earlier delivery refused, though it would count it now: its dead letter may have landed', async () => {
+    const { journal, ports, clock } = setup();
+    expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 1)))).toEqual(['counted', 'timestamp-in-future']);
+    // The delivery failed after that (its dead letters could not all be sent): SQS delivers it again.
+    clock.now = LATER;
+    const again = eventsOf(await deliver(ports, [onTime, ahead], 2));
+    expect(again[0]).toEqual({ status: 'duplicate', messageId: 'm-1', hourStart: H10 });
+    expect(again[1]).toMatchObject({ status: 'rejected', position: 1, event: ahead, rejection: { reason: 'timestamp-in-future' } });
+    expect(journal.totalQuantity()).toBe(5);
+    expect(journal.entries().map((e) => entryIdOf(e))).toEqual(['m-1']);
+  });
+
+  it('keeps the entries\' own ids when the earlier delivery counted nothing but refused something', async () => {
+    const { journal, ports, clock } = setup();
+    journal.failWith = new Error('DynamoDB unavailable');
+    await expect(deliver(ports, [onTime, ahead], 1)).rejects.toThrow('DynamoDB unavailable');
+    journal.failWith = undefined;
+    // Another way to that state: every event refused but one that now counts.
+    journal.refused.set('m-1', new Map([[1, { reason: 'timestamp-in-future', message: 'ahead' }]]));
+    clock.now = LATER;
+    expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 2)))).toEqual(['counted', 'timestamp-in-future']);
+    expect(journal.entries().map((e) => [entryIdOf(e), eventRows(e).map((r) => r[3])])).toEqual([['m-1', [0]]]);
+  });
+
+  it('fails the delivery when the refusals cannot be recorded, before any dead letter: the redelivery judges anew', async () => {
+    const { journal, ports, clock } = setup();
+    const record = journal.recordRefused.bind(journal);
+    journal.recordRefused = async () => {
+      throw new Error('throttled');
+    };
+    await expect(deliver(ports, [onTime, ahead], 1)).rejects.toThrow('throttled');
+    journal.recordRefused = record;
+    clock.now = LATER;
+    expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 2)))).toEqual(['duplicate', 'counted']);
+    expect(journal.totalQuantity()).toBe(12);
   });
 });
 
