@@ -91,8 +91,48 @@ export function benchAggregation(): void {
   };
   const jsonOnly = (bodies: readonly string[]) => bodies.map((body) => JSON.parse(body) as unknown);
 
+  /**
+   * A yardstick of what this machine allows, not a candidate: the least validate + bucket can be in
+   * JavaScript, with far fewer checks than the production code (types, the customer, the
+   * dimension, the allocations' sum), no journal entries, a Set of eventIds and a Map of buckets per
+   * customer. Time is read from the fixed positions of these UTC timestamps.
+   */
+  const minimalAggregate = (messages: readonly unknown[]) => {
+    type Minimal = { buckets: Map<string, { quantity: number }>; seen: Set<string> };
+    const byLicense = new Map<string, Minimal>(licenses.map((arn) => [arn, { buckets: new Map(), seen: new Set() }]));
+    const dimensions = product.dimensions;
+    const nowMs = now.getTime();
+    let quantity = 0;
+    for (const message of messages as Record<string, any>[][]) {
+      for (const e of message) {
+        if (typeof e !== 'object' || typeof e.dimension !== 'string' || !Number.isInteger(e.quantity) || e.quantity < 0 || typeof e.timestamp !== 'string') continue;
+        const customer = byLicense.get(e.licenseArn);
+        if (!customer || !dimensions.includes(e.dimension)) continue;
+        const t = e.timestamp as string;
+        const ms = Date.UTC(+t.slice(0, 4), +t.slice(5, 7) - 1, +t.slice(8, 10), +t.slice(11, 13), +t.slice(14, 16), +t.slice(17, 19));
+        if (!(ms <= nowMs + 300_000)) continue;
+        if (e.allocations) {
+          let sum = 0;
+          for (const allocation of e.allocations) sum += allocation.quantity;
+          if (sum !== e.quantity) continue;
+        }
+        if (e.eventId !== undefined) {
+          if (customer.seen.has(e.eventId)) continue;
+          customer.seen.add(e.eventId);
+        }
+        const key = `${e.dimension}|${Math.floor(ms / 3_600_000)}`;
+        const bucket = customer.buckets.get(key);
+        if (bucket) bucket.quantity += e.quantity;
+        else customer.buckets.set(key, { quantity: e.quantity });
+        quantity += e.quantity;
+      }
+    }
+    return quantity;
+  };
+
   const warmUpMessages = jsonOnly(warmUp);
   aggregate(warmUpMessages);
+  minimalAggregate(warmUpMessages);
   const time = <T>(fn: () => T): { result: T; seconds: number } => {
     const started = performance.now();
     const result = fn();
@@ -100,7 +140,7 @@ export function benchAggregation(): void {
   };
   // A few rounds, each on new events: this machine's speed swings with load, so the median and the
   // spread are printed, with JSON.parse of the same bodies in the same round as a yardstick.
-  const rounds: { aggregate: number; json: number; buckets: number }[] = [];
+  const rounds: { aggregate: number; json: number; minimal: number; buckets: number }[] = [];
   for (let round = 0; round < AGGREGATION_ROUNDS; round++) {
     const measured = bodies(AGGREGATION_EVENTS, AGGREGATION_WARM_UP + round * AGGREGATION_EVENTS);
     const json = time(() => jsonOnly(measured));
@@ -108,7 +148,9 @@ export function benchAggregation(): void {
     if (full.result.rejected !== 0) throw new Error(`${full.result.rejected} events rejected: the generated events should all be valid`);
     const expectedQuantity = json.result.flat().reduce((n: number, e) => n + (e as { quantity: number }).quantity, 0);
     if (full.result.quantity !== expectedQuantity) throw new Error(`the buckets hold ${full.result.quantity}, the events ${expectedQuantity}`);
-    rounds.push({ aggregate: AGGREGATION_EVENTS / full.seconds, json: AGGREGATION_EVENTS / json.seconds, buckets: full.result.buckets });
+    const minimal = time(() => minimalAggregate(json.result));
+    if (minimal.result !== expectedQuantity) throw new Error(`the minimal loop's buckets hold ${minimal.result}, the events ${expectedQuantity}`);
+    rounds.push({ aggregate: AGGREGATION_EVENTS / full.seconds, json: AGGREGATION_EVENTS / json.seconds, minimal: AGGREGATION_EVENTS / minimal.seconds, buckets: full.result.buckets });
   }
   const median = (values: number[]) => percentile(values, 50);
   const rates = rounds.map((r) => r.aggregate);
@@ -121,6 +163,8 @@ export function benchAggregation(): void {
       'validate + bucket: microseconds/event, median': 1e6 / median(rates),
       'JSON.parse of the same message bodies: events/s, median': median(rounds.map((r) => r.json)),
       'validate + bucket against JSON.parse, same round: median ratio': median(rounds.map((r) => r.aggregate / r.json)),
+      'yardstick, a minimal loop doing far less (see minimalAggregate): events/s, median': median(rounds.map((r) => r.minimal)),
+      'validate + bucket against the minimal loop, same round: median ratio': median(rounds.map((r) => r.aggregate / r.minimal)),
       'hour buckets folded per round': rounds[0].buckets,
       'target (events/s)': 500_000,
     },
