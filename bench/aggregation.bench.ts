@@ -148,7 +148,10 @@ export function benchAggregation(): void {
     if (full.result.rejected !== 0) throw new Error(`${full.result.rejected} events rejected: the generated events should all be valid`);
     const expectedQuantity = json.result.flat().reduce((n: number, e) => n + (e as { quantity: number }).quantity, 0);
     if (full.result.quantity !== expectedQuantity) throw new Error(`the buckets hold ${full.result.quantity}, the events ${expectedQuantity}`);
-    const minimal = time(() => minimalAggregate(json.result));
+    // Its own parse of the bodies: strings keep the hash a lookup computed, and the production run
+    // has looked up every licence ARN of `json.result` already.
+    const minimalInput = jsonOnly(measured);
+    const minimal = time(() => minimalAggregate(minimalInput));
     if (minimal.result !== expectedQuantity) throw new Error(`the minimal loop's buckets hold ${minimal.result}, the events ${expectedQuantity}`);
     rounds.push({ aggregate: AGGREGATION_EVENTS / full.seconds, json: AGGREGATION_EVENTS / json.seconds, minimal: AGGREGATION_EVENTS / minimal.seconds, buckets: full.result.buckets });
   }
