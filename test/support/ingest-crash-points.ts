@@ -14,7 +14,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { CachedCustomerDirectory } from '../../lambda/adapters/customer-directory';
 import { DeadLetter, DeadLetterQueue } from '../../lambda/adapters/dead-letter-queue';
 import { DynamoDbUsageJournal } from '../../lambda/adapters/usage-journal';
-import { foldHour, seenKeyOf } from '../../lambda/core/metering/fold';
+import { eventSeenKeyOf, foldHour } from '../../lambda/core/metering/fold';
 import { ProductConfig } from '../../lambda/core/product-config';
 import { CustomerDirectory } from '../../lambda/core/usage/ingest';
 import { UsageJournal } from '../../lambda/core/usage/usage-journal';
@@ -144,7 +144,7 @@ export async function foldJournal(journal: DynamoDbUsageJournal, hours: readonly
     for (const b of result.buckets) out.set(`${b.customerKey}|${b.dimension}|${b.hourStart}`, { quantity: b.quantity, usageEvents: b.usageEvents });
     for (const entry of entries) {
       for (const event of entry.events) {
-        if (event.id !== undefined) seen.add(seenKeyOf(entry.rolledFrom ?? hourStart, entry.customers[event.c].customerKey, event.id));
+        seen.add(eventSeenKeyOf(entry.rolledFrom ?? hourStart, entry, event));
       }
     }
   }

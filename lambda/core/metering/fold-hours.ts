@@ -1,7 +1,7 @@
 import { MarketplaceLimits as Limits } from '../marketplace-limits';
 import { HOUR_MS, utcHourStart } from '../utc-hour';
 import { JournalEntry } from '../usage/usage-journal';
-import { FoldedBucket, FoldRejection, FoldResult, HourFold, inEntryIdOrder, seenKeyOf } from './fold';
+import { eventSeenKeyOf, FoldedBucket, FoldRejection, FoldResult, HourFold, inEntryIdOrder } from './fold';
 import { HourBucket } from './hour-bucket';
 
 /**
@@ -125,20 +125,20 @@ async function foldFromJournal(journal: HourJournal, hourStart: string, fold: Ho
 }
 
 /**
- * For late entries carrying eventIds: the eventIds the hours from their own hour up to this one
- * saw for the same customers, read back from those hours' entries (kept for days). Late events are
- * rare and usually an hour late, so this costs nothing in the usual run; an event a day late reads
- * a day of entries, one entry at a time.
+ * For late entries: the events (by eventId, or by message id and position) the hours from their own
+ * hour up to this one saw for the same customers, read back from those hours' entries (kept for
+ * days). Late events are rare and usually an hour late, so this costs nothing in the usual run; an
+ * event a day late reads a day of entries, one entry at a time.
  */
 async function seenBeforeLookup(journal: HourJournal, hourStart: string, lateEntries: readonly JournalEntry[], onlyCustomer?: string) {
   let earliest = Infinity;
-  // Only the customers with late events that carry eventIds (or just the one folded): the sets
-  // stay small, and hours nobody needs are not read.
+  // Only the customers with late events (or just the one folded): the sets stay small, and hours
+  // nobody needs are not read.
   const customers = new Set<string>();
   for (const entry of lateEntries) {
     for (const event of entry.events) {
       const { customerKey } = entry.customers[event.c];
-      if (event.id === undefined || (onlyCustomer !== undefined && customerKey !== onlyCustomer)) continue;
+      if (onlyCustomer !== undefined && customerKey !== onlyCustomer) continue;
       earliest = Math.min(earliest, Date.parse(entry.rolledFrom!));
       customers.add(customerKey);
     }
@@ -151,7 +151,7 @@ async function seenBeforeLookup(journal: HourJournal, hourStart: string, lateEnt
       const ownHour = entry.rolledFrom ?? earlierHour;
       for (const event of entry.events) {
         const { customerKey } = entry.customers[event.c];
-        if (event.id !== undefined && customers.has(customerKey)) seen.add(seenKeyOf(ownHour, customerKey, event.id));
+        if (customers.has(customerKey)) seen.add(eventSeenKeyOf(ownHour, entry, event));
       }
     }
   }

@@ -3,6 +3,7 @@ import { entryIdOf, JournalCustomer, JournalEntry } from '../usage/usage-journal
 import { RejectionReason } from '../usage/usage-event';
 import { BucketIdentity, bucketKeyOf } from './hour-bucket';
 import { EventIdSet } from './event-id-set';
+import { MessagePositionSet } from './message-position-set';
 
 /**
  * Folding a sealed hour's journal entries into hour buckets, free of AWS. The result depends only on
@@ -69,6 +70,20 @@ export function seenKeyOf(ownHour: string, customerKey: string, eventId: string)
   return `${ownHour}|${customerKey}|${eventId}`;
 }
 
+/**
+ * The identity of an event without an eventId: its own hour, customer, message id and position (the
+ * `#` after the hour keeps it apart from any seenKeyOf).
+ */
+export function positionSeenKeyOf(ownHour: string, customerKey: string, messageId: string, position: number): string {
+  return `${ownHour}#${customerKey}|${messageId}|${position}`;
+}
+
+/** An entry's event's identity for de-duplication (seenKeyOf, or positionSeenKeyOf without an eventId). */
+export function eventSeenKeyOf(ownHour: string, entry: Pick<JournalEntry, 'messageId' | 'customers'>, event: JournalEntry['events'][number]): string {
+  const { customerKey } = entry.customers[event.c];
+  return event.id !== undefined ? seenKeyOf(ownHour, customerKey, event.id) : positionSeenKeyOf(ownHour, customerKey, entry.messageId, event.p);
+}
+
 interface DraftBucket {
   readonly identity: BucketIdentity & { bucketKey: string };
   quantity: number;
@@ -89,6 +104,8 @@ interface CustomerFold {
   readonly buckets: Map<string, DraftBucket>;
   /** The customer's eventIds seen for this hour (late events keep theirs per own hour, apart). */
   readonly seen: EventIdSet;
+  /** Its events without an eventId seen for this hour, by message id and position. */
+  readonly seenPositions: MessagePositionSet;
   /** The last entry (by index) listed in the customer's sources. */
   lastCounted: number;
 }
@@ -124,6 +141,7 @@ export function inEntryIdOrder(entries: readonly JournalEntry[]): JournalEntry[]
 export class HourFold {
   private readonly customers = new Map<string, CustomerFold>();
   private readonly seenLate = new Map<string, EventIdSet>();
+  private readonly seenLatePositions = new Map<string, MessagePositionSet>();
   private readonly rejected: FoldRejection[] = [];
   private readonly sources = new Map<string, string[]>();
   private duplicates = 0;
@@ -151,6 +169,7 @@ export class HourFold {
           flushedEntries: flushed?.get(customer.customerKey),
           buckets: new Map(),
           seen: new EventIdSet(),
+          seenPositions: new MessagePositionSet(),
           lastCounted: -1,
         };
         customers.set(customer.customerKey, fold);
@@ -171,19 +190,30 @@ export class HourFold {
         }
         continue;
       }
+      // Counted once per customer and own hour: by eventId, or by message id and position.
+      if (late && seenBefore?.(eventSeenKeyOf(entry.rolledFrom!, entry, event))) {
+        this.duplicates++;
+        continue;
+      }
       if (event.id !== undefined) {
         let seen = fold.seen;
         if (late) {
-          const key = seenKeyOf(entry.rolledFrom!, customer.customerKey, event.id);
-          if (seenBefore?.(key)) {
-            this.duplicates++;
-            continue;
-          }
           const lateKey = `${entry.rolledFrom}|${customer.customerKey}`;
           seen = this.seenLate.get(lateKey) ?? new EventIdSet();
           this.seenLate.set(lateKey, seen);
         }
         if (!seen.add(event.id)) {
+          this.duplicates++;
+          continue;
+        }
+      } else {
+        let seen = fold.seenPositions;
+        if (late) {
+          const lateKey = `${entry.rolledFrom}|${customer.customerKey}`;
+          seen = this.seenLatePositions.get(lateKey) ?? new MessagePositionSet();
+          this.seenLatePositions.set(lateKey, seen);
+        }
+        if (!seen.add(entry.messageId, event.p)) {
           this.duplicates++;
           continue;
         }

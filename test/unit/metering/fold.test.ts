@@ -1,4 +1,4 @@
-import { FoldedBucket, foldHour, FoldResult, HourFold, inEntryIdOrder, MAX_ALLOCATION_BYTES_PER_BUCKET, seenKeyOf } from '../../../lambda/core/metering/fold';
+import { FoldedBucket, foldHour, FoldResult, HourFold, inEntryIdOrder, MAX_ALLOCATION_BYTES_PER_BUCKET, positionSeenKeyOf, seenKeyOf } from '../../../lambda/core/metering/fold';
 import { bucketKeyOf } from '../../../lambda/core/metering/hour-bucket';
 import { JournalCustomer, JournalEntry, entryIdOf } from '../../../lambda/core/usage/usage-journal';
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
@@ -240,6 +240,32 @@ describe('foldHour: duplicate eventIds', () => {
     expect(result.duplicates).toBe(0);
   });
 
+  it('counts an event without an eventId once by its message id and position, though two entries of its message hold it (overlapping deliveries)', () => {
+    // Delivery A wrote position 1 in the message's entry; delivery B, running alongside, did not see
+    // it and wrote it again in a supplement. Another message's position 1 is another event.
+    const entries = [
+      entryOf({ messageId: 'm1', hourStart: H, events: [{ customer: CUSTOMER_A, q: 1, p: 0 }, { customer: CUSTOMER_A, q: 2, p: 1 }] }),
+      { ...entryOf({ messageId: 'm1', hourStart: H, events: [{ customer: CUSTOMER_A, q: 2, p: 1 }, { customer: CUSTOMER_A, q: 4, p: 2 }] }), supplement: 1 },
+      entryOf({ messageId: 'm2', hourStart: H, events: [{ customer: CUSTOMER_A, q: 8, p: 1 }] }),
+    ];
+    const result = foldHour({ hourStart: H, entries });
+    expect(bucketOf(result, CUSTOMER_A)).toMatchObject({ quantity: 1 + 2 + 4 + 8, usageEvents: 4 });
+    expect(result.duplicates).toBe(1);
+  });
+
+  it('counts a late event without an eventId once: two late entries of its message in the hour, or its own hour\'s entry seen before', () => {
+    const late = (supplement?: number) => ({
+      ...entryOf({ messageId: 'm1', hourStart: H, rolledFrom: PREVIOUS, events: [{ customer: CUSTOMER_A, q: 16, p: 3 }] }),
+      ...(supplement === undefined ? {} : { supplement }),
+    });
+    expect(bucketOf(foldHour({ hourStart: H, entries: [late(), late(3)], seenBefore: () => false }), CUSTOMER_A)).toMatchObject({ quantity: 16, usageEvents: 1 });
+    // The previous hour's fold counted position 3 of m1 already (an on-time entry of another delivery).
+    const seen = new Set([positionSeenKeyOf(PREVIOUS, CUSTOMER_A.customerKey, 'm1', 3)]);
+    const result = foldHour({ hourStart: H, entries: [late()], seenBefore: (key) => seen.has(key) });
+    expect(result.buckets).toEqual([]);
+    expect(result.duplicates).toBe(1);
+  });
+
   it('keeps events of another hour apart: a late event may carry an eventId this hour also saw', () => {
     const entries = [
       entryOf({ messageId: 'm1', hourStart: H, events: [{ customer: CUSTOMER_A, q: 5, id: 'e1' }] }),
@@ -283,11 +309,12 @@ describe('foldHour: late entries', () => {
     expect(bucketOf(result, CUSTOMER_B)).toMatchObject({ quantity: 40, usageEvents: 1 });
     expect(result.duplicates).toBe(2);
     expect(result.rejected).toEqual([]);
-    // Only late events with an eventId are looked up, by their own hour.
+    // Late events are looked up by their own hour: by eventId, or by message id and position.
     expect(new Set(asked)).toEqual(
       new Set([
         seenKeyOf(PREVIOUS, CUSTOMER_A.customerKey, 'e1'),
         seenKeyOf(PREVIOUS, CUSTOMER_A.customerKey, 'e9'),
+        positionSeenKeyOf(PREVIOUS, CUSTOMER_A.customerKey, 'late-1', 2),
         seenKeyOf(EARLIER, CUSTOMER_A.customerKey, 'e9'),
         seenKeyOf(EARLIER, CUSTOMER_B.customerKey, 'e1'),
       ]),
