@@ -48,6 +48,7 @@ import { createCustomersTable, createMeteringTable, createUsageJournalTable } fr
 import { localClientConfig } from '../../local/services';
 import { SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
 import { simulatorAdmin } from './metering-environment';
+import { seededRandom } from '../unit/lifecycle/event-history';
 
 export const MIN_MS = 60_000;
 /** The ingest function's timeout (the stack's: 60 s), a little less to be safe. */
@@ -57,17 +58,6 @@ const GRACE_MS = 10 * MIN_MS;
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
 
-/** mulberry32: small, fast, good enough for test schedules. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -375,20 +365,8 @@ export async function runScenario(services: Services, options: ScenarioOptions):
   };
 
   // --- Services: tables, queues, simulator -------------------------------------------------
-  const customersTable = `ConcCustomers-${n}`;
-  const journalTable = `ConcJournal-${n}`;
-  const ledgerTable = `ConcLedger-${n}`;
-  await Promise.all([
-    createCustomersTable(services.dynamoDb, customersTable),
-    createUsageJournalTable(services.dynamoDb, journalTable),
-    createMeteringTable(services.dynamoDb, ledgerTable),
-  ]);
-  const sqs = new SQSClient(localClientConfig(services.sqsEndpoint));
-  const queue = async (name: string) => (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${n}`, Attributes: { VisibilityTimeout: '2' } }))).QueueUrl!;
+  const { customersTable, journalTable, ledgerTable, sqs, queue, usageDeadLettersUrl, meteringDeadLettersUrl, documents } = await scenarioResources(services, n, { VisibilityTimeout: '2' });
   const usageQueueUrl = await queue('conc-usage');
-  const usageDeadLettersUrl = await queue('conc-usage-dead-letters');
-  const meteringDeadLettersUrl = await queue('conc-metering-dead-letters');
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(services.dynamoDbEndpoint)), { marshallOptions: { removeUndefinedValues: true } });
 
   // Customers subscribe on AWS (their licences start) well before the oldest usage.
   const simClock = new SimulatorClock({ start: new Date(options.start.getTime() - 4 * HOUR_MS), frozen: true });
@@ -884,19 +862,7 @@ export interface OverlapResult {
 export async function overlappingRedelivery(services: Services): Promise<OverlapResult> {
   const n = ++scenarioCount;
   const trace: string[] = [];
-  const customersTable = `ConcCustomers-${n}`;
-  const journalTable = `ConcJournal-${n}`;
-  const ledgerTable = `ConcLedger-${n}`;
-  await Promise.all([
-    createCustomersTable(services.dynamoDb, customersTable),
-    createUsageJournalTable(services.dynamoDb, journalTable),
-    createMeteringTable(services.dynamoDb, ledgerTable),
-  ]);
-  const sqs = new SQSClient(localClientConfig(services.sqsEndpoint));
-  const queue = async (name: string) => (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${n}` }))).QueueUrl!;
-  const usageDeadLettersUrl = await queue('conc-usage-dead-letters');
-  const meteringDeadLettersUrl = await queue('conc-metering-dead-letters');
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(services.dynamoDbEndpoint)), { marshallOptions: { removeUndefinedValues: true } });
+  const { customersTable, journalTable, ledgerTable, sqs, usageDeadLettersUrl, meteringDeadLettersUrl, documents } = await scenarioResources(services, n);
   const simClock = new SimulatorClock({ start: new Date('2026-11-02T08:00:00.000Z'), frozen: true });
   const simulator = await startMarketplaceSimulator({ port: 0, clock: simClock, config: { rateLimitPerSecond: 0 } });
   const marketplace = new MarketplaceMeteringClient({ ...localClientConfig(simulator.url), maxAttempts: 1 });
@@ -998,4 +964,22 @@ export async function overlappingRedelivery(services: Services): Promise<Overlap
     documents.destroy();
     sqs.destroy();
   }
+}
+
+/** A scenario's own tables, dead-letter queues and clients (queues with `attributes`). */
+async function scenarioResources(services: Services, n: number, attributes?: Record<string, string>) {
+  const customersTable = `ConcCustomers-${n}`;
+  const journalTable = `ConcJournal-${n}`;
+  const ledgerTable = `ConcLedger-${n}`;
+  await Promise.all([
+    createCustomersTable(services.dynamoDb, customersTable),
+    createUsageJournalTable(services.dynamoDb, journalTable),
+    createMeteringTable(services.dynamoDb, ledgerTable),
+  ]);
+  const sqs = new SQSClient(localClientConfig(services.sqsEndpoint));
+  const queue = async (name: string) => (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${n}`, Attributes: attributes }))).QueueUrl!;
+  const usageDeadLettersUrl = await queue('conc-usage-dead-letters');
+  const meteringDeadLettersUrl = await queue('conc-metering-dead-letters');
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(services.dynamoDbEndpoint)), { marshallOptions: { removeUndefinedValues: true } });
+  return { customersTable, journalTable, ledgerTable, sqs, queue, usageDeadLettersUrl, meteringDeadLettersUrl, documents };
 }
