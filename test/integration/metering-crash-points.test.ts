@@ -50,7 +50,7 @@ import { createLocalUsage } from '../../local/local-usage';
 import { localClientConfig } from '../../local/services';
 import { RunningSimulator, SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
 import { requireJava, useDynamoDbLocal, useLocalSqs } from '../support/local-services';
-import { simulatorAdmin } from '../support/metering-environment';
+import { Customer, simulatorAdmin } from '../support/metering-environment';
 import { CrashInjector, CrashLevel, CrashMode, instrumentClient, instrumentGenerator, instrumentMethods } from '../support/metering-crash-points';
 
 const HOUR_MS = 3_600_000;
@@ -78,15 +78,8 @@ requireJava();
 const dynamoDb = useDynamoDbLocal();
 const sqs = useLocalSqs();
 
-interface CaseCustomer {
-  readonly name: string;
-  readonly productCode: string;
-  readonly identityMode: 'license' | 'legacy';
-  readonly customerAWSAccountId: string;
-  readonly licenseArn: string;
-  readonly customerIdentifier?: string;
-  readonly customerKey: string;
-}
+/** A customer of the case, named in problem lines. */
+type CaseCustomer = Customer & { readonly name: string };
 
 interface ExpectedRecord {
   readonly quantity: number;

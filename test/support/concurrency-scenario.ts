@@ -47,7 +47,7 @@ import { meteringDeadLetters, meterNow } from '../../lambda/metering/metering-jo
 import { createCustomersTable, createMeteringTable, createUsageJournalTable } from '../../local/local-tables';
 import { localClientConfig } from '../../local/services';
 import { SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
-import { simulatorAdmin } from './metering-environment';
+import { Customer, simulatorAdmin } from './metering-environment';
 import { seededRandom } from '../unit/lifecycle/event-history';
 
 export const MIN_MS = 60_000;
@@ -117,15 +117,8 @@ export const LICENSE: ProductConfig = { productCode: 'conc-license', identityMod
 export const LEGACY: ProductConfig = { productCode: 'conc-legacy', identityMode: 'legacy', dimensions: ['seats'] };
 export const PRODUCTS = [LICENSE, LEGACY];
 
-export interface ScenarioCustomer {
-  readonly name: string;
-  readonly productCode: string;
-  readonly identityMode: 'license' | 'legacy';
-  readonly customerAWSAccountId: string;
-  readonly licenseArn: string;
-  readonly customerIdentifier?: string;
-  readonly customerKey: string;
-}
+/** A customer of the scenario, named in problem lines. */
+export type ScenarioCustomer = Customer & { readonly name: string };
 
 /** A customer x dimension: what the totals are compared on. */
 export interface Series {
@@ -648,13 +641,7 @@ export async function runScenario(services: Services, options: ScenarioOptions):
 
     // --- Metering: a run every 5 virtual minutes, one at a time --------------------------------
     const ledger = new DynamoDbMeteringLedger(documents, ledgerTable, journalTable);
-    const meteringPorts: MeteringPorts = {
-      ledger,
-      subscriptions: new CustomerSubscriptions(documents, customersTable),
-      deadLetters: meteringDeadLetters(new DeadLetterQueue(sqs, meteringDeadLettersUrl)),
-      api: sdkMeteringApi(marketplace),
-      clock: { now: () => Date.now(), sleep },
-    };
+    const meteringPorts = meteringPortsOf(ledger, { documents, customersTable, sqs, meteringDeadLettersUrl }, marketplace);
     const meterLog = { info: () => undefined, error: (message: string, attributes: Record<string, unknown>) => problems.push(`metering: ${message} ${JSON.stringify(attributes).slice(0, 300)}`) };
     const sealedHours = new Set<string>();
     const meter = async (now: Date): Promise<MeteringReport> => {
@@ -878,13 +865,7 @@ export async function overlappingRedelivery(services: Services): Promise<Overlap
       }),
     );
     const ledger = new DynamoDbMeteringLedger(documents, ledgerTable, journalTable);
-    const ports: MeteringPorts = {
-      ledger,
-      subscriptions: new CustomerSubscriptions(documents, customersTable),
-      deadLetters: meteringDeadLetters(new DeadLetterQueue(sqs, meteringDeadLettersUrl)),
-      api: sdkMeteringApi(marketplace),
-      clock: { now: () => Date.now(), sleep },
-    };
+    const ports = meteringPortsOf(ledger, { documents, customersTable, sqs, meteringDeadLettersUrl }, marketplace);
     const meterAt = async (iso: string) => {
       simClock.set(new Date(iso));
       return meterNow(ports, { info: () => undefined, error: () => undefined }, { now: new Date(iso), deadline: new Date(Date.now() + 60_000) });
@@ -982,4 +963,19 @@ async function scenarioResources(services: Services, n: number, attributes?: Rec
   const meteringDeadLettersUrl = await queue('conc-metering-dead-letters');
   const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(services.dynamoDbEndpoint)), { marshallOptions: { removeUndefinedValues: true } });
   return { customersTable, journalTable, ledgerTable, sqs, queue, usageDeadLettersUrl, meteringDeadLettersUrl, documents };
+}
+
+/** The metering run's ports over a scenario's resources, on real time. */
+function meteringPortsOf(
+  ledger: DynamoDbMeteringLedger,
+  resources: Pick<Awaited<ReturnType<typeof scenarioResources>>, 'documents' | 'customersTable' | 'sqs' | 'meteringDeadLettersUrl'>,
+  marketplace: Parameters<typeof sdkMeteringApi>[0],
+): MeteringPorts {
+  return {
+    ledger,
+    subscriptions: new CustomerSubscriptions(resources.documents, resources.customersTable),
+    deadLetters: meteringDeadLetters(new DeadLetterQueue(resources.sqs, resources.meteringDeadLettersUrl)),
+    api: sdkMeteringApi(marketplace),
+    clock: { now: () => Date.now(), sleep },
+  };
 }

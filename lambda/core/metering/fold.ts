@@ -95,6 +95,14 @@ interface DraftBucket {
   lastUsageAt: string;
 }
 
+/** Events seen: by eventId, or without one by message id and position. */
+interface SeenEvents {
+  readonly ids: EventIdSet;
+  readonly positions: MessagePositionSet;
+}
+
+const noneSeen = (): SeenEvents => ({ ids: new EventIdSet(), positions: new MessagePositionSet() });
+
 /** What folding keeps per customer: looked up once per event, nothing allocated per event. */
 interface CustomerFold {
   readonly customer: JournalCustomer;
@@ -102,10 +110,8 @@ interface CustomerFold {
   /** Set when the customer was metered early: the entries that counted. */
   readonly flushedEntries?: ReadonlySet<string>;
   readonly buckets: Map<string, DraftBucket>;
-  /** The customer's eventIds seen for this hour (late events keep theirs per own hour, apart). */
-  readonly seen: EventIdSet;
-  /** Its events without an eventId seen for this hour, by message id and position. */
-  readonly seenPositions: MessagePositionSet;
+  /** The customer's events seen for this hour (late events keep theirs per own hour, apart). */
+  readonly seen: SeenEvents;
   /** The last entry (by index) listed in the customer's sources. */
   lastCounted: number;
 }
@@ -140,8 +146,8 @@ export function inEntryIdOrder(entries: readonly JournalEntry[]): JournalEntry[]
  */
 export class HourFold {
   private readonly customers = new Map<string, CustomerFold>();
-  private readonly seenLate = new Map<string, EventIdSet>();
-  private readonly seenLatePositions = new Map<string, MessagePositionSet>();
+  /** Late events seen, by own hour and customer. */
+  private readonly seenLate = new Map<string, SeenEvents>();
   private readonly rejected: FoldRejection[] = [];
   private readonly sources = new Map<string, string[]>();
   private duplicates = 0;
@@ -168,8 +174,7 @@ export class HourFold {
           skip: onlyCustomer !== undefined && customer.customerKey !== onlyCustomer,
           flushedEntries: flushed?.get(customer.customerKey),
           buckets: new Map(),
-          seen: new EventIdSet(),
-          seenPositions: new MessagePositionSet(),
+          seen: noneSeen(),
           lastCounted: -1,
         };
         customers.set(customer.customerKey, fold);
@@ -195,28 +200,15 @@ export class HourFold {
         this.duplicates++;
         continue;
       }
-      if (event.id !== undefined) {
-        let seen = fold.seen;
-        if (late) {
-          const lateKey = `${entry.rolledFrom}|${customer.customerKey}`;
-          seen = this.seenLate.get(lateKey) ?? new EventIdSet();
-          this.seenLate.set(lateKey, seen);
-        }
-        if (!seen.add(event.id)) {
-          this.duplicates++;
-          continue;
-        }
-      } else {
-        let seen = fold.seenPositions;
-        if (late) {
-          const lateKey = `${entry.rolledFrom}|${customer.customerKey}`;
-          seen = this.seenLatePositions.get(lateKey) ?? new MessagePositionSet();
-          this.seenLatePositions.set(lateKey, seen);
-        }
-        if (!seen.add(entry.messageId, event.p)) {
-          this.duplicates++;
-          continue;
-        }
+      let seen = fold.seen;
+      if (late) {
+        const lateKey = `${entry.rolledFrom}|${customer.customerKey}`;
+        seen = this.seenLate.get(lateKey) ?? noneSeen();
+        this.seenLate.set(lateKey, seen);
+      }
+      if (!(event.id !== undefined ? seen.ids.add(event.id) : seen.positions.add(entry.messageId, event.p))) {
+        this.duplicates++;
+        continue;
       }
       let bucket = fold.buckets.get(event.d);
       if (!bucket) {
