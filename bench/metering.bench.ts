@@ -37,7 +37,7 @@ export async function benchAggregationAsDeployed(): Promise<void> {
   try {
     const file = path.join(dir, 'aggregation.js');
     await build({ entryPoints: [path.join(__dirname, 'aggregation.bench.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: file, logLevel: 'error' });
-    const child = spawnSync(process.execPath, [file], { encoding: 'utf8', stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawnSync(process.execPath, ['--expose-gc', file], { encoding: 'utf8', stdio: ['ignore', 'inherit', 'inherit'] });
     if (child.status !== 0) throw new Error(`the aggregation benchmark failed (exit ${child.status})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
