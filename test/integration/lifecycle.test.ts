@@ -6,7 +6,7 @@ import { lifecyclePorts } from '../../lambda/lifecycle/lifecycle-ports';
  * code), once for a Concurrent Agreements product (EventBridge events) and once for a legacy product
  * (SNS envelopes through the queue path):
  * - after the licence is deprovisioned (or unsubscribe-pending), the customer's usage of the current
- *   hour is billed at once, and later usage is dead-lettered with the reason;
+ *   hour is billed at once, and later usage is dead-lettered with the reason when its hour is folded;
  * - GetEntitlements pagination through the entitlements adapter, empty pages with a NextToken included.
  * And the real LifecycleStore on DynamoDB Local: random delivery orders of a customer's history end
  * in the same items as the in-memory ports of the unit tests (so those 2,000 orders speak for the
@@ -113,6 +113,22 @@ async function usageDeadLetters(env: LocalEnvironment): Promise<{ reason?: strin
   return letters;
 }
 
+/** Every usage event a fold refused, on the metering dead-letter queue: reason and the event's id. */
+async function foldDeadLetters(env: LocalEnvironment): Promise<{ reason?: string; eventId?: string }[]> {
+  const letters: { reason?: string; eventId?: string }[] = [];
+  for (let i = 0; i < 10; i++) {
+    const { Messages = [] } = await env.usage.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: env.usage.meteringDeadLetterQueueUrl, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], VisibilityTimeout: 300 }),
+    );
+    if (Messages.length === 0) break;
+    for (const m of Messages) {
+      const body = JSON.parse(m.Body ?? '{}') as { kind?: string; eventId?: string };
+      if (body.kind === 'usage-event') letters.push({ reason: m.MessageAttributes?.reason?.StringValue, eventId: body.eventId });
+    }
+  }
+  return letters;
+}
+
 const billed = async (env: LocalEnvironment) => (await admin<{ records: BilledRecord[] }>(env, 'GET', '/_admin/metering-records')).records;
 
 const eventsFor = (env: LocalEnvironment, customerKey: string): ProvisioningEvent[] =>
@@ -190,10 +206,15 @@ describe('licence mode (EventBridge) on the whole local environment', () => {
     ]);
     expect(eventsFor(env, customerKey).at(-1)!.detail).toMatchObject({ productCode: LICENSE_PRODUCT.productCode, licenseArn: buyer.licenseArn });
 
-    // Later usage of that hour cannot be billed any more: dead-lettered with the reason, not counted.
+    // Later usage of that hour cannot be billed any more: not counted, and dead-lettered with the
+    // reason when the hour is folded (ingestion writes it like any other usage: see ingest.ts).
     await sendUsage(env, [{ eventId: 'late', licenseArn: buyer.licenseArn, dimension: 'requests', quantity: 3, timestamp: new Date().toISOString() }]);
-    expect(await usageDeadLetters(env)).toEqual([{ reason: 'hour-already-billed', eventId: 'late' }]);
+    expect(await usageDeadLetters(env)).toEqual([]);
     await env.usage.meter();
+    expect((await billedToBuyer()).map((r) => r.quantity)).toEqual([16]);
+    await env.usage.clock.moveForwardTo(new Date(hour.getTime() + 75 * 60_000));
+    await env.usage.meter();
+    expect(await foldDeadLetters(env)).toEqual([{ reason: 'hour-already-billed', eventId: 'late' }]);
     expect((await billedToBuyer()).map((r) => r.quantity)).toEqual([16]);
     // Every notification the simulator sent was handled.
     const notifications = (await admin<{ notifications: { delivery: string }[] }>(env, 'GET', '/_admin/notifications')).notifications;
@@ -303,11 +324,12 @@ describe('legacy product (SNS topics through the queue) on the whole local envir
     await sleep(1100); // the ingest's customer cache (one second locally)
     await sendUsage(env, [{ eventId: 'l4', ...identity, dimension: 'users', quantity: 2, timestamp: new Date().toISOString() }]);
 
-    expect(await usageDeadLetters(env)).toEqual([
-      { reason: 'hour-already-billed', eventId: 'l3' },
-      { reason: 'customer-not-subscribed', eventId: 'l4' },
-    ]);
+    expect(await usageDeadLetters(env)).toEqual([{ reason: 'customer-not-subscribed', eventId: 'l4' }]);
     expect((await billed(env)).filter((r) => r.customerIdentifier === buyer.customerIdentifier).map((r) => r.quantity)).toEqual([10]);
+    // l3 came after the hour was billed: refused when the hour is folded.
+    await env.usage.clock.moveForwardTo(new Date(hour.getTime() + 75 * 60_000));
+    await env.usage.meter();
+    expect(await foldDeadLetters(env)).toEqual([{ reason: 'hour-already-billed', eventId: 'l3' }]);
     expect(eventsFor(env, customerKey).map((e) => e.detailType)).toEqual([
       LIFECYCLE_EVENTS.subscribed,
       'Marketplace Customer Registered',

@@ -593,12 +593,14 @@ export async function runScenario(services: Services, options: ScenarioOptions):
           continue;
         }
         // Self-check: a message lost before any container saw it.
-        if (dropped?.sqsMessageId) {
-          for (const m of received.filter((m) => m.MessageId === dropped.sqsMessageId && !droppedOnce.has(m.MessageId!))) {
+        // Known by its body: a container can receive it before the producer has read its message id.
+        if (dropped) {
+          const isDropped = (m: Message) => m.Body === (dropped as { body?: string }).body;
+          for (const m of received.filter((m) => isDropped(m) && !droppedOnce.has(m.MessageId!))) {
             droppedOnce.add(m.MessageId!);
             await sqs.send(new DeleteMessageCommand({ QueueUrl: usageQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
           }
-          received = received.filter((m) => m.MessageId !== dropped.sqsMessageId);
+          received = received.filter((m) => !isDropped(m));
           if (received.length === 0) continue;
         }
         const counts = new Map(received.map((m) => [m.MessageId!, Number(m.Attributes?.ApproximateReceiveCount ?? '1')]));

@@ -38,7 +38,8 @@ export interface FoldInput {
   readonly entries: readonly JournalEntry[];
   /**
    * Customers whose usage of this hour was metered early (their access ended), with the ids of the
-   * entries that early metering counted: their other events of the hour came too late.
+   * entries that early metering counted: their other events of the hour came too late, but for
+   * copies of events those entries hold (duplicates).
    */
   readonly flushed?: ReadonlyMap<string, ReadonlySet<string>>;
   /**
@@ -109,6 +110,10 @@ interface CustomerFold {
   readonly skip: boolean;
   /** Set when the customer was metered early: the entries that counted. */
   readonly flushedEntries?: ReadonlySet<string>;
+  /** Metered early: the events (eventSeenKeyOf) of the entries the early metering read. */
+  readonly flushedSeen?: Set<string>;
+  /** Metered early: the events of other entries, judged once every entry of the hour is in (result). */
+  afterFlush?: { readonly seenKey: string; readonly refused: FoldRejection }[];
   readonly buckets: Map<string, DraftBucket>;
   /** The customer's events seen for this hour (late events keep theirs per own hour, apart). */
   readonly seen: SeenEvents;
@@ -169,10 +174,12 @@ export class HourFold {
       const customer = entry.customers[event.c];
       let fold = customers.get(customer.customerKey);
       if (!fold) {
+        const flushedEntries = flushed?.get(customer.customerKey);
         fold = {
           customer,
           skip: onlyCustomer !== undefined && customer.customerKey !== onlyCustomer,
-          flushedEntries: flushed?.get(customer.customerKey),
+          flushedEntries,
+          ...(flushedEntries ? { flushedSeen: new Set<string>(), afterFlush: [] } : {}),
           buckets: new Map(),
           seen: noneSeen(),
           lastCounted: -1,
@@ -190,9 +197,13 @@ export class HourFold {
       }
       if (fold.flushedEntries) {
         entryId ??= entryIdOf(entry);
-        if (!fold.flushedEntries.has(entryId)) {
-          this.rejected.push(rejection(entry, event, customer, 'hour-already-billed', `the customer's usage for ${hourStart} was already metered (its access ended)`));
-        }
+        const seenKey = eventSeenKeyOf(entry.rolledFrom ?? hourStart, entry, event);
+        if (fold.flushedEntries.has(entryId)) fold.flushedSeen!.add(seenKey);
+        // Counted by an earlier hour (a late copy): a duplicate, as in any hour.
+        else if (late && seenBefore?.(seenKey)) this.duplicates++;
+        // Whether the early metering read a copy of it (another delivery of the same message, or the
+        // same eventId) is known only once every entry is in: entries come in entry-id order.
+        else fold.afterFlush!.push({ seenKey, refused: rejection(entry, event, customer, 'hour-already-billed', `the customer's usage for ${hourStart} was already metered (its access ended)`) });
         continue;
       }
       // Counted once per customer and own hour: by eventId, or by message id and position.
@@ -251,6 +262,20 @@ export class HourFold {
   result(): FoldResult {
     const buckets: FoldedBucket[] = [];
     for (const fold of this.customers.values()) {
+      // A customer metered early: its events the early metering did not read came too late, unless
+      // they are copies of one it read (counted then, so billed: refusing it too would dead-letter a
+      // billed event), or of one refused here already (one letter per event).
+      const refusedKeys = new Set<string>();
+      for (const { seenKey, refused } of fold.afterFlush ?? []) {
+        if (fold.flushedSeen!.has(seenKey) || refusedKeys.has(seenKey)) {
+          this.duplicates++;
+          continue;
+        }
+        refusedKeys.add(seenKey);
+        this.rejected.push(refused);
+      }
+      // Judged once, should the result be asked for again.
+      if (fold.afterFlush) fold.afterFlush.length = 0;
       for (const b of fold.buckets.values()) {
         if (b.usageEvents === 0) continue;
         // Field by field: spreading the identity cost about 10 µs a bucket (an hour can hold 100,000s).

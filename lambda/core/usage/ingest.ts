@@ -3,8 +3,8 @@ import { licenseIdOf } from '../marketplace-limits';
 import { bucketKeyOf } from '../metering/hour-bucket';
 import { ProductConfig } from '../product-config';
 import { utcHourKeyOfMs, utcHourStart } from '../utc-hour';
-import { AppendOutcome, CustomerHour, customerHourKey, JournalEntry, JournalEntryBuilder, JournalEvent, UsageJournal } from './usage-journal';
-import { eventTimeMs, invalidEventRejection, isUsageEvent, messageBodyEvents, Rejection, UsageEvent } from './usage-event';
+import { AppendOutcome, JournalEntry, JournalEntryBuilder, JournalEvent, UsageJournal } from './usage-journal';
+import { eventTimeMs, invalidEventRejection, isUsageEvent, messageBodyEvents, Rejection, RejectionReason, UsageEvent } from './usage-event';
 import { checkUsageEvent, tagSetKey, UsageWindow } from './usage-rules';
 import { billingDecision, StoredSubscription } from '../lifecycle/subscription-state';
 
@@ -94,26 +94,27 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
     }),
   );
   const entries = entriesByMessage.flat();
-  const entryOwner = {
-    refuse: (entry: JournalEntry, position: number, rejection: Rejection) => {
-      const { results, events } = owners.get(entry)!;
-      results[position] = rejected(rejection, events[position], position);
-    },
-    replace: (entry: JournalEntry, by: JournalEntry) => owners.set(by, owners.get(entry)!),
-  };
   const settle = (entry: JournalEntry, outcome: AppendOutcome, rolledOver: boolean) => {
     const { results, events } = owners.get(entry)!;
     settleEntry(entry, outcome, rolledOver, events, results);
   };
 
-  /** Writes entries (rolling those of sealed hours into the current one); returns those found written already. */
-  const write = async (toWrite: readonly JournalEntry[]): Promise<JournalEntry[]> => {
+  /**
+   * Writes entries (rolling those of sealed hours into the current one); returns those found written
+   * already. Usage of a customer whose hour was metered early (its access ended) is written like any
+   * other, and refused as `hour-already-billed` when that hour is folded: two deliveries of a message
+   * can judge it differently (their clocks on either side of an hour turn roll a late event into
+   * different hours, one metered early, the other not yet; or one comes after the early metering
+   * billed what the other wrote), and only the journal's entry keys, which the fold reads, decide
+   * between them. Refused here, without a write, the event could also be counted by the other
+   * delivery and billed: both billed and dead-lettered.
+   */
+  const write = async (first: readonly JournalEntry[]): Promise<JournalEntry[]> => {
     const clashed: JournalEntry[] = [];
     const settleOrKeep = (entry: JournalEntry, outcome: AppendOutcome, rolledOver: boolean) => {
       settle(entry, outcome, rolledOver);
       if (outcome === 'duplicate') clashed.push(entry);
     };
-    const first = await withoutMeteredEarly(ports.journal, customers, toWrite, entryOwner);
     const appended = first.length > 0 ? await ports.journal.append(first) : [];
     // Events whose hour was already sealed (and maybe billed) count in the current hour instead.
     const currentHour = utcHourKeyOfMs(now.getTime());
@@ -121,12 +122,11 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
     first.forEach((entry, i) => {
       if (appended[i] !== 'sealed' || entry.hourStart === currentHour || entry.rolledFrom !== undefined) return settleOrKeep(entry, appended[i], entry.rolledFrom !== undefined);
       const late = { ...entry, hourStart: currentHour, rolledFrom: entry.hourStart };
-      entryOwner.replace(entry, late);
+      owners.set(late, owners.get(entry)!);
       moved.push(late);
     });
-    const late = await withoutMeteredEarly(ports.journal, customers, moved, entryOwner);
-    const lateAppended = late.length > 0 ? await ports.journal.append(late) : [];
-    late.forEach((entry, i) => settleOrKeep(entry, lateAppended[i], true));
+    const lateAppended = moved.length > 0 ? await ports.journal.append(moved) : [];
+    moved.forEach((entry, i) => settleOrKeep(entry, lateAppended[i], true));
     return clashed;
   };
 
@@ -153,8 +153,46 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
     );
     clashed = retry.length > 0 ? await write(retry) : [];
   }
+  await countedElsewhere(ports, messages, bodies, keys, outcomes);
   await recordRefusals(ports, messages, outcomes, now);
   return outcomes;
+}
+
+/**
+ * A refusal a delivery can reach after another delivery of the same message counted the event: the
+ * customer's final usage window closed in between (a customer leaving while its usage flows).
+ */
+const REFUSALS_AFTER_A_COUNT: ReadonlySet<RejectionReason> = new Set(['customer-not-subscribed']);
+
+/**
+ * Before a message's events are refused because the customer's final usage window has closed: those
+ * that another delivery of the message wrote to the journal are duplicates, not refused. SQS may
+ * deliver a message again with the same ApproximateReceiveCount (its at-least-once duplicate, which
+ * reads no earlier delivery) or while the first delivery still runs, and that delivery may have
+ * counted the event, billed since by the final usage flush: refusing it too would dead-letter a
+ * billed event. One read per such message, only for a leaving customer's usage.
+ */
+async function countedElsewhere(
+  ports: IngestPorts,
+  messages: readonly QueueMessage[],
+  bodies: readonly unknown[],
+  keys: readonly (readonly (string | null | undefined)[])[],
+  outcomes: MessageResult[],
+): Promise<void> {
+  await Promise.all(
+    outcomes.map(async (outcome, m) => {
+      if (!('events' in outcome)) return;
+      const suspect = (r: EventResult) => r.status === 'rejected' && REFUSALS_AFTER_A_COUNT.has(r.rejection.reason);
+      if (!outcome.events.some(suspect)) return;
+      const events = bodies[m] as readonly unknown[];
+      const stored = await ports.journal.storedPositions(messages[m].messageId, ownHoursOf(events, keys[m]));
+      const results = outcome.events as EventResult[];
+      results.forEach((result, position) => {
+        if (!suspect(result) || !stored.has(position)) return;
+        results[position] = { status: 'duplicate', messageId: messages[m].messageId, hourStart: utcHourKeyOfMs(eventTimeMs(events[position] as UsageEvent)) };
+      });
+    }),
+  );
 }
 
 /**
@@ -233,45 +271,6 @@ function smallestPosition(events: readonly JournalEvent[]): number {
   let smallest = events[0].p;
   for (const e of events) if (e.p < smallest) smallest = e.p;
   return smallest;
-}
-
-/**
- * The entries without the events of customers whose usage of that hour was metered early (their
- * access is ending): those are refused as `hour-already-billed`. Only customers whose subscription
- * is ending are looked up; one whose state this cache has not seen yet is caught when the hour is
- * folded.
- */
-async function withoutMeteredEarly(
-  journal: UsageJournal,
-  customers: ReadonlyMap<string, KnownCustomer>,
-  entries: readonly JournalEntry[],
-  owner: { refuse(entry: JournalEntry, position: number, rejection: Rejection): void; replace(entry: JournalEntry, by: JournalEntry): void },
-): Promise<JournalEntry[]> {
-  const asked = new Map<string, CustomerHour>();
-  for (const entry of entries) {
-    for (const { customerKey } of entry.customers) {
-      const status = customers.get(customerKey)?.subscription?.status;
-      if (status !== 'unsubscribe-pending' && status !== 'unsubscribed') continue;
-      const hour = { customerKey, hourStart: entry.hourStart };
-      asked.set(customerHourKey(hour), hour);
-    }
-  }
-  if (asked.size === 0) return [...entries];
-  const metered = await journal.meteredEarly([...asked.values()]);
-  if (metered.size === 0) return [...entries];
-  return entries.flatMap((entry) => {
-    const billed = (e: JournalEvent) => metered.has(customerHourKey({ customerKey: entry.customers[e.c].customerKey, hourStart: entry.hourStart }));
-    const keep = entry.events.filter((e) => !billed(e));
-    if (keep.length === entry.events.length) return [entry];
-    for (const e of entry.events) {
-      if (billed(e)) owner.refuse(entry, e.p, { reason: 'hour-already-billed', message: `the customer's usage for ${entry.hourStart} was already metered (its access ended)` });
-    }
-    if (keep.length === 0) return [];
-    // A supplement is named by the smallest position it holds: no written entry holds that one.
-    const kept = { ...entry, events: keep, ...(entry.supplement === undefined ? {} : { supplement: smallestPosition(keep) }) };
-    owner.replace(entry, kept);
-    return [kept];
-  });
 }
 
 /**

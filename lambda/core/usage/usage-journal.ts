@@ -214,7 +214,8 @@ export interface UsageJournal {
   refusedPositions(messageId: string): Promise<ReadonlyMap<number, Rejection>>;
   /**
    * Which of these customer hours were metered early (the customer's access ended), as
-   * `customerKey|hourStart`. Asked only for customers whose subscription is ending.
+   * `customerKey|hourStart`. Ingestion does not ask: it writes such usage, and the hour's fold
+   * refuses it (see `write` in ingest.ts for why).
    */
   meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>>;
 }
