@@ -66,17 +66,15 @@ export class MeteringLedgerTable extends Construct {
 
   /**
    * What ingestion needs: appending usage entries to the journal, PutItem and ConditionCheckItem
-   * (entries are written in TransactWriteItems with a ConditionCheck on their hour's seal),
-   * BatchGetItem (whether a leaving customer's hour was metered early) and Query (what a redelivered
-   * message's earlier deliveries counted). Nothing on the ledger.
+   * (entries are written in TransactWriteItems with a ConditionCheck on their hour's seal) and Query
+   * (what a redelivered message's earlier deliveries counted). Nothing on the ledger.
    */
   public grantAppendUsage(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
       grantee,
-      // Entries are written in TransactWriteItems with a seal check; BatchGetItem reads whether a
-      // customer's hour was metered early (customers whose access is ending only); Query reads a
-      // redelivered message's entries.
-      actions: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+      // Entries are written in TransactWriteItems with a seal check; Query reads a message's entries
+      // (a redelivery, or a refusal another delivery may have counted).
+      actions: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query'],
       resourceArns: [this.journalTable.tableArn],
     });
   }

@@ -249,7 +249,6 @@ describe('DynamoDB access: what the functions do is what they are granted', () =
     const needed = await ingestionAccesses();
     expect([...needed].sort()).toEqual([
       'dynamodb:BatchGetItem on Customers',
-      'dynamodb:BatchGetItem on Journal',
       'dynamodb:ConditionCheckItem on Journal',
       'dynamodb:PutItem on Journal',
       'dynamodb:Query on Journal',

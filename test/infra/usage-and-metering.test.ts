@@ -247,11 +247,11 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       expect(granting.map((g) => g.roles)).toEqual([[{ Ref: meteringRole }]]);
     });
 
-    it('ingest: appends entries to the journal (PutItem, ConditionCheckItem; BatchGetItem for early-metered hours; Query for redelivered messages; no updates, deletes), nothing on the ledger, customer lookups, usage dead letters', () => {
+    it('ingest: appends entries to the journal (PutItem, ConditionCheckItem; Query for redelivered messages; no updates, deletes), nothing on the ledger, customer lookups, usage dead letters', () => {
       const statements = statementsOf(t, roles().ingest);
       const onJournal = statements.filter((s) => JSON.stringify(s.Resource).includes(journal));
       expect(onJournal).toEqual([
-        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'], Resource: getAtt(journal) },
+        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query'], Resource: getAtt(journal) },
       ]);
       expect(statements.filter((s) => JSON.stringify(s.Resource).includes(ledger))).toEqual([]);
       // Every DynamoDB action it has is on the journal or the Customers table.
@@ -298,14 +298,14 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       for (const id of [ledger, journal, usageQueue, usageDlq, meteringDlq]) expect(text).not.toContain(id);
     });
 
-    it("grantAppendUsage gives a role the journal's PutItem, ConditionCheckItem, BatchGetItem and Query, and nothing else", () => {
+    it("grantAppendUsage gives a role the journal's PutItem, ConditionCheckItem and Query, and nothing else", () => {
       const { stack, integration } = embedded();
       const role = new iam.Role(stack, 'Appender', { assumedBy: new iam.AccountRootPrincipal() });
       integration.meteringLedger.grantAppendUsage(role);
       const e = Template.fromStack(stack);
       const journalId = idOf(e, TABLE, /^MarketplaceMeteringLedgerJournalTable[0-9A-F]{8}$/);
       expect(statementsOf(e, idOf(e, 'AWS::IAM::Role', /^Appender[0-9A-F]{8}$/))).toEqual([
-        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'], Resource: getAtt(journalId) },
+        { Effect: 'Allow', Action: ['dynamodb:PutItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query'], Resource: getAtt(journalId) },
       ]);
     });
   });
