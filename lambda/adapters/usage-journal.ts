@@ -5,8 +5,8 @@ import { EarlyMetering, HourJournal } from '../core/metering/fold-hours';
 import { FinalUsageFlush } from '../core/lifecycle/subscription-state';
 import { backoffDelayMs } from '../core/metering/pacing';
 import { UsageJournalSchema as Schema } from '../core/usage-journal-schema';
-import { AppendOutcome, CustomerHour, customerHourKey, entryBytes, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
-import { batchGet, batchWrite } from './batch-requests';
+import { AppendOutcome, entryBytes, entryIdOf, JournalEntry, journalShardOf, UsageJournal } from '../core/usage/usage-journal';
+import { batchWrite } from './batch-requests';
 import { sealedBucketItem } from './bucket-items';
 import { decodeUsage, encodeUsage } from './journal-usage-codec';
 import { jsonStringPrefix } from './dead-letter-queue';
@@ -303,12 +303,6 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
         writtenAt: String(item.writtenAt),
       };
     }
-  }
-
-  async meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>> {
-    const keys = hours.map((hour) => key(`flush#${hour.hourStart}`, `${hour.customerKey}#0`));
-    const items = await batchGet(this.client, this.tableName, keys, { ConsistentRead: true, ProjectionExpression: 'customerKey, hourStart' });
-    return new Set(items.map((item) => customerHourKey({ customerKey: String(item.customerKey), hourStart: String(item.hourStart) })));
   }
 
   async flushes(hourStart: string): Promise<Map<string, EarlyMetering>> {

@@ -11,28 +11,13 @@
  * cannot outlive the function's timeout, so the hour an invocation rolls late usage into is never
  * sealed under it (that would be an artefact of the harness, not a reachable interleaving).
  *
- * Duplicates. A "twin" is SQS handing a message a container is working on to a second container
- * (ApproximateReceiveCount the same, or one more: a redelivery). It starts at a random I/O boundary
- * of the first container (once its n-th DynamoDB call has landed), which is then held up a few ms
- * more, as a slow network or a paused process would; every DynamoDB call of an ingest container
- * also takes a little random time. A lost delete makes fauxqs deliver the message again, later.
+ * Duplicates: SQS twins, lost deletes and DynamoDB latency, as ingestion-fleet.ts makes them.
  */
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
-import {
-  ChangeMessageVisibilityCommand,
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  DeleteQueueCommand,
-  GetQueueAttributesCommand,
-  Message,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageCommand, DeleteQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, paginateScan, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { CachedCustomerDirectory, CustomerSubscriptions } from '../../lambda/adapters/customer-directory';
+import { CustomerSubscriptions } from '../../lambda/adapters/customer-directory';
 import { DeadLetterQueue } from '../../lambda/adapters/dead-letter-queue';
 import { sdkMeteringApi } from '../../lambda/adapters/metering-api';
 import { DynamoDbMeteringLedger } from '../../lambda/adapters/metering-ledger';
@@ -40,13 +25,13 @@ import { DynamoDbUsageJournal } from '../../lambda/adapters/usage-journal';
 import { legacyCustomerKey, licenseCustomerKey } from '../../lambda/core/customer';
 import { MeteringPorts, MeteringReport } from '../../lambda/core/metering/metering-run';
 import { ProductConfig } from '../../lambda/core/product-config';
-import { entryIdOf, UsageJournal } from '../../lambda/core/usage/usage-journal';
+import { entryIdOf } from '../../lambda/core/usage/usage-journal';
 import { HOUR_MS, utcHourStart } from '../../lambda/core/utc-hour';
-import { createIngestHandler } from '../../lambda/ingest/ingest-batch';
 import { meteringDeadLetters, meterNow } from '../../lambda/metering/metering-job';
 import { createCustomersTable, createMeteringTable, createUsageJournalTable } from '../../local/local-tables';
 import { localClientConfig } from '../../local/services';
 import { SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
+import { FleetOptions, FleetStats, newFleetStats, sleep, startIngestionFleet, tracedIngest } from './ingestion-fleet';
 import { Customer, simulatorAdmin } from './metering-environment';
 import { seededRandom } from '../unit/lifecycle/event-history';
 
@@ -54,12 +39,6 @@ export const MIN_MS = 60_000;
 /** The ingest function's timeout (the stack's: 60 s), a little less to be safe. */
 export const LAMBDA_TIMEOUT_MS = 55_000;
 const GRACE_MS = 10 * MIN_MS;
-
-// ---------------------------------------------------------------------------------------------
-// Seeded randomness
-
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // The virtual clock
@@ -142,16 +121,16 @@ export interface PlannedMessage {
   readonly index: number;
   readonly sendAt: number;
   readonly units: readonly UsageUnit[];
+  body?: string;
   sqsMessageId?: string;
 }
 
-export interface ScenarioOptions {
+/** The fleet's options (ingestion-fleet.ts: twins, lost deletes, DynamoDB latency), and the usage planned. */
+export interface ScenarioOptions extends FleetOptions {
   readonly seed: number;
   /** Virtual time the producers start and stop sending. */
   readonly start: Date;
   readonly end: Date;
-  /** Ingestion containers polling the queue at once. @default 4 */
-  readonly instances?: number;
   /** Distinct events per customer x dimension (2^0 .. 2^(n-1)), at most 30. @default 24 */
   readonly unitsPerSeries?: number;
   /** Share of events without an eventId (counted by message id + position). @default 0.2 */
@@ -162,23 +141,6 @@ export interface ScenarioOptions {
   readonly lateShare?: number;
   /** Share of events sent 4 to 14 minutes after they happened (around the seal of their hour). @default 0.25 */
   readonly slowShare?: number;
-  /** Per received message: the chance that SQS also delivers it to another container at the same time. @default 0.25 */
-  readonly twinChance?: number;
-  /** Of those twins: the chance it carries ApproximateReceiveCount + 1 (a redelivery), else the same count. @default 0.5 */
-  readonly twinNextCountChance?: number;
-  /**
-   * A twin starts once the first container's n-th DynamoDB call of the invocation has landed (n picked
-   * at random, 0 to 4), then 0 to this many ms later (real time). @default 20
-   */
-  readonly twinDelayMaxMs?: number;
-  /** How long (0 to this many ms, real time) the first container is held up once it has started a twin. @default 80 */
-  readonly twinHeadStartMaxMs?: number;
-  /** Per message handled: the chance its delete is lost, so SQS redelivers it (receive count + 1). @default 0.15 */
-  readonly redeliverChance?: number;
-  /** Random latency added to each DynamoDB call of the ingest containers, before and after, in ms. @default 6 */
-  readonly dynamoJitterMs?: number;
-  /** Per DynamoDB call of an ingest container: the chance of a longer pause (40 to 120 ms: a GC pause, a slow network). @default 0 */
-  readonly dynamoPauseChance?: number;
   /** Virtual time per clock step, and real time between steps. @default 45 s / 25 ms */
   readonly tickVirtualMs?: number;
   readonly tickRealMs?: number;
@@ -186,18 +148,11 @@ export interface ScenarioOptions {
   readonly dropMessage?: (messages: readonly PlannedMessage[], units: readonly UsageUnit[]) => PlannedMessage;
 }
 
-export interface ScenarioStats {
+export interface ScenarioStats extends FleetStats {
   messages: number;
   unitsDistinct: number;
   unitsSent: number;
   unitsWithoutEventId: number;
-  invocations: number;
-  twinInvocations: number;
-  twinsSameCount: number;
-  twinsNextCount: number;
-  deliveriesWithReceiveCountAbove1: number;
-  lostDeletes: number;
-  batchItemFailures: number;
   eventsRolledIntoOpenHour: number;
   duplicatesReported: number;
   meteringRuns: number;
@@ -286,43 +241,6 @@ function bodyOf(message: PlannedMessage, series: readonly Series[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Containers
-
-/** A DynamoDB document client whose every call takes a little random time before and after (network). */
-function jitteryDocuments(endpoint: string, jitterMs: number, pauseChance: number, rand: () => number, onLanded: () => number): DynamoDBDocumentClient {
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(endpoint)), { marshallOptions: { removeUndefinedValues: true } });
-  const delay = () => Math.floor(rand() * jitterMs) + (rand() < pauseChance ? 40 + Math.floor(rand() * 80) : 0);
-  {
-    documents.middlewareStack.add(
-      (next) => async (args) => {
-        await sleep(delay());
-        let out;
-        let extra = 0;
-        try {
-          out = await next(args);
-        } finally {
-          // The call has landed (its answer is on the way back); a twin started now may get a head start.
-          extra = onLanded();
-        }
-        await sleep(delay() + extra);
-        return out;
-      },
-      { step: 'initialize', name: 'concurrencyJitter', priority: 'high' },
-    );
-  }
-  return documents;
-}
-
-interface Container {
-  readonly name: string;
-  /** Run once this invocation's n-th DynamoDB call has landed (n = 0: at once); pending ones run when it ends. */
-  readonly afterCalls: { n: number; run: () => void }[];
-  handle(event: SQSEvent): Promise<SQSBatchResponse>;
-  busy: boolean;
-  destroy(): void;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The scenario
 
 export async function runScenario(services: Services, options: ScenarioOptions): Promise<ScenarioResult> {
@@ -334,17 +252,11 @@ export async function runScenario(services: Services, options: ScenarioOptions):
   /** What the containers did with the journal, in order (printed for a message found doubled or lost). */
   const trace: string[] = [];
   const stats: ScenarioStats = {
+    ...newFleetStats(),
     messages: 0,
     unitsDistinct: 0,
     unitsSent: 0,
     unitsWithoutEventId: 0,
-    invocations: 0,
-    twinInvocations: 0,
-    twinsSameCount: 0,
-    twinsNextCount: 0,
-    deliveriesWithReceiveCountAbove1: 0,
-    lostDeletes: 0,
-    batchItemFailures: 0,
     eventsRolledIntoOpenHour: 0,
     duplicatesReported: 0,
     meteringRuns: 0,
@@ -366,7 +278,7 @@ export async function runScenario(services: Services, options: ScenarioOptions):
   const simulator = await startMarketplaceSimulator({ port: 0, clock: simClock, config: { rateLimitPerSecond: 0 } });
   const admin = <T = any>(method: string, path: string, body?: unknown) => simulatorAdmin<T>(simulator.url, method, path, body);
   const marketplace = new MarketplaceMeteringClient({ ...localClientConfig(simulator.url), maxAttempts: 1 });
-  const containers: Container[] = [];
+  let fleet: ReturnType<typeof startIngestionFleet> | undefined;
 
   try {
     for (const p of PRODUCTS) await admin('POST', '/_admin/products', { productCode: p.productCode, identityMode: p.identityMode, dimensions: p.dimensions });
@@ -408,6 +320,7 @@ export async function runScenario(services: Services, options: ScenarioOptions):
     stats.unitsDistinct = units.length;
     stats.unitsSent = copies.length;
     stats.unitsWithoutEventId = units.filter((u) => u.eventId === undefined).length;
+    for (const m of messages) m.body = bodyOf(m, series);
     const dropped = options.dropMessage?.(messages, units);
 
     // --- Clock ---------------------------------------------------------------------------
@@ -426,220 +339,28 @@ export async function runScenario(services: Services, options: ScenarioOptions):
     })();
 
     // --- Ingestion containers ---------------------------------------------------------------
-    const ingestLog = {
-      info: (message: string, attributes: Record<string, unknown>) => {
-        if (message !== 'usage message ingested') return;
-        stats.eventsRolledIntoOpenHour += Number(attributes.rolledOver);
-        stats.duplicatesReported += Number(attributes.duplicates);
-      },
-      warn: () => undefined,
-    };
-    const newContainer = (name: string): Container => {
-      let calls = 0;
-      const afterCalls: Container['afterCalls'] = [];
-      /** Starts the twins due; returns how long this container is then held up (descheduled), in ms. */
-      const fire = (all: boolean): number => {
-        let fired = 0;
-        for (let i = afterCalls.length - 1; i >= 0; i--) {
-          if (all || afterCalls[i].n <= calls) {
-            afterCalls.splice(i, 1)[0].run();
-            fired++;
-          }
-        }
-        return fired > 0 ? Math.floor(rand() * (options.twinHeadStartMaxMs ?? 80)) : 0;
-      };
-      const docs = jitteryDocuments(services.dynamoDbEndpoint, options.dynamoJitterMs ?? 6, options.dynamoPauseChance ?? 0, jitterRand, () => {
-        calls++;
-        return fire(false);
-      });
-      const deadLetterSqs = new SQSClient(localClientConfig(services.sqsEndpoint));
-      const realJournal = new DynamoDbUsageJournal(docs, journalTable);
-      const t = () => `${((Date.now() - startedAt) / 1000).toFixed(3)}s`;
-      const journal: UsageJournal = {
-        append: async (entries) => {
-          const ids = entries.map((e) => `${e.hourStart.slice(11, 16)}:${entryIdOf(e)}{${e.events.map((x) => x.p).join(',')}}`);
-          trace.push(`${t()} ${name} append ${ids.join(' ')} ...`);
-          const out = await realJournal.append(entries);
-          trace.push(`${t()} ${name} append ${ids.join(' ')} -> ${out.join(',')}`);
-          return out;
+    fleet = startIngestionFleet({
+      dynamoDbEndpoint: services.dynamoDbEndpoint,
+      sqsEndpoint: services.sqsEndpoint,
+      resources: { sqs, usageQueueUrl, usageDeadLettersUrl, customersTable, journalTable },
+      products: PRODUCTS,
+      clock,
+      rand,
+      jitterRand,
+      options,
+      stats,
+      problems,
+      trace: (line) => trace.push(`${((Date.now() - startedAt) / 1000).toFixed(3)}s ${new Date(clock.now()).toISOString().slice(11, 19)} ${line}`),
+      log: () => ({
+        info: (message, attributes) => {
+          if (message !== 'usage message ingested') return;
+          stats.eventsRolledIntoOpenHour += Number(attributes.rolledOver);
+          stats.duplicatesReported += Number(attributes.duplicates);
         },
-        storedPositions: async (messageId, hours) => {
-          const out = await realJournal.storedPositions(messageId, hours);
-          trace.push(`${t()} ${name} storedPositions ${messageId} [${hours.map((h) => h.slice(11, 16)).join(',')}] -> {${[...out].join(',')}}`);
-          return out;
-        },
-        refusedPositions: (messageId) => realJournal.refusedPositions(messageId),
-        recordRefused: (messageId, refused, at) => realJournal.recordRefused(messageId, refused, at),
-        meteredEarly: (hours) => realJournal.meteredEarly(hours),
-      };
-      const handler = createIngestHandler({
-        ports: {
-          journal,
-          customers: new CachedCustomerDirectory(docs, customersTable),
-          products: PRODUCTS,
-          now: () => new Date(clock.now()),
-        },
-        deadLetters: new DeadLetterQueue(deadLetterSqs, usageDeadLettersUrl),
-        log: ingestLog,
-      });
-      const container: Container = {
-        name,
-        afterCalls,
-        busy: false,
-        handle: async (event) => {
-          calls = 0;
-          fire(false);
-          const token = clock.begin();
-          trace.push(`${t()} ${name} invoke at ${new Date(clock.now()).toISOString().slice(11, 19)} ${event.Records.map((r) => `${r.messageId}(count ${r.attributes.ApproximateReceiveCount})`).join(' ')}`);
-          try {
-            return await handler(event);
-          } finally {
-            clock.end(token);
-            fire(true);
-          }
-        },
-        destroy: () => {
-          docs.destroy();
-          deadLetterSqs.destroy();
-        },
-      };
-      containers.push(container);
-      return container;
-    };
-
-    const recordOf = (m: Message, receiveCount: number): SQSEvent['Records'][number] => ({
-      messageId: m.MessageId!,
-      receiptHandle: m.ReceiptHandle!,
-      body: m.Body ?? '',
-      attributes: { ...(m.Attributes ?? {}), ApproximateReceiveCount: String(receiveCount) } as SQSEvent['Records'][number]['attributes'],
-      messageAttributes: {},
-      md5OfBody: m.MD5OfBody ?? '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:usage',
-      awsRegion: 'us-east-1',
+        warn: () => undefined,
+      }),
+      droppedBody: dropped?.body,
     });
-
-    /** Invokes a container; the ids of the messages that failed (all of them if it threw). */
-    const invoke = async (container: Container, records: SQSEvent['Records']): Promise<Set<string>> => {
-      stats.invocations++;
-      for (const r of records) if (Number(r.attributes.ApproximateReceiveCount) > 1) stats.deliveriesWithReceiveCountAbove1++;
-      try {
-        const response = await container.handle({ Records: records });
-        stats.batchItemFailures += response.batchItemFailures.length;
-        return new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
-      } catch (error) {
-        stats.batchItemFailures += records.length;
-        return new Set(records.map((r) => r.messageId));
-      }
-    };
-
-    // Twins: SQS hands the same message to another container at the same moment. A twin that fails
-    // is delivered again (as SQS would), until it is handled.
-    const twinPool: Container[] = [];
-    const twinsInFlight = new Set<Promise<void>>();
-    const takeTwinContainer = () => {
-      const free = twinPool.find((c) => !c.busy);
-      const container = free ?? newContainer(`twin-${twinPool.length + 1}`);
-      if (!free) twinPool.push(container);
-      container.busy = true;
-      return container;
-    };
-    const runTwin = (m: Message, receiveCount: number) => {
-      const task = (async () => {
-        await sleep(Math.floor(rand() * (options.twinDelayMaxMs ?? 20)));
-        for (let count = receiveCount, attempt = 0; ; count++, attempt++) {
-          const container = takeTwinContainer();
-          stats.twinInvocations++;
-          let failed: Set<string>;
-          try {
-            failed = await invoke(container, [recordOf(m, count)]);
-          } finally {
-            container.busy = false;
-          }
-          if (failed.size === 0) return;
-          if (attempt === 6) {
-            problems.push(`NEVER HANDLED: twin delivery of ${m.MessageId} still failing after ${attempt + 1} deliveries`);
-            return;
-          }
-          await sleep(50);
-        }
-      })();
-      twinsInFlight.add(task);
-      void task.finally(() => twinsInFlight.delete(task));
-    };
-
-    const lostDeletes = new Map<string, number>();
-    const droppedOnce = new Set<string>();
-    const worker = async (container: Container) => {
-      while (!stopping) {
-        let received: Message[];
-        try {
-          ({ Messages: received = [] } = await sqs.send(
-            new ReceiveMessageCommand({
-              QueueUrl: usageQueueUrl,
-              MaxNumberOfMessages: 1 + Math.floor(rand() * 10),
-              WaitTimeSeconds: 0,
-              VisibilityTimeout: 2,
-              MessageSystemAttributeNames: ['All'],
-            }),
-          ));
-        } catch (error) {
-          if (!stopping) problems.push(`harness: receive failed: ${String(error)}`);
-          await sleep(50);
-          continue;
-        }
-        if (received.length === 0) {
-          await sleep(15);
-          continue;
-        }
-        // Self-check: a message lost before any container saw it.
-        // Known by its body: a container can receive it before the producer has read its message id.
-        if (dropped) {
-          const isDropped = (m: Message) => m.Body === (dropped as { body?: string }).body;
-          for (const m of received.filter((m) => isDropped(m) && !droppedOnce.has(m.MessageId!))) {
-            droppedOnce.add(m.MessageId!);
-            await sqs.send(new DeleteMessageCommand({ QueueUrl: usageQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
-          }
-          received = received.filter((m) => !isDropped(m));
-          if (received.length === 0) continue;
-        }
-        const counts = new Map(received.map((m) => [m.MessageId!, Number(m.Attributes?.ApproximateReceiveCount ?? '1')]));
-        for (const m of received) {
-          if (rand() >= (options.twinChance ?? 0.25)) continue;
-          const next = rand() < (options.twinNextCountChance ?? 0.5);
-          if (next) stats.twinsNextCount++;
-          else stats.twinsSameCount++;
-          // SQS hands it over again while the first container works: after its n-th DynamoDB call has landed.
-          const count = counts.get(m.MessageId!)! + (next ? 1 : 0);
-          container.afterCalls.push({ n: Math.floor(rand() * 5), run: () => runTwin(m, count) });
-        }
-        container.busy = true;
-        const failed = await invoke(
-          container,
-          received.map((m) => recordOf(m, counts.get(m.MessageId!)!)),
-        );
-        container.busy = false;
-        for (const m of received) {
-          const url = usageQueueUrl;
-          if (failed.has(m.MessageId!)) {
-            await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })).catch(() => undefined);
-            continue;
-          }
-          const lost = lostDeletes.get(m.MessageId!) ?? 0;
-          if (lost < 2 && rand() < (options.redeliverChance ?? 0.15)) {
-            // The delete never reached SQS: the message comes back, later or at once.
-            lostDeletes.set(m.MessageId!, lost + 1);
-            stats.lostDeletes++;
-            await sqs
-              .send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: rand() < 0.5 ? 0 : 1 }))
-              .catch(() => undefined);
-            continue;
-          }
-          await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
-        }
-      }
-    };
-    const workers = Array.from({ length: options.instances ?? 4 }, (_, i) => worker(newContainer(`ingest-${i + 1}`)));
 
     // --- Metering: a run every 5 virtual minutes, one at a time --------------------------------
     const ledger = new DynamoDbMeteringLedger(documents, ledgerTable, journalTable);
@@ -672,35 +393,12 @@ export async function runScenario(services: Services, options: ScenarioOptions):
       }
     })();
 
-    // --- Producer ----------------------------------------------------------------------------
-    for (const m of messages) (m as { body?: string }).body = bodyOf(m, series);
-    for (let i = 0; i < messages.length; ) {
-      if (messages[i].sendAt > clock.now()) {
-        await sleep(3);
-        continue;
-      }
-      const due: PlannedMessage[] = [];
-      while (i < messages.length && messages[i].sendAt <= clock.now() && due.length < 10) due.push(messages[i++]);
-      const { Successful = [], Failed = [] } = await sqs.send(
-        new SendMessageBatchCommand({ QueueUrl: usageQueueUrl, Entries: due.map((m) => ({ Id: String(m.index), MessageBody: (m as { body?: string }).body! })) }),
-      );
-      if (Failed.length > 0) throw new Error(`harness: SQS refused ${Failed.length} messages`);
-      for (const s of Successful) messages[Number(s.Id)].sqsMessageId = s.MessageId;
-    }
-
-    // --- Drain -------------------------------------------------------------------------------
-    for (let quiet = 0; quiet < 3; ) {
-      await sleep(40);
-      const { Attributes = {} } = await sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: usageQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
-      );
-      const left = Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);
-      quiet = left === 0 && twinsInFlight.size === 0 && clock.invocationsInFlight === 0 ? quiet + 1 : 0;
-    }
+    // --- Producer, then drain -----------------------------------------------------------------
+    await fleet.produce(messages as (PlannedMessage & { body: string })[]);
+    await fleet.drain();
     ingesting = false;
     stopping = true;
-    await Promise.all([...workers, clockLoop, meteringLoop]);
-    await Promise.all([...twinsInFlight]);
+    await Promise.all([fleet.stop(), clockLoop, meteringLoop]);
 
     // --- Settle: every hour billed -------------------------------------------------------------
     const finalNow = utcHourStart(new Date(clock.now())).getTime() + HOUR_MS + 15 * MIN_MS;
@@ -781,7 +479,7 @@ export async function runScenario(services: Services, options: ScenarioOptions):
     stats.realMs = Date.now() - startedAt;
     return { seed: options.seed, problems, stats, totals, dropped, series };
   } finally {
-    for (const c of containers) c.destroy();
+    fleet?.destroy();
     marketplace.destroy();
     await simulator.stop();
     await Promise.allSettled([
@@ -879,51 +577,25 @@ export async function overlappingRedelivery(services: Services): Promise<Overlap
       { licenseArn: created.licenseArn, dimension: 'requests', quantity: 1, timestamp: '2026-11-02T11:12:00.000Z' },
       { licenseArn: created.licenseArn, dimension: 'requests', quantity: 2, timestamp: '2026-11-02T10:50:00.000Z' },
     ]);
-    const record = (receiveCount: number): SQSEvent['Records'][number] => ({
-      messageId: 'usage-message-M',
-      receiptHandle: `receipt-${receiveCount}`,
-      body,
-      attributes: { ApproximateReceiveCount: String(receiveCount) } as SQSEvent['Records'][number]['attributes'],
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:usage',
-      awsRegion: 'us-east-1',
-    });
     let releaseA!: () => void;
     const aMayGoOn = new Promise<void>((resolve) => (releaseA = resolve));
-    const container = (name: string, now: string, gateSecondAppend: boolean) => {
-      const real = new DynamoDbUsageJournal(documents, journalTable);
-      let appends = 0;
-      const journal: UsageJournal = {
-        append: async (entries) => {
-          // A's late entry is slow to land (network, a conflict retry...): B runs meanwhile.
-          if (gateSecondAppend && ++appends === 2) await aMayGoOn;
-          const out = await real.append(entries);
-          trace.push(`${name} append ${entries.map((e) => `${e.hourStart.slice(11, 16)}:${entryIdOf(e)}{${e.events.map((x) => x.p).join(',')}}`).join(' ')} -> ${out.join(',')}`);
-          return out;
+    const resources = { documents, sqs, customersTable, journalTable, usageDeadLettersUrl };
+    const container = (name: string, now: string, gateSecondAppend: boolean) =>
+      tracedIngest(resources, name, {
+        now: () => Date.parse(now),
+        trace: (line) => trace.push(line),
+        products: PRODUCTS,
+        // A's late entry is slow to land (network, a conflict retry...): B runs meanwhile.
+        gate: async (call, appendsBefore) => {
+          if (gateSecondAppend && call === 'append' && appendsBefore === 1) await aMayGoOn;
         },
-        storedPositions: async (messageId, hours) => {
-          const out = await real.storedPositions(messageId, hours);
-          trace.push(`${name} storedPositions -> {${[...out].join(',')}}`);
-          return out;
-        },
-        refusedPositions: (messageId) => real.refusedPositions(messageId),
-        recordRefused: (messageId, refused, at) => real.recordRefused(messageId, refused, at),
-        meteredEarly: (hours) => real.meteredEarly(hours),
-      };
-      return createIngestHandler({
-        ports: { journal, customers: new CachedCustomerDirectory(documents, customersTable), products: PRODUCTS, now: () => new Date(now) },
-        deadLetters: new DeadLetterQueue(sqs, usageDeadLettersUrl),
-        log: { info: () => undefined, warn: () => undefined },
       });
-    };
     const a = container('A (receive count 1)', '2026-11-02T11:20:00.000Z', true);
     const b = container('B (receive count 2)', '2026-11-02T11:20:30.000Z', false);
-    const first = a({ Records: [record(1)] });
+    const first = a(body, 1);
     // A's on-time entry has landed; its late one has not.
     for (let i = 0; i < 200 && !trace.some((line) => line.startsWith('A')); i++) await sleep(10);
-    const second = await b({ Records: [record(2)] });
+    const second = await b(body, 2);
     releaseA();
     const firstResponse = await first;
     if (firstResponse.batchItemFailures.length + second.batchItemFailures.length > 0) throw new Error('harness: a delivery failed');

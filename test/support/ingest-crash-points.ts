@@ -84,7 +84,6 @@ function wrapJournal(journal: UsageJournal, holder: PlanHolder): UsageJournal {
   return {
     append: (entries) => holder.plan.call('journal.append', () => journal.append(entries)),
     storedPositions: (messageId, hours) => holder.plan.call('journal.storedPositions', () => journal.storedPositions(messageId, hours)),
-    meteredEarly: (hours) => holder.plan.call('journal.meteredEarly', () => journal.meteredEarly(hours)),
     recordRefused: (messageId, refused, at) => holder.plan.call('journal.recordRefused', () => journal.recordRefused(messageId, refused, at)),
     refusedPositions: (messageId) => holder.plan.call('journal.refusedPositions', () => journal.refusedPositions(messageId)),
   };

@@ -23,32 +23,17 @@
  */
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchMeterUsageCommand, MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
-import {
-  ChangeMessageVisibilityCommand,
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  DeleteQueueCommand,
-  GetQueueAttributesCommand,
-  Message,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  SendMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteMessageCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, paginateScan, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { CachedCustomerDirectory, CustomerSubscriptions } from '../../lambda/adapters/customer-directory';
+import { CustomerSubscriptions } from '../../lambda/adapters/customer-directory';
 import { DeadLetterQueue } from '../../lambda/adapters/dead-letter-queue';
 import { sdkMeteringApi } from '../../lambda/adapters/metering-api';
 import { DynamoDbMeteringLedger } from '../../lambda/adapters/metering-ledger';
 import { decodeUsage } from '../../lambda/adapters/journal-usage-codec';
-import { DynamoDbUsageJournal } from '../../lambda/adapters/usage-journal';
 import { legacyCustomerKey, licenseCustomerKey } from '../../lambda/core/customer';
 import { MeteringPorts, MeteringReport } from '../../lambda/core/metering/metering-run';
 import { ProductConfig } from '../../lambda/core/product-config';
-import { entryIdOf, UsageJournal } from '../../lambda/core/usage/usage-journal';
 import { HOUR_MS, utcHourStart } from '../../lambda/core/utc-hour';
-import { createIngestHandler } from '../../lambda/ingest/ingest-batch';
 import { meteringDeadLetters, meterNow } from '../../lambda/metering/metering-job';
 import { startLocalApiServer } from '../../local/api-gateway-server';
 import { createLocalLifecycle } from '../../local/local-lifecycle';
@@ -56,13 +41,12 @@ import { createCustomersTable, createMeteringTable, createUsageJournalTable } fr
 import { localClientConfig } from '../../local/services';
 import { SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
 import { LAMBDA_TIMEOUT_MS, LEGACY, LICENSE, MIN_MS, PRODUCTS, ScenarioCustomer, Services, VirtualClock } from './concurrency-scenario';
+import { FleetOptions, FleetStats, JournalGate, newFleetStats, sleep, startIngestionFleet, tracedIngest } from './ingestion-fleet';
 import { simulatorAdmin } from './metering-environment';
 import { seededRandom } from '../unit/lifecycle/event-history';
 
 export { MIN_MS, LAMBDA_TIMEOUT_MS };
 export type { Services };
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // The plan: customers, usage, lifecycle changes
@@ -117,12 +101,15 @@ export interface PlannedMessage {
   sqsMessageId?: string;
 }
 
-export interface LifecycleScenarioOptions {
+/**
+ * The fleet's options (ingestion-fleet.ts), with these defaults here: twinChance 0.3,
+ * strayDuplicateChance 0.05 (a standard queue's at-least-once duplicate, from a server that missed
+ * the delete), dynamoPauseChance 0.02; and the usage and lifecycle planned.
+ */
+export interface LifecycleScenarioOptions extends FleetOptions {
   readonly seed: number;
   readonly start: Date;
   readonly end: Date;
-  /** @default 4 */
-  readonly instances?: number;
   /** Events per customer x dimension, at most 30. @default 20 */
   readonly unitsPerSeries?: number;
   /** @default 0.25 */
@@ -133,27 +120,9 @@ export interface LifecycleScenarioOptions {
   readonly lateShare?: number;
   /** Sent 4 to 14 minutes after they happened. @default 0.25 */
   readonly slowShare?: number;
-  /** @default 0.3 */
-  readonly twinChance?: number;
-  /** @default 0.5 */
-  readonly twinNextCountChance?: number;
-  /** @default 0.15 */
-  readonly redeliverChance?: number;
-  /**
-   * Per message handled: the chance that SQS delivers a stray copy of it later (1 to 12 virtual
-   * minutes), with the same ApproximateReceiveCount: a standard queue's at-least-once duplicate, from
-   * a server that missed the delete. @default 0.05
-   */
-  readonly strayDuplicateChance?: number;
-  /** @default 6 */
-  readonly dynamoJitterMs?: number;
-  /** @default 0.02 */
-  readonly dynamoPauseChance?: number;
   /** @default 45 s / 25 ms */
   readonly tickVirtualMs?: number;
   readonly tickRealMs?: number;
-  /** How long (virtual ms) an ingest container keeps a customer's record. @default 60000, as the stack */
-  readonly customerCacheMs?: number;
   /** The lifecycle's final usage delay. @default 300, as the stack */
   readonly finalUsageDelaySeconds?: number;
   /** The lifecycle changes; default: planLifecycle(seed). */
@@ -475,15 +444,10 @@ export function checkOutcomes(observed: Observed): CheckResult {
 // ---------------------------------------------------------------------------------------------
 // The scenario
 
-export interface LifecycleScenarioStats {
+export interface LifecycleScenarioStats extends FleetStats {
   messages: number;
   unitsDistinct: number;
   unitsSent: number;
-  invocations: number;
-  twinInvocations: number;
-  strayDuplicates: number;
-  lostDeletes: number;
-  batchItemFailures: number;
   meteringRuns: number;
   meteringRunsAsked: number;
   finalUsageFlushed: number;
@@ -510,35 +474,6 @@ export interface LifecycleScenarioResult {
   readonly series: readonly Series[];
 }
 
-interface Container {
-  readonly name: string;
-  readonly afterCalls: { n: number; run: () => void }[];
-  handle(event: SQSEvent): Promise<SQSBatchResponse>;
-  busy: boolean;
-  destroy(): void;
-}
-
-
-/** A DynamoDB document client whose every call takes a little random time before and after. */
-function jitteryDocuments(endpoint: string, jitterMs: number, pauseChance: number, rand: () => number, onLanded: () => number): DynamoDBDocumentClient {
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(endpoint)), { marshallOptions: { removeUndefinedValues: true } });
-  const delay = () => Math.floor(rand() * jitterMs) + (rand() < pauseChance ? 40 + Math.floor(rand() * 80) : 0);
-  documents.middlewareStack.add(
-    (next) => async (args) => {
-      await sleep(delay());
-      let extra = 0;
-      try {
-        return await next(args);
-      } finally {
-        extra = onLanded();
-        await sleep(delay() + extra);
-      }
-    },
-    { step: 'initialize', name: 'lifecycleConcurrencyJitter', priority: 'high' },
-  );
-  return documents;
-}
-
 export async function runLifecycleScenario(services: Services, options: LifecycleScenarioOptions): Promise<LifecycleScenarioResult> {
   const startedAt = Date.now();
   const rand = seededRandom(options.seed);
@@ -547,14 +482,10 @@ export async function runLifecycleScenario(services: Services, options: Lifecycl
   const trace: string[] = [];
   const t = () => `${((Date.now() - startedAt) / 1000).toFixed(3)}s`;
   const stats: LifecycleScenarioStats = {
+    ...newFleetStats(),
     messages: 0,
     unitsDistinct: 0,
     unitsSent: 0,
-    invocations: 0,
-    twinInvocations: 0,
-    strayDuplicates: 0,
-    lostDeletes: 0,
-    batchItemFailures: 0,
     meteringRuns: 0,
     meteringRunsAsked: 0,
     finalUsageFlushed: 0,
@@ -584,7 +515,7 @@ export async function runLifecycleScenario(services: Services, options: Lifecycl
     trace: (line) => trace.push(`${t()} ${line}`),
   });
   const { customersTable, journalTable, ledgerTable, sqs, usageQueueUrl, usageDeadLettersUrl, meteringDeadLettersUrl, documents, simClock, admin, marketplace } = world;
-  const containers: Container[] = [];
+  let fleet: ReturnType<typeof startIngestionFleet> | undefined;
 
   try {
     const customers: ScenarioCustomer[] = [];
@@ -619,188 +550,26 @@ export async function runLifecycleScenario(services: Services, options: Lifecycl
     const vt = () => new Date(clock.now()).toISOString().slice(11, 19);
 
     // --- Ingestion containers --------------------------------------------------------------------
-    const newContainer = (name: string): Container => {
-      let calls = 0;
-      const afterCalls: Container['afterCalls'] = [];
-      const fire = (all: boolean): number => {
-        let fired = 0;
-        for (let i = afterCalls.length - 1; i >= 0; i--) {
-          if (all || afterCalls[i].n <= calls) {
-            afterCalls.splice(i, 1)[0].run();
-            fired++;
-          }
-        }
-        return fired > 0 ? Math.floor(rand() * 80) : 0;
-      };
-      const docs = jitteryDocuments(services.dynamoDbEndpoint, options.dynamoJitterMs ?? 6, options.dynamoPauseChance ?? 0.02, jitterRand, () => {
-        calls++;
-        return fire(false);
-      });
-      const deadLetterSqs = new SQSClient(localClientConfig(services.sqsEndpoint));
-      const realJournal = new DynamoDbUsageJournal(docs, journalTable);
-      const journal: UsageJournal = {
-        append: async (entries) => {
-          const ids = entries.map((e) => `${e.hourStart.slice(11, 16)}:${entryIdOf(e)}{${e.events.map((x) => x.p).join(',')}}`);
-          const out = await realJournal.append(entries);
-          trace.push(`${t()} ${vt()} ${name} append ${ids.join(' ')} -> ${out.join(',')}`);
-          return out;
-        },
-        storedPositions: (messageId, hours) => realJournal.storedPositions(messageId, hours),
-        refusedPositions: (messageId) => realJournal.refusedPositions(messageId),
-        recordRefused: (messageId, refused, at) => realJournal.recordRefused(messageId, refused, at),
-        meteredEarly: async (hours) => {
-          const out = await realJournal.meteredEarly(hours);
-          trace.push(`${t()} ${vt()} ${name} meteredEarly [${hours.map((h) => `${h.customerKey.slice(0, 24)}|${h.hourStart.slice(11, 16)}`).join(' ')}] -> ${out.size}`);
-          return out;
-        },
-      };
-      const handler = createIngestHandler({
-        ports: {
-          journal,
-          // The container's cache of customers, on the virtual clock (a Lambda keeps it 60 s).
-          customers: new CachedCustomerDirectory(docs, customersTable, options.customerCacheMs ?? 60_000, () => clock.now()),
-          products: PRODUCTS,
-          now: () => new Date(clock.now()),
-        },
-        deadLetters: new DeadLetterQueue(deadLetterSqs, usageDeadLettersUrl),
-        log: {
-          info: () => undefined,
-          warn: (message, attributes) => trace.push(`${t()} ${vt()} ${name} ${message} ${JSON.stringify(attributes)}`),
-        },
-      });
-      const container: Container = {
-        name,
-        afterCalls,
-        busy: false,
-        handle: async (event) => {
-          calls = 0;
-          fire(false);
-          const token = clock.begin();
-          trace.push(`${t()} ${vt()} ${name} invoke ${event.Records.map((r) => `${r.messageId}(count ${r.attributes.ApproximateReceiveCount})`).join(' ')}`);
-          try {
-            return await handler(event);
-          } finally {
-            clock.end(token);
-            fire(true);
-          }
-        },
-        destroy: () => {
-          docs.destroy();
-          deadLetterSqs.destroy();
-        },
-      };
-      containers.push(container);
-      return container;
-    };
-
-    const recordOf = (m: Message, receiveCount: number): SQSEvent['Records'][number] => ({
-      messageId: m.MessageId!,
-      receiptHandle: m.ReceiptHandle!,
-      body: m.Body ?? '',
-      attributes: { ...(m.Attributes ?? {}), ApproximateReceiveCount: String(receiveCount) } as SQSEvent['Records'][number]['attributes'],
-      messageAttributes: {},
-      md5OfBody: m.MD5OfBody ?? '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:usage',
-      awsRegion: 'us-east-1',
+    fleet = startIngestionFleet({
+      dynamoDbEndpoint: services.dynamoDbEndpoint,
+      sqsEndpoint: services.sqsEndpoint,
+      resources: { sqs, usageQueueUrl, usageDeadLettersUrl, customersTable, journalTable },
+      products: PRODUCTS,
+      clock,
+      rand,
+      jitterRand,
+      options: {
+        ...options,
+        twinChance: options.twinChance ?? 0.3,
+        strayDuplicateChance: options.strayDuplicateChance ?? 0.05,
+        dynamoPauseChance: options.dynamoPauseChance ?? 0.02,
+      },
+      stats,
+      problems,
+      trace: (line) => trace.push(`${t()} ${vt()} ${line}`),
+      log: (name) => ({ info: () => undefined, warn: (message, attributes) => trace.push(`${t()} ${vt()} ${name} ${message} ${JSON.stringify(attributes)}`) }),
+      droppedBody: dropped?.body,
     });
-    const invoke = async (container: Container, records: SQSEvent['Records']): Promise<Set<string>> => {
-      stats.invocations++;
-      try {
-        const response = await container.handle({ Records: records });
-        stats.batchItemFailures += response.batchItemFailures.length;
-        return new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
-      } catch (error) {
-        trace.push(`${t()} ${container.name} threw ${String(error)}`);
-        stats.batchItemFailures += records.length;
-        return new Set(records.map((r) => r.messageId));
-      }
-    };
-    const twinPool: Container[] = [];
-    const twinsInFlight = new Set<Promise<void>>();
-    const runTwin = (m: Message, receiveCount: number, notBefore?: number) => {
-      const task = (async () => {
-        await sleep(Math.floor(rand() * 20));
-        while (notBefore !== undefined && clock.now() < notBefore && !stopping) await sleep(5);
-        for (let count = receiveCount, attempt = 0; ; count++, attempt++) {
-          const free = twinPool.find((c) => !c.busy);
-          const container = free ?? newContainer(`twin-${twinPool.length + 1}`);
-          if (!free) twinPool.push(container);
-          container.busy = true;
-          stats.twinInvocations++;
-          let failed: Set<string>;
-          try {
-            failed = await invoke(container, [recordOf(m, count)]);
-          } finally {
-            container.busy = false;
-          }
-          if (failed.size === 0) return;
-          if (attempt === 6) {
-            problems.push(`NEVER HANDLED: twin delivery of ${m.MessageId}`);
-            return;
-          }
-          await sleep(50);
-        }
-      })();
-      twinsInFlight.add(task);
-      void task.finally(() => twinsInFlight.delete(task));
-    };
-    const lostDeletes = new Map<string, number>();
-    const worker = async (container: Container) => {
-      while (!stopping) {
-        let received: Message[];
-        try {
-          ({ Messages: received = [] } = await sqs.send(
-            new ReceiveMessageCommand({ QueueUrl: usageQueueUrl, MaxNumberOfMessages: 1 + Math.floor(rand() * 10), WaitTimeSeconds: 0, VisibilityTimeout: 2, MessageSystemAttributeNames: ['All'] }),
-          ));
-        } catch (error) {
-          if (!stopping) problems.push(`harness: receive failed: ${String(error)}`);
-          await sleep(50);
-          continue;
-        }
-        // Known by its body: a container can receive it before the producer has read its message id.
-        if (dropped) {
-          for (const m of received.filter((x) => x.Body === dropped.body)) {
-            await sqs.send(new DeleteMessageCommand({ QueueUrl: usageQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
-          }
-          received = received.filter((x) => x.Body !== dropped.body);
-        }
-        if (received.length === 0) {
-          await sleep(15);
-          continue;
-        }
-        const counts = new Map(received.map((m) => [m.MessageId!, Number(m.Attributes?.ApproximateReceiveCount ?? '1')]));
-        for (const m of received) {
-          if (rand() >= (options.twinChance ?? 0.3)) continue;
-          const count = counts.get(m.MessageId!)! + (rand() < (options.twinNextCountChance ?? 0.5) ? 1 : 0);
-          container.afterCalls.push({ n: Math.floor(rand() * 5), run: () => runTwin(m, count) });
-        }
-        container.busy = true;
-        const failed = await invoke(container, received.map((m) => recordOf(m, counts.get(m.MessageId!)!)));
-        container.busy = false;
-        for (const m of received) {
-          if (failed.has(m.MessageId!)) {
-            await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: usageQueueUrl, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 })).catch(() => undefined);
-            continue;
-          }
-          const lost = lostDeletes.get(m.MessageId!) ?? 0;
-          if (lost < 2 && rand() < (options.redeliverChance ?? 0.15)) {
-            lostDeletes.set(m.MessageId!, lost + 1);
-            stats.lostDeletes++;
-            await sqs
-              .send(new ChangeMessageVisibilityCommand({ QueueUrl: usageQueueUrl, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: rand() < 0.5 ? 0 : 1 }))
-              .catch(() => undefined);
-            continue;
-          }
-          await sqs.send(new DeleteMessageCommand({ QueueUrl: usageQueueUrl, ReceiptHandle: m.ReceiptHandle! }));
-          if (rand() < (options.strayDuplicateChance ?? 0.05)) {
-            stats.strayDuplicates++;
-            runTwin(m, counts.get(m.MessageId!)!, clock.now() + (1 + rand() * 11) * MIN_MS);
-          }
-        }
-      }
-    };
-    const workers = Array.from({ length: options.instances ?? 4 }, (_, i) => worker(newContainer(`ingest-${i + 1}`)));
 
     // --- Metering: every 5 virtual minutes, and when the lifecycle asks; one run at a time ---------
     const { meteringPorts } = world;
@@ -856,35 +625,13 @@ export async function runLifecycleScenario(services: Services, options: Lifecycl
       }
     })();
 
-    // --- Producer ----------------------------------------------------------------------------------
-    for (let i = 0; i < messages.length; ) {
-      if (messages[i].sendAt > clock.now()) {
-        await sleep(3);
-        continue;
-      }
-      const due: PlannedMessage[] = [];
-      while (i < messages.length && messages[i].sendAt <= clock.now() && due.length < 10) due.push(messages[i++]);
-      const { Successful = [], Failed = [] } = await sqs.send(
-        new SendMessageBatchCommand({ QueueUrl: usageQueueUrl, Entries: due.map((m) => ({ Id: String(m.index), MessageBody: m.body! })) }),
-      );
-      if (Failed.length > 0) throw new Error(`harness: SQS refused ${Failed.length} messages`);
-      for (const s of Successful) messages[Number(s.Id)].sqsMessageId = s.MessageId;
-    }
+    // --- Producer, then drain --------------------------------------------------------------------
+    await fleet.produce(messages as (PlannedMessage & { body: string })[]);
     await lifecycleLoop;
-
-    // --- Drain ---------------------------------------------------------------------------------
-    for (let quiet = 0; quiet < 3; ) {
-      await sleep(40);
-      const { Attributes = {} } = await sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: usageQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
-      );
-      const left = Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible);
-      quiet = left === 0 && twinsInFlight.size === 0 && clock.invocationsInFlight === 0 ? quiet + 1 : 0;
-    }
+    await fleet.drain();
     ingesting = false;
     stopping = true;
-    await Promise.all([...workers, clockLoop, meteringLoop]);
-    await Promise.all([...twinsInFlight]);
+    await Promise.all([fleet.stop(), clockLoop, meteringLoop]);
 
     // --- Settle: the schedule keeps running (every 5 virtual minutes) until every hour is billed ----
     const finalNow = utcHourStart(new Date(clock.now())).getTime() + HOUR_MS + 15 * MIN_MS;
@@ -944,7 +691,7 @@ export async function runLifecycleScenario(services: Services, options: Lifecycl
     stats.realMs = Date.now() - startedAt;
     return { seed: options.seed, problems, stats, check, trace, dropped, series };
   } finally {
-    for (const c of containers) c.destroy();
+    fleet?.destroy();
     await world.dispose();
   }
 }
@@ -1168,71 +915,55 @@ export interface FocusedResult {
 
 const at = (hhmm: string) => Date.parse(`2026-11-02T${hhmm}:00.000Z`);
 
-/** One container: the ingest handler on its own customer cache, tracing its journal writes. */
-function focusedContainer(
-  world: World,
-  name: string,
-  now: () => number,
-  trace: string[],
-  deliveries: FocusedResult['deliveries'],
-  /** Awaited before each journal call: the call's kind and how many appends landed before it. */
-  gate?: (call: string, appendsLanded: number) => Promise<void>,
-) {
-  const real = new DynamoDbUsageJournal(world.documents, world.journalTable);
-  let appends = 0;
-  const journal: UsageJournal = {
-    append: async (entries) => {
-      await gate?.('append', appends);
-      appends++;
-      const out = await real.append(entries);
-      trace.push(`${name} append ${entries.map((e) => `${e.hourStart.slice(11, 16)}:${entryIdOf(e).replace(/^usage-message-/, '')}{${e.events.map((x) => x.p).join(',')}}`).join(' ')} -> ${out.join(',')}`);
-      return out;
-    },
-    storedPositions: async (messageId, hours) => {
-      await gate?.('storedPositions', appends);
-      const out = await real.storedPositions(messageId, hours);
-      trace.push(`${name} storedPositions -> {${[...out].join(',')}}`);
-      return out;
-    },
-    refusedPositions: (messageId) => real.refusedPositions(messageId),
-    recordRefused: (messageId, refused, when) => real.recordRefused(messageId, refused, when),
-    meteredEarly: async (hours) => {
-      await gate?.('meteredEarly', appends);
-      const out = await real.meteredEarly(hours);
-      trace.push(`${name} meteredEarly ${hours.map((h) => h.hourStart.slice(11, 16)).join(',')} -> ${out.size > 0 ? 'metered early' : 'no'}`);
-      return out;
-    },
+/**
+ * A focused case's world on a clock the case sets: `ingest(name)` is one container (the ingest
+ * handler on its own customer cache, tracing its journal calls, held by `gate`); `meterAt` runs
+ * metering at a time, `setAt` changes a buyer's subscription at a time; `outcome` reads what was
+ * billed and dead-lettered for the customer.
+ */
+async function focusedScene(services: Services) {
+  let now = at('08:00');
+  const trace: string[] = [];
+  const deliveries: FocusedResult['deliveries'] = {};
+  const world = await createWorld(services, { simulatorStart: new Date(now), now: () => now });
+  const moveTo = (ms: number) => {
+    now = ms;
+    world.simClock.set(new Date(now));
   };
-  const handler = createIngestHandler({
-    ports: { journal, customers: new CachedCustomerDirectory(world.documents, world.customersTable, 60_000, now), products: PRODUCTS, now: () => new Date(now()) },
-    deadLetters: new DeadLetterQueue(world.sqs, world.usageDeadLettersUrl),
-    log: {
-      info: (message, attributes) => {
-        if (message !== 'usage message ingested') return;
-        deliveries[name] = { counted: Number(attributes.counted), duplicates: Number(attributes.duplicates), rejected: Number(attributes.rejected) };
-        trace.push(`${name} ingested ${JSON.stringify(deliveries[name])}`);
-      },
-      warn: () => undefined,
-    },
-  });
-  return (body: string, receiveCount: number, messageId = 'usage-message-M') =>
-    handler({
-      Records: [
-        {
-          messageId,
-          receiptHandle: `receipt-${name}`,
-          body,
-          attributes: { ApproximateReceiveCount: String(receiveCount) } as SQSEvent['Records'][number]['attributes'],
-          messageAttributes: {},
-          md5OfBody: '',
-          eventSource: 'aws:sqs',
-          eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:usage',
-          awsRegion: 'us-east-1',
+  return {
+    world,
+    trace,
+    now: () => now,
+    moveTo,
+    ingest: (name: string, containerNow: () => number = () => now, gate?: JournalGate) =>
+      tracedIngest(world, name, {
+        now: containerNow,
+        trace: (line) => trace.push(line.replaceAll('usage-message-', '')),
+        gate,
+        products: PRODUCTS,
+        log: {
+          info: (message, attributes) => {
+            if (message !== 'usage message ingested') return;
+            deliveries[name] = { counted: Number(attributes.counted), duplicates: Number(attributes.duplicates), rejected: Number(attributes.rejected) };
+            trace.push(`${name} ingested ${JSON.stringify(deliveries[name])}`);
+          },
+          warn: () => undefined,
         },
-      ],
-    });
+      }),
+    meterAt: async (hhmm: string) => {
+      moveTo(at(hhmm));
+      const report = await meterNow(world.meteringPorts, { info: () => undefined, error: () => undefined }, { now: new Date(now), deadline: new Date(Date.now() + 60_000) });
+      trace.push(`${hhmm} metering: finalUsage ${report.finalUsage}, metered ${report.metered}, usageRejected ${report.usageRejected}`);
+    },
+    setAt: async (hhmm: string, state: SubscriptionState, customer: ScenarioCustomer) => {
+      moveTo(at(hhmm));
+      await world.setSubscription(customer, state);
+    },
+    outcome: (customer: ScenarioCustomer) => focusedOutcome(world, customer, trace, deliveries),
+  };
 }
 
+/** What was billed for the customer's first dimension, per hour, and the dead letters of the message's events. */
 async function focusedOutcome(world: World, customer: ScenarioCustomer, trace: string[], deliveries: FocusedResult['deliveries']): Promise<FocusedResult> {
   const billed: Record<string, number> = {};
   const dimension = customer.identityMode === 'license' ? 'requests' : 'seats';
@@ -1256,40 +987,27 @@ async function focusedOutcome(world: World, customer: ScenarioCustomer, trace: s
  * its final window closes at once, so B would refuse M's unit as customer-not-subscribed.
  */
 export async function deliveryAfterFinalFlush(services: Services, receiveCount: number, options: { unsubscribeSuccessAt?: string } = {}): Promise<FocusedResult> {
-  let now = at('08:00');
-  const trace: string[] = [];
-  const deliveries: FocusedResult['deliveries'] = {};
-  const world = await createWorld(services, { simulatorStart: new Date(now), now: () => now });
+  const scene = await focusedScene(services);
   try {
-    const meterAt = async (hhmm: string) => {
-      now = at(hhmm);
-      world.simClock.set(new Date(now));
-      const report = await meterNow(world.meteringPorts, { info: () => undefined, error: () => undefined }, { now: new Date(now), deadline: new Date(Date.now() + 60_000) });
-      trace.push(`${hhmm} metering: finalUsage ${report.finalUsage}, metered ${report.metered}, usageRejected ${report.usageRejected}`);
-    };
     // A legacy buyer when it leaves for good later (unsubscribe-success: no more metering at all).
     const legacy = options.unsubscribeSuccessAt !== undefined;
-    const customer = await world.addCustomer('C', legacy ? LEGACY : LICENSE);
+    const customer = await scene.world.addCustomer('C', legacy ? LEGACY : LICENSE);
     const identity = legacy ? { productCode: customer.productCode, customerIdentifier: customer.customerIdentifier } : { licenseArn: customer.licenseArn };
     const body = JSON.stringify([{ ...identity, dimension: legacy ? 'seats' : 'requests', quantity: 1, timestamp: '2026-11-02T11:12:00.000Z' }]);
-    now = at('11:19');
-    world.simClock.set(new Date(now));
-    await world.setSubscription(customer, 'unsubscribe-pending');
-    now = at('11:21');
-    await focusedContainer(world, 'A', () => now, trace, deliveries)(body, 1);
-    await meterAt('11:25');
+    await scene.setAt('11:19', 'unsubscribe-pending', customer);
+    scene.moveTo(at('11:21'));
+    await scene.ingest('A')(body, 1);
+    await scene.meterAt('11:25');
     if (options.unsubscribeSuccessAt !== undefined) {
-      now = at(options.unsubscribeSuccessAt);
-      world.simClock.set(new Date(now));
-      await world.setSubscription(customer, 'unsubscribed');
-      now += MIN_MS;
+      await scene.setAt(options.unsubscribeSuccessAt, 'unsubscribed', customer);
+      scene.moveTo(scene.now() + MIN_MS);
     }
-    now = Math.max(now, at('11:26'));
-    await focusedContainer(world, 'B', () => now, trace, deliveries)(body, receiveCount);
-    await meterAt('12:15');
-    return await focusedOutcome(world, customer, trace, deliveries);
+    scene.moveTo(Math.max(scene.now(), at('11:26')));
+    await scene.ingest('B')(body, receiveCount);
+    await scene.meterAt('12:15');
+    return await scene.outcome(customer);
   } finally {
-    await world.dispose();
+    await scene.world.dispose();
   }
 }
 
@@ -1304,43 +1022,32 @@ export async function deliveryAfterFinalFlush(services: Services, receiveCount: 
  * 12:15 the run folds 11:00.
  */
 export async function overlapAcrossFinalFlush(services: Services): Promise<FocusedResult> {
-  let now = at('08:00');
-  const trace: string[] = [];
-  const deliveries: FocusedResult['deliveries'] = {};
-  const world = await createWorld(services, { simulatorStart: new Date(now), now: () => now });
+  const scene = await focusedScene(services);
   try {
-    const meterAt = async (hhmm: string) => {
-      now = at(hhmm);
-      world.simClock.set(new Date(now));
-      const report = await meterNow(world.meteringPorts, { info: () => undefined, error: () => undefined }, { now: new Date(now), deadline: new Date(Date.now() + 60_000) });
-      trace.push(`${hhmm} metering: finalUsage ${report.finalUsage}, metered ${report.metered}, usageRejected ${report.usageRejected}`);
-    };
-    const customer = await world.addCustomer('C', LICENSE);
-    await meterAt('11:15');
+    const customer = await scene.world.addCustomer('C', LICENSE);
+    await scene.meterAt('11:15');
     const body = JSON.stringify([
       { licenseArn: customer.licenseArn, dimension: 'requests', quantity: 1, timestamp: '2026-11-02T11:12:00.000Z' },
       { licenseArn: customer.licenseArn, dimension: 'requests', quantity: 2, timestamp: '2026-11-02T10:50:00.000Z' },
     ]);
     let releaseA!: () => void;
     const aMayGoOn = new Promise<void>((resolve) => (releaseA = resolve));
-    now = at('11:18');
-    const aNow = now;
-    const first = focusedContainer(world, 'A', () => aNow, trace, deliveries, async (call, landed) => {
-      if (call === 'append' && landed === 1) await aMayGoOn;
+    scene.moveTo(at('11:18'));
+    const aNow = scene.now();
+    const first = scene.ingest('A', () => aNow, async (call, appendsBefore) => {
+      if (call === 'append' && appendsBefore === 1) await aMayGoOn;
     })(body, 1);
-    for (let i = 0; i < 300 && !trace.some((line) => line.startsWith('A append')); i++) await sleep(10);
-    now = at('11:19');
-    world.simClock.set(new Date(now));
-    await world.setSubscription(customer, 'unsubscribe-pending');
-    now = at('11:20');
-    await focusedContainer(world, 'B', () => now, trace, deliveries)(body, 2);
-    await meterAt('11:25');
+    for (let i = 0; i < 300 && !scene.trace.some((line) => line.startsWith('A append')); i++) await sleep(10);
+    await scene.setAt('11:19', 'unsubscribe-pending', customer);
+    scene.moveTo(at('11:20'));
+    await scene.ingest('B')(body, 2);
+    await scene.meterAt('11:25');
     releaseA();
     await first;
-    await meterAt('12:15');
-    return await focusedOutcome(world, customer, trace, deliveries);
+    await scene.meterAt('12:15');
+    return await scene.outcome(customer);
   } finally {
-    await world.dispose();
+    await scene.world.dispose();
   }
 }
 
@@ -1356,53 +1063,39 @@ export async function overlapAcrossFinalFlush(services: Services): Promise<Focus
  * it; 13:15 the run folds 11:00 and 12:00.
  */
 export async function hourTurnAcrossFinalFlush(services: Services): Promise<FocusedResult> {
-  let now = at('08:00');
-  const trace: string[] = [];
-  const deliveries: FocusedResult['deliveries'] = {};
-  const world = await createWorld(services, { simulatorStart: new Date(now), now: () => now });
+  const scene = await focusedScene(services);
   try {
-    const meterAt = async (hhmm: string) => {
-      now = at(hhmm);
-      world.simClock.set(new Date(now));
-      const report = await meterNow(world.meteringPorts, { info: () => undefined, error: () => undefined }, { now: new Date(now), deadline: new Date(Date.now() + 60_000) });
-      trace.push(`${hhmm} metering: finalUsage ${report.finalUsage}, metered ${report.metered}, usageRejected ${report.usageRejected}`);
-    };
-    const setAt = async (hhmm: string, state: SubscriptionState, customer: ScenarioCustomer) => {
-      now = at(hhmm);
-      world.simClock.set(new Date(now));
-      await world.setSubscription(customer, state);
-    };
-    const customer = await world.addCustomer('L', LICENSE);
-    await meterAt('11:15');
-    now = at('11:30');
+    const customer = await scene.world.addCustomer('L', LICENSE);
+    await scene.meterAt('11:15');
+    scene.moveTo(at('11:30'));
     const other = JSON.stringify([{ licenseArn: customer.licenseArn, dimension: 'requests', quantity: 1, timestamp: '2026-11-02T11:30:00.000Z' }]);
-    await focusedContainer(world, 'X', () => now, trace, deliveries)(other, 1, 'usage-message-X');
-    await setAt('11:52', 'unsubscribe-pending', customer);
+    await scene.ingest('X')(other, 1, 'usage-message-X');
+    await scene.setAt('11:52', 'unsubscribe-pending', customer);
 
     const body = JSON.stringify([{ licenseArn: customer.licenseArn, dimension: 'requests', quantity: 2, timestamp: '2026-11-02T10:47:00.000Z' }]);
     let releaseA!: () => void;
     const aMayGoOn = new Promise<void>((resolve) => (releaseA = resolve));
     let aHeld = false;
     const aNow = Date.parse('2026-11-02T11:59:10.000Z');
-    const first = focusedContainer(world, 'A', () => aNow, trace, deliveries, async (call, landed) => {
+    const first = scene.ingest('A', () => aNow, async (call, appendsBefore) => {
       // Once its first append has landed (10:00 sealed: the unit is late), A is held up.
-      if (landed === 1 && !aHeld) {
+      if (appendsBefore === 1 && !aHeld) {
         aHeld = true;
-        trace.push(`A held before ${call}`);
+        scene.trace.push(`A held before ${call}`);
         await aMayGoOn;
       }
     })(body, 1);
     for (let i = 0; i < 300 && !aHeld; i++) await sleep(10);
-    await meterAt('12:00');
-    now = at('12:00') + 30_000;
-    await focusedContainer(world, 'B', () => now, trace, deliveries)(body, 2);
+    await scene.meterAt('12:00');
+    scene.moveTo(at('12:00') + 30_000);
+    await scene.ingest('B')(body, 2);
     releaseA();
     await first;
-    await setAt('12:04', 'unsubscribed', customer);
-    await meterAt('12:10');
-    await meterAt('13:15');
-    return await focusedOutcome(world, customer, trace, deliveries);
+    await scene.setAt('12:04', 'unsubscribed', customer);
+    await scene.meterAt('12:10');
+    await scene.meterAt('13:15');
+    return await scene.outcome(customer);
   } finally {
-    await world.dispose();
+    await scene.world.dispose();
   }
 }

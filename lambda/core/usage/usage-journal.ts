@@ -212,17 +212,4 @@ export interface UsageJournal {
   recordRefused(messageId: string, refused: ReadonlyMap<number, Rejection>, at: Date): Promise<void>;
   /** The events of a message that earlier deliveries refused (recordRefused), by position. Strongly consistent. */
   refusedPositions(messageId: string): Promise<ReadonlyMap<number, Rejection>>;
-  /**
-   * Which of these customer hours were metered early (the customer's access ended), as
-   * `customerKey|hourStart`. Ingestion does not ask: it writes such usage, and the hour's fold
-   * refuses it (see `write` in ingest.ts for why).
-   */
-  meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>>;
 }
-
-export interface CustomerHour {
-  readonly customerKey: string;
-  readonly hourStart: string;
-}
-
-export const customerHourKey = (hour: CustomerHour): string => `${hour.customerKey}|${hour.hourStart}`;

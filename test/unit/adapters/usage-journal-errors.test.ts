@@ -1,5 +1,6 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, BatchWriteCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { batchGet } from '../../../lambda/adapters/batch-requests';
 import { CachedCustomerDirectory } from '../../../lambda/adapters/customer-directory';
 import { DynamoDbMeteringLedger } from '../../../lambda/adapters/metering-ledger';
 import { DynamoDbUsageJournal } from '../../../lambda/adapters/usage-journal';
@@ -212,30 +213,22 @@ describe('Usage journal: sealing hours', () => {
   });
 });
 
-describe('Usage journal: hours metered early', () => {
-  it('reads the flush records with a consistent BatchGetItem and asks again for unprocessed keys', async () => {
-    const keyOf = (customerKey: string, hourStart: string) => ({ pk: `flush#${hourStart}`, sk: `${customerKey}#0` });
+describe('batchGet (customer directory, ledger reads)', () => {
+  it('reads with the options given and asks again for the keys DynamoDB left unprocessed', async () => {
     const { client, sent } = stubClient((_s, call) =>
-      call === 0
-        ? { Responses: { Journal: [{ customerKey: 'a', hourStart: H10 }] }, UnprocessedKeys: { Journal: { Keys: [keyOf('b', H10), keyOf('c', H09)] } } }
-        : { Responses: { Journal: [{ customerKey: 'c', hourStart: H09 }] } },
+      call === 0 ? { Responses: { Table: [{ id: 'a' }] }, UnprocessedKeys: { Table: { Keys: [{ id: 'b' }, { id: 'c' }] } } } : { Responses: { Table: [{ id: 'c' }] } },
     );
-    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
-    const metered = await journal.meteredEarly([
-      { customerKey: 'a', hourStart: H10 },
-      { customerKey: 'b', hourStart: H10 },
-      { customerKey: 'c', hourStart: H09 },
-    ]);
-    expect([...metered].sort()).toEqual([`a|${H10}`, `c|${H09}`]);
+    const items = await batchGet(client, 'Table', [{ id: 'a' }, { id: 'b' }, { id: 'c' }], { ConsistentRead: true });
+    // b does not exist: absent from the answer, not an error.
+    expect(items.map((i) => i.id).sort()).toEqual(['a', 'c']);
     expect(sent.map((s) => s.name)).toEqual(['BatchGetCommand', 'BatchGetCommand']);
-    expect(sent[0].input.RequestItems.Journal).toMatchObject({ ConsistentRead: true, Keys: [keyOf('a', H10), keyOf('b', H10), keyOf('c', H09)] });
-    expect(sent[1].input.RequestItems.Journal).toMatchObject({ ConsistentRead: true, Keys: [keyOf('b', H10), keyOf('c', H09)] });
+    expect(sent[0].input.RequestItems.Table).toMatchObject({ ConsistentRead: true, Keys: [{ id: 'a' }, { id: 'b' }, { id: 'c' }] });
+    expect(sent[1].input.RequestItems.Table).toMatchObject({ ConsistentRead: true, Keys: [{ id: 'b' }, { id: 'c' }] });
   });
 
   it('gives up when keys stay unprocessed', async () => {
-    const { client, sent } = stubClient((s) => ({ UnprocessedKeys: { Journal: { Keys: s.input.RequestItems.Journal.Keys } } }));
-    const journal = new DynamoDbUsageJournal(client, 'Journal', undefined, fixedRandom);
-    await expect(journal.meteredEarly([{ customerKey: 'a', hourStart: H10 }])).rejects.toThrow(/unprocessed keys/);
+    const { client, sent } = stubClient((s) => ({ UnprocessedKeys: { Table: { Keys: s.input.RequestItems.Table.Keys } } }));
+    await expect(batchGet(client, 'Table', [{ id: 'a' }])).rejects.toThrow(/unprocessed keys/);
     expect(sent.length).toBeGreaterThan(1);
   }, 20_000);
 });

@@ -8,7 +8,7 @@ import { StoredSubscription } from '../../../lambda/core/lifecycle/subscription-
 import { CustomerIdentity, legacyCustomerKey, licenseCustomerKey } from '../../../lambda/core/customer';
 import { ProductConfig } from '../../../lambda/core/product-config';
 import { CustomerDirectory, KnownCustomer } from '../../../lambda/core/usage/ingest';
-import { AppendOutcome, CustomerHour, customerHourKey, entryIdOf, JournalEntry, UsageJournal } from '../../../lambda/core/usage/usage-journal';
+import { AppendOutcome, entryIdOf, JournalEntry, UsageJournal } from '../../../lambda/core/usage/usage-journal';
 import { Rejection } from '../../../lambda/core/usage/usage-event';
 
 export const NOW = new Date('2026-11-02T10:20:00Z');
@@ -56,11 +56,8 @@ export class FakeUsageJournal implements UsageJournal {
   readonly items = new Map<string, JournalEntry | { readonly countedIn: string }>();
   /** Sealed hours (the real journal seals every shard of an hour at once). */
   readonly sealed = new Set<string>();
-  /** Customer hours metered early, as `customerKey|hourStart` (customerHourKey). */
-  readonly earlyMetered = new Set<string>();
   /** What each call was given. */
   readonly appendCalls: JournalEntry[][] = [];
-  readonly meteredEarlyCalls: CustomerHour[][] = [];
   failWith?: Error;
 
   async append(entries: readonly JournalEntry[]): Promise<AppendOutcome[]> {
@@ -113,11 +110,6 @@ export class FakeUsageJournal implements UsageJournal {
 
   async refusedPositions(messageId: string): Promise<ReadonlyMap<number, Rejection>> {
     return new Map(this.refused.get(messageId) ?? []);
-  }
-
-  async meteredEarly(hours: readonly CustomerHour[]): Promise<ReadonlySet<string>> {
-    this.meteredEarlyCalls.push([...hours]);
-    return new Set(hours.map(customerHourKey).filter((key) => this.earlyMetered.has(key)));
   }
 
   /** The stored entries (placeholders left out), in the order written. */

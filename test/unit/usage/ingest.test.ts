@@ -454,26 +454,23 @@ describe('ingestMessage: subscription state', () => {
   // Whether a leaving customer's hour was metered early is the hour's fold's to say (fold tests):
   // two deliveries of one message may judge it differently (a late event rolled into different
   // hours on either side of an hour turn), and only the entry keys they write decide between them.
-  it("writes a leaving customer's events of an hour metered early like any other, without asking", async () => {
+  // So ingestion has no way to ask (the journal port has none) and writes such usage like any other.
+  it("writes a leaving customer's events like any other, next to other customers' events", async () => {
     const { customers, journal, ingest } = setup();
     customers.setSubscription(LICENSE_KEY, { status: 'unsubscribe-pending', finalUsageUntil: '2026-11-02T11:00:00.000Z' });
-    journal.earlyMetered.add(`${LICENSE_KEY}|${H10}`);
     const results = eventsOf(await ingest([event({ quantity: 1 }), event({ quantity: 2, licenseArn: OTHER_LICENSE_ARN }), event({ quantity: 3, dimension: 'storage' })], 'm-mixed'));
     expect(statuses(results)).toEqual(['counted', 'counted', 'counted']);
     expect(journal.entries()).toHaveLength(1);
     expect(journal.quantityOf(LICENSE_KEY)).toBe(1 + 3);
-    expect(journal.meteredEarlyCalls).toEqual([]);
   });
 
-  it('rolls a leaving customer’s late event into the current hour, metered early or not', async () => {
+  it('rolls a leaving customer’s late event into the current hour', async () => {
     const { customers, journal, ingest } = setup();
     customers.setSubscription(LICENSE_KEY, { status: 'unsubscribed', finalUsageUntil: '2026-11-02T11:00:00.000Z' });
     journal.sealed.add(H09);
-    journal.earlyMetered.add(`${LICENSE_KEY}|${H10}`);
     const result = await single(ingest(event({ timestamp: '2026-11-02T09:30:00Z' })));
     expect(result).toEqual({ status: 'counted', bucketKey: licenseBucket(H10), rolledOver: true });
     expect(journal.entries().map((e) => [e.hourStart, e.rolledFrom])).toEqual([[H10, H09]]);
-    expect(journal.meteredEarlyCalls).toEqual([]);
   });
 
   it('rejects usage once the final window has closed, writing nothing', async () => {
