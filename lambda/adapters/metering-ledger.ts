@@ -53,8 +53,8 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
    * A customer's access is ending: its usage of every hour not folded yet is folded now into sealed
    * buckets, to be metered at once. Returns those buckets and any events refused.
    */
-  sealCustomerBuckets(customerKey: string, now: Date): Promise<FoldReport> {
-    return foldCustomerNow(this.fold, customerKey, now);
+  sealCustomerBuckets(customerKey: string, now: Date, sealsThrough?: string): Promise<FoldReport> {
+    return foldCustomerNow(this.fold, customerKey, now, sealsThrough);
   }
 
   async sealFinalUsageDue(now: Date, stands: (flushes: readonly FinalUsageFlush[]) => Promise<readonly boolean[]>): Promise<FinalUsageReport> {
@@ -69,7 +69,7 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
       }
       let sealed: FoldReport;
       try {
-        sealed = await this.sealCustomerBuckets(flush.customerKey, now);
+        sealed = await this.sealCustomerBuckets(flush.customerKey, now, flush.sealsThrough);
       } catch (error) {
         // One customer's flush must not keep the run from billing everyone else: it is tried again
         // next run, until its final usage window has closed (the hours' own folds then take the usage).

@@ -355,11 +355,18 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
   }
 
   /** Remembers that the customer's final usage is to be sealed at `dueAt` (the metering run does it). */
-  async scheduleFinalUsage({ customerKey, dueAt, statusVersion }: FinalUsageFlush, at: Date): Promise<void> {
+  async scheduleFinalUsage({ customerKey, dueAt, sealsThrough, statusVersion }: FinalUsageFlush, at: Date): Promise<void> {
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...key(FINAL_USAGE_PARTITION, `${dueAt}#${customerKey}`), customerKey, dueAt, ...(statusVersion === undefined ? {} : { statusVersion }), expiresAt: this.expiry(at) },
+        Item: {
+          ...key(FINAL_USAGE_PARTITION, `${dueAt}#${customerKey}`),
+          customerKey,
+          dueAt,
+          ...(sealsThrough === undefined ? {} : { sealsThrough }),
+          ...(statusVersion === undefined ? {} : { statusVersion }),
+          expiresAt: this.expiry(at),
+        },
       }),
     );
   }
@@ -380,7 +387,12 @@ export class DynamoDbUsageJournal implements UsageJournal, HourJournal {
     );
     for await (const page of pages) {
       for (const item of page.Items ?? []) {
-        due.push({ customerKey: String(item.customerKey), dueAt: String(item.dueAt), ...(typeof item.statusVersion === 'string' ? { statusVersion: item.statusVersion } : {}) });
+        due.push({
+          customerKey: String(item.customerKey),
+          dueAt: String(item.dueAt),
+          ...(typeof item.sealsThrough === 'string' ? { sealsThrough: item.sealsThrough } : {}),
+          ...(typeof item.statusVersion === 'string' ? { statusVersion: item.statusVersion } : {}),
+        });
       }
     }
     return due;

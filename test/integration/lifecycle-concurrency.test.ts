@@ -23,6 +23,7 @@ import {
   deliveryAfterFinalFlush,
   describeRun,
   hourTurnAcrossFinalFlush,
+  lastCallAfterTheHourTurn,
   LifecycleScenarioOptions,
   MIN_MS,
   overlapAcrossFinalFlush,
@@ -171,5 +172,16 @@ describe('a message counted by the final usage flush, delivered again', () => {
     const result = await overlapAcrossFinalFlush(services());
     log(`billed ${JSON.stringify(result.billed)}; letters ${JSON.stringify(result.letters)}\n  ${result.trace.join('\n  ')}`);
     expect({ billed: result.billed, letters: result.letters }).toEqual({ billed: { '2026-11-02T11:00:00.000Z': 3 }, letters: [] });
+  });
+});
+
+describe('the last call of a leaving customer\'s final usage', () => {
+  test('an agreement ended at 11:40: usage of 12:00 sent inside the final window is billed by the last call (12:10); usage after it is refused hour-already-billed, not CustomerNotSubscribed', async () => {
+    const result = await lastCallAfterTheHourTurn(services());
+    log(`billed ${JSON.stringify(result.billed)}; letters ${JSON.stringify(result.letters)}\n  ${result.trace.join('\n  ')}`);
+    expect({ billed: result.billed, letters: result.letters }).toEqual({
+      billed: { '2026-11-02T11:00:00.000Z': 1, '2026-11-02T12:00:00.000Z': 2 },
+      letters: [{ reason: 'hour-already-billed', queue: 'metering', position: 0 }],
+    });
   });
 });

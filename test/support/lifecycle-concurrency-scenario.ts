@@ -1056,8 +1056,7 @@ export async function overlapAcrossFinalFlush(services: Services): Promise<Focus
  * L's agreement ends at 11:52 (flush due 11:57); L has usage in 11:00. M = [1 unit at 10:47], its
  * hour sealed at 11:15. 11:59:10 container A (receive count 1) takes M: 10:00 is sealed, so the unit
  * is late, for A's current hour, 11:00; A is held up before its next journal call. 12:00:05 the
- * metering run flushes L's final usage: 11:00 is billed (12:00 has no usage of L yet: nothing to
- * flush there). 12:00:30 container B (receive count 2, SQS handing M over again) finds nothing
+ * metering run flushes L's final usage through the hour of the ending: 11:00 is billed. 12:00:30 container B (receive count 2, SQS handing M over again) finds nothing
  * stored and rolls the unit into its current hour, 12:00, not metered early: written. A goes on.
  * 12:04 the licence is deprovisioned (flush due 12:09); 12:10 the run flushes L's 12:00 and bills
  * it; 13:15 the run folds 11:00 and 12:00.
@@ -1093,6 +1092,35 @@ export async function hourTurnAcrossFinalFlush(services: Services): Promise<Focu
     await first;
     await scene.setAt('12:04', 'unsubscribed', customer);
     await scene.meterAt('12:10');
+    await scene.meterAt('13:15');
+    return await scene.outcome(customer);
+  } finally {
+    await scene.world.dispose();
+  }
+}
+
+/**
+ * The last call for the hour after the ending. 11:40 the agreement ends (unsubscribe-pending: the
+ * final window closes 12:40). 11:42 usage of 11:00 (1 unit); 11:45 the first flush bills 11:00.
+ * 12:05 usage of 12:00 (2 units), inside the window; 12:10 the last call (half an hour before the
+ * window closes) bills 12:00. 12:20 more usage of 12:00 (4 units): written, and refused as
+ * hour-already-billed when 12:00 is folded (13:15). Without the last call, 12:00 would be folded
+ * only after the window closed: both dead-lettered CustomerNotSubscribed.
+ */
+export async function lastCallAfterTheHourTurn(services: Services): Promise<FocusedResult> {
+  const scene = await focusedScene(services);
+  try {
+    const customer = await scene.world.addCustomer('C', LICENSE);
+    const usage = (quantity: number, hhmm: string) => JSON.stringify([{ licenseArn: customer.licenseArn, dimension: 'requests', quantity, timestamp: new Date(at(hhmm)).toISOString() }]);
+    await scene.setAt('11:40', 'unsubscribe-pending', customer);
+    scene.moveTo(at('11:42'));
+    await scene.ingest('A')(usage(1, '11:41'), 1, 'usage-message-A');
+    await scene.meterAt('11:45');
+    scene.moveTo(at('12:05'));
+    await scene.ingest('B')(usage(2, '12:04'), 1, 'usage-message-B');
+    await scene.meterAt('12:10');
+    scene.moveTo(at('12:20'));
+    await scene.ingest('C')(usage(4, '12:19'), 1, 'usage-message-C');
     await scene.meterAt('13:15');
     return await scene.outcome(customer);
   } finally {

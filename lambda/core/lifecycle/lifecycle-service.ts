@@ -1,7 +1,7 @@
 import { CustomerIdentity } from '../customer';
 import { ProductConfig } from '../product-config';
 import { AgreementSignal, LifecycleSignal } from './lifecycle-signal';
-import { endsAccess, FinalUsageFlush, finalUsageDueAt, refreshesEntitlements, StatusChange, statusChangeOf } from './subscription-state';
+import { endsAccess, FinalUsageFlush, finalUsageFlushes, refreshesEntitlements, StatusChange, statusChangeOf } from './subscription-state';
 
 /**
  * Applies lifecycle signals to customers, free of AWS. Agreement events name no licence: they are
@@ -181,8 +181,9 @@ export class LifecycleService {
           freeTrial: change.freeTrial,
         });
         if (endsAccess(change)) {
-          const dueAt = finalUsageDueAt(change, this.settings.finalUsageDelaySeconds ?? DEFAULT_FINAL_USAGE_DELAY_SECONDS);
-          await this.ports.flushUsage({ customerKey, dueAt, statusVersion: change.version });
+          for (const flush of finalUsageFlushes(change, this.settings.finalUsageDelaySeconds ?? DEFAULT_FINAL_USAGE_DELAY_SECONDS)) {
+            await this.ports.flushUsage({ customerKey, ...flush, statusVersion: change.version });
+          }
         }
       }
     }

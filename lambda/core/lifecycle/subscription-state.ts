@@ -1,4 +1,5 @@
 import { MarketplaceLimits } from '../marketplace-limits';
+import { utcHourStart } from '../utc-hour';
 import { LifecycleSignal, SubscriptionStatus } from './lifecycle-signal';
 
 /**
@@ -120,8 +121,34 @@ export interface FinalUsageFlush {
   readonly customerKey: string;
   /** ISO 8601. */
   readonly dueAt: string;
+  /**
+   * The last hour (its start, ISO 8601) the flush seals. @default the hour it runs in (flushes
+   * stored before this was kept)
+   */
+  readonly sealsThrough?: string;
   /** The version of the ending that scheduled it (absent on flushes stored before versions were kept). */
   readonly statusVersion?: string;
+}
+
+/**
+ * The flushes of a customer's final usage once its access is ending, one or two:
+ * - the first (finalUsageDueAt) seals the hours up to the one the access ended in;
+ * - a last call, half an hour before the final window closes, when that falls in a later UTC hour
+ *   which may still be billed (unsubscribe-pending: the buyer keeps access until the window closes;
+ *   an unsubscribed buyer's later hours are closed). It seals that hour. Without it, that hour's
+ *   usage sent while the window is open would be folded only after the window closed, and refused
+ *   (CustomerNotSubscribed). That hour's usage after the last call is refused as hour-already-billed
+ *   (one record per customer, dimension and hour).
+ */
+export function finalUsageFlushes(change: StatusChange, delaySeconds: number): Pick<FinalUsageFlush, 'dueAt' | 'sealsThrough'>[] {
+  const endedHour = utcHourStart(new Date(change.eventTime));
+  const flushes = [{ dueAt: finalUsageDueAt(change, delaySeconds), sealsThrough: endedHour.toISOString() }];
+  if (change.status === 'unsubscribe-pending' && change.finalUsageUntil !== undefined) {
+    const lastCall = new Date(Date.parse(change.finalUsageUntil) - FINAL_USAGE_SENDING_SECONDS * 1000);
+    const lastCallHour = utcHourStart(lastCall);
+    if (lastCallHour.getTime() > endedHour.getTime()) flushes.push({ dueAt: lastCall.toISOString(), sealsThrough: lastCallHour.toISOString() });
+  }
+  return flushes;
 }
 
 /**

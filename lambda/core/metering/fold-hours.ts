@@ -160,13 +160,14 @@ async function seenBeforeLookup(journal: HourJournal, hourStart: string, lateEnt
 
 /**
  * Early metering of one customer (its access is ending): every hour not folded yet, up to the
- * current one, is folded for that customer alone and its buckets written sealed, with the entries
- * it read and the events it refused (the hour's fold dead-letters those). Returns the buckets
- * written and the events refused.
+ * current one or `sealsThrough` if earlier, is folded for that customer alone and its buckets
+ * written sealed, with the entries it read and the events it refused (the hour's fold dead-letters
+ * those). Returns the buckets written and the events refused.
  */
-export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now: Date): Promise<FoldReport> {
+export async function foldCustomerNow(ports: FoldPorts, customerKey: string, now: Date, sealsThrough?: string): Promise<FoldReport> {
   const report: FoldReport = { buckets: [], rejected: [], duplicates: 0 };
-  for (const hourStart of await hoursToFold(ports.journal, utcHourStart(now).getTime(), now)) {
+  const lastHour = Math.min(utcHourStart(now).getTime(), sealsThrough === undefined ? Infinity : Date.parse(sealsThrough));
+  for (const hourStart of await hoursToFold(ports.journal, lastHour, now)) {
     const flushed = await ports.journal.flushes(hourStart);
     if (flushed.has(customerKey)) continue;
     const result = await foldFromJournal(ports.journal, hourStart, new HourFold({ hourStart, customerKey }), customerKey);

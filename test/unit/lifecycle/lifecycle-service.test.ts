@@ -263,6 +263,15 @@ describe('newer wins: an older or repeated event never overwrites a newer state'
     expect(ports.flushVersions[0]).toMatch(/\|/);
   });
 
+  test('an agreement ending in the second half of an hour also schedules a last call for the next hour, from the same ending', async () => {
+    await service.handle(license(UPDATED, { time: at(0) }));
+    await service.handle(agreement(ENDED, { time: at(3600 + 45 * 60) }));
+    const iso = (text: string) => new Date(text).toISOString();
+    // 11:45 ended: 11:50 seals 11:00; 12:15 (half an hour before the window closes) seals 12:00.
+    expect(ports.flushesDue).toEqual([iso(at(3600 + 50 * 60)), iso(at(7200 + 15 * 60))]);
+    expect(ports.flushVersions).toEqual([ports.items.get(LICENSE_KEY)?.statusVersion, ports.items.get(LICENSE_KEY)?.statusVersion]);
+  });
+
   test('a retry after the change was stored but the flush failed flushes (the final usage is not left to the schedule)', async () => {
     await service.handle(license(UPDATED, { time: at(0) }));
     const flushUsage = ports.flushUsage.bind(ports);

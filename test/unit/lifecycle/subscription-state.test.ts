@@ -3,11 +3,12 @@
  * metered), the version that orders changes (event time, then how far along the lifecycle, then the
  * event id), and what metering may do with an hour of usage given the stored state.
  */
-import { signalFromEventBridge, signalFromSnsEnvelope } from '../../../lambda/core/lifecycle/lifecycle-signal';
+import { LifecycleSignal, signalFromEventBridge, signalFromSnsEnvelope } from '../../../lambda/core/lifecycle/lifecycle-signal';
 import {
   billingDecision,
   endsAccess,
   finalUsageDueAt,
+  finalUsageFlushes,
   finalUsageFlushExpired,
   finalUsageFlushStands,
   refreshesEntitlements,
@@ -105,6 +106,27 @@ describe('finalUsageDueAt: when the final usage is sealed and metered', () => {
     const change = statusChangeOf(signal)!;
     expect(endsAccess(change)).toBe(true);
     expect(finalUsageDueAt(change, delaySeconds)).toBe(expected);
+  });
+});
+
+describe('finalUsageFlushes: the first flush seals through the hour access ended in; a last call seals the next hour', () => {
+  const ended = (signal: LifecycleSignal, time: string) => statusChangeOf({ ...signal, eventTime: time })!;
+  test.each([
+    // unsubscribe-pending keeps access until the window closes: the next hour may still be billed.
+    ['Agreement Ended at 10:40: first at 10:45 (seals 10:00), last call 11:10 (seals 11:00)', agreement('Purchase Agreement Ended - Manufacturer'), '2026-11-02T10:40:00.000Z', [
+      ['2026-11-02T10:45:00.000Z', '2026-11-02T10:00:00.000Z'],
+      ['2026-11-02T11:10:00.000Z', '2026-11-02T11:00:00.000Z'],
+    ]],
+    ['unsubscribe-pending at 10:59: first at 11:04 (still seals 10:00 only), last call 11:29', legacy('unsubscribe-pending'), '2026-11-02T10:59:00.000Z', [
+      ['2026-11-02T11:04:00.000Z', '2026-11-02T10:00:00.000Z'],
+      ['2026-11-02T11:29:00.000Z', '2026-11-02T11:00:00.000Z'],
+    ]],
+    ['unsubscribe-pending at 10:15: the last call would fall in 10:00: none', legacy('unsubscribe-pending'), '2026-11-02T10:15:00.000Z', [['2026-11-02T10:20:00.000Z', '2026-11-02T10:00:00.000Z']]],
+    // An unsubscribed buyer's hours after its access ended are closed: nothing to call for.
+    ['License Deprovisioned at 10:40: one flush', license('License Deprovisioned - Manufacturer'), '2026-11-02T10:40:00.000Z', [['2026-11-02T10:45:00.000Z', '2026-11-02T10:00:00.000Z']]],
+    ['unsubscribe-success at 10:40: one flush, at once', legacy('unsubscribe-success'), '2026-11-02T10:40:00.000Z', [['2026-11-02T10:40:00.000Z', '2026-11-02T10:00:00.000Z']]],
+  ])('%s', (_name, signal, time, expected) => {
+    expect(finalUsageFlushes(ended(signal, time), 300).map((f) => [f.dueAt, f.sealsThrough])).toEqual(expected);
   });
 });
 

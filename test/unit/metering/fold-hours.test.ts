@@ -338,6 +338,19 @@ describe('foldCustomerNow', () => {
     expect(ports.journal.cursor).toBe(H7);
   });
 
+  it('with sealsThrough, stops at that hour: the open hour after it is left for a later flush or its own fold', async () => {
+    const ports = customerHours();
+
+    const report = await foldCustomerNow(ports, CUSTOMER_A.customerKey, NOW, H9);
+
+    expect(report.buckets).toEqual([sealedBucket(CUSTOMER_A, H8, 3, NOW)]);
+    expect(ports.journal.flushCalls.map((f) => f.hourStart)).toEqual([H8]);
+    // The last call, later: it seals 10:00 (a sealsThrough after now's hour changes nothing).
+    const later = new Date(NOW.getTime() + 10 * 60_000);
+    const lastCall = await foldCustomerNow(ports, CUSTOMER_A.customerKey, later, hour('2026-11-02T11'));
+    expect(byKey(lastCall.buckets)).toEqual(byKey([sealedBucket(CUSTOMER_A, H10, 4, later), sealedBucket(CUSTOMER_A, H10, 1, later, 'storage')]));
+  });
+
   it("reads earlier hours again only for that customer's late events with eventIds, not other customers'", async () => {
     const ports = customerHours();
     ports.journal.add(entryOf({ messageId: 'm7', hourStart: H10, rolledFrom: H8, events: [{ customer: CUSTOMER_B, q: 9, id: 'b-1' }] }));
