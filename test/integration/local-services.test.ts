@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -45,6 +46,7 @@ function canListen(port: number): Promise<boolean> {
 
 describe('DynamoDB Local', () => {
   requireJava();
+  const javaToolOptionsBefore = process.env.JAVA_TOOL_OPTIONS;
   const dynamoDb = useDynamoDbLocal();
 
   async function createLedgerTable(): Promise<string> {
@@ -63,6 +65,23 @@ describe('DynamoDB Local', () => {
 
   it('answers on a loopback endpoint with the port it reports', () => {
     expect(dynamoDb.endpoint).toBe(`http://127.0.0.1:${dynamoDb.port}`);
+  });
+
+  it('runs the JVM with the client compiler only (JAVA_TOOL_OPTIONS of that process; ours as they were)', () => {
+    // The java process serving this port, found by its command line (Linux /proc).
+    const pid = readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .find((name) => {
+        try {
+          return readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ').includes(`DynamoDBLocal.jar -inMemory -port ${dynamoDb.port} `);
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
+    expect(pid).toBeDefined();
+    const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(environment.filter((line) => line.startsWith('JAVA_TOOL_OPTIONS='))).toEqual([expect.stringMatching(/^JAVA_TOOL_OPTIONS=-XX:TieredStopAtLevel=1( |$)/)]);
+    expect(process.env.JAVA_TOOL_OPTIONS).toBe(javaToolOptionsBefore);
   });
 
   it('creates a table, stores an item and reads it back', async () => {
