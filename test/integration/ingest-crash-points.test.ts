@@ -272,7 +272,34 @@ function totals(buckets: ReadonlyMap<string, BucketCount>): Map<string, BucketCo
   return out;
 }
 
+/** Ingest-path clients of their own, every SDK call going through the holder's plan (scenarios of a sweep run side by side). */
+function instrumentedClients() {
+  const own: PlanHolder = { plan: CrashPlan.none() };
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(dynamoDb.endpoint)), { marshallOptions: { removeUndefinedValues: true } });
+  instrumentClient(documents, 'ddb', own);
+  const sqs = new SQSClient(localClientConfig(sqsService.endpoint));
+  instrumentClient(sqs, 'sqs', own);
+  return {
+    holder: own,
+    documents,
+    sqs,
+    destroy: () => {
+      documents.destroy();
+      sqs.destroy();
+    },
+  };
+}
+
 async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
+  const clients = instrumentedClients();
+  try {
+    return await runScenarioWith(clients, options);
+  } finally {
+    clients.destroy();
+  }
+}
+
+async function runScenarioWith({ holder, documents: ingestDocuments, sqs: ingestSqs }: ReturnType<typeof instrumentedClients>, options: ScenarioOptions): Promise<ScenarioResult> {
   const n = ++scenarios;
   const journalTable = `CrashJournal${n}`;
   const ledgerTable = `CrashLedger${n}`;
@@ -411,13 +438,18 @@ async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   };
 }
 
-/** Runs k = 1, 2, ... until the swept delivery no longer reaches k. */
+/** Scenarios of a sweep run this many at a time (each has its own tables, queues and clients). */
+const SWEEP_PARALLEL = 3;
+
+/** Runs k = 1, 2, ... until the swept delivery no longer reaches k (SWEEP_PARALLEL at a time; those past the end are dropped). */
 async function sweep(crash: (k: number) => Omit<ScenarioOptions, 'meteringFold'>, meteringFold = false): Promise<(ScenarioResult & { k: number })[]> {
   const results: (ScenarioResult & { k: number })[] = [];
-  for (let k = 1; k < 200; k++) {
-    const result = await runScenario({ ...crash(k), meteringFold });
-    if (!result.lastPlanFired) break;
-    results.push({ ...result, k });
+  for (let first = 1; first < 200; first += SWEEP_PARALLEL) {
+    const wave = await Promise.all(Array.from({ length: SWEEP_PARALLEL }, (_, i) => runScenario({ ...crash(first + i), meteringFold })));
+    for (const [i, result] of wave.entries()) {
+      if (!result.lastPlanFired) return results;
+      results.push({ ...result, k: first + i });
+    }
   }
   return results;
 }
