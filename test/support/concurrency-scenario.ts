@@ -22,7 +22,7 @@ import { DeadLetterQueue } from '../../lambda/adapters/dead-letter-queue';
 import { sdkMeteringApi } from '../../lambda/adapters/metering-api';
 import { DynamoDbMeteringLedger } from '../../lambda/adapters/metering-ledger';
 import { DynamoDbUsageJournal } from '../../lambda/adapters/usage-journal';
-import { legacyCustomerKey, licenseCustomerKey } from '../../lambda/core/customer';
+import { licenseCustomerKey } from '../../lambda/core/customer';
 import { MeteringPorts, MeteringReport } from '../../lambda/core/metering/metering-run';
 import { ProductConfig } from '../../lambda/core/product-config';
 import { entryIdOf } from '../../lambda/core/usage/usage-journal';
@@ -32,7 +32,10 @@ import { createCustomersTable, createMeteringTable, createUsageJournalTable } fr
 import { localClientConfig } from '../../local/services';
 import { SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
 import { FleetOptions, FleetStats, newFleetStats, sleep, startIngestionFleet, tracedIngest } from './ingestion-fleet';
-import { Customer, simulatorAdmin } from './metering-environment';
+import { simulatorAdmin } from './metering-environment';
+import { customerItemOf, PlannedMessage, planUsage, ScenarioCustomer, scenarioCustomerOf, Series, seriesOf, UsagePlanOptions, UsageUnit } from './usage-plan';
+
+export type { PlannedMessage, ScenarioCustomer, Series, UsageUnit };
 import { seededRandom } from '../unit/lifecycle/event-history';
 
 export const MIN_MS = 60_000;
@@ -80,6 +83,23 @@ export class VirtualClock {
     this.advanceTo(this.nowMs + ms);
   }
 
+  /** Moves forward `virtualMs` every `realMs` (real time) until the returned stop is called; `onHourTurn` when a step crosses an hour. */
+  startTicking(virtualMs: number, realMs: number, onHourTurn: () => void): () => Promise<void> {
+    let stopped = false;
+    const loop = (async () => {
+      while (!stopped) {
+        await sleep(realMs);
+        const hourBefore = utcHourStart(new Date(this.nowMs)).getTime();
+        this.advance(virtualMs);
+        if (utcHourStart(new Date(this.nowMs)).getTime() !== hourBefore) onHourTurn();
+      }
+    })();
+    return async () => {
+      stopped = true;
+      await loop;
+    };
+  }
+
   advanceTo(target: number): void {
     let bound = target;
     for (const start of this.inFlight.values()) bound = Math.min(bound, start + LAMBDA_TIMEOUT_MS);
@@ -90,57 +110,18 @@ export class VirtualClock {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Usage: customers, series, events, messages
+// Products and options
 
 export const LICENSE: ProductConfig = { productCode: 'conc-license', identityMode: 'license', dimensions: ['requests', 'storage'] };
 export const LEGACY: ProductConfig = { productCode: 'conc-legacy', identityMode: 'legacy', dimensions: ['seats'] };
 export const PRODUCTS = [LICENSE, LEGACY];
 
-/** A customer of the scenario, named in problem lines. */
-export type ScenarioCustomer = Customer & { readonly name: string };
-
-/** A customer x dimension: what the totals are compared on. */
-export interface Series {
-  readonly index: number;
-  readonly customer: ScenarioCustomer;
-  readonly dimension: string;
-  /** `customerKey|dimension` */
-  readonly key: string;
-}
-
-/** One distinct unit of usage (distinct by eventId, or by message id + position when it has none). */
-export interface UsageUnit {
-  readonly series: number;
-  /** A power of two, unique within its series: a loss or a double shows in the total. */
-  readonly quantity: number;
-  readonly eventId?: string;
-  readonly happenedAt: number;
-}
-
-export interface PlannedMessage {
-  readonly index: number;
-  readonly sendAt: number;
-  readonly units: readonly UsageUnit[];
-  body?: string;
-  sqsMessageId?: string;
-}
-
-/** The fleet's options (ingestion-fleet.ts: twins, lost deletes, DynamoDB latency), and the usage planned. */
-export interface ScenarioOptions extends FleetOptions {
-  readonly seed: number;
-  /** Virtual time the producers start and stop sending. */
-  readonly start: Date;
-  readonly end: Date;
-  /** Distinct events per customer x dimension (2^0 .. 2^(n-1)), at most 30. @default 24 */
-  readonly unitsPerSeries?: number;
-  /** Share of events without an eventId (counted by message id + position). @default 0.2 */
-  readonly noEventIdShare?: number;
-  /** Share of eventId events the producer sends again in another message. @default 0.25 */
-  readonly resendShare?: number;
-  /** Share of events sent 20 to 150 minutes after they happened (their hour is usually sealed). @default 0.15 */
-  readonly lateShare?: number;
-  /** Share of events sent 4 to 14 minutes after they happened (around the seal of their hour). @default 0.25 */
-  readonly slowShare?: number;
+/**
+ * The fleet's options (ingestion-fleet.ts: twins, lost deletes, DynamoDB latency), and the usage
+ * planned (usage-plan.ts; defaults: 24 units per series, 20% without eventId, 25% of eventId events
+ * sent again, 15% late, 25% slow).
+ */
+export interface ScenarioOptions extends FleetOptions, UsagePlanOptions {
   /** Virtual time per clock step, and real time between steps. @default 45 s / 25 ms */
   readonly tickVirtualMs?: number;
   readonly tickRealMs?: number;
@@ -182,63 +163,6 @@ export interface Services {
 }
 
 let scenarioCount = 0;
-
-function planUsage(options: ScenarioOptions, series: readonly Series[], rand: () => number) {
-  const n = options.unitsPerSeries ?? 24;
-  if (n > 30) throw new Error('at most 30 units per series (a bucket must stay under 2^31)');
-  const start = options.start.getTime();
-  const span = options.end.getTime() - start;
-  const units: UsageUnit[] = [];
-  const copies: { unit: UsageUnit; sendAt: number }[] = [];
-  for (const s of series) {
-    for (let k = 0; k < n; k++) {
-      const sendAt = start + Math.floor(rand() * span);
-      const category = rand();
-      const lateShare = options.lateShare ?? 0.15;
-      const slowShare = options.slowShare ?? 0.25;
-      const lag =
-        category < lateShare ? (20 + rand() * 130) * MIN_MS : category < lateShare + slowShare ? (4 + rand() * 10) * MIN_MS : rand() * 3 * MIN_MS;
-      const withoutId = rand() < (options.noEventIdShare ?? 0.2);
-      const unit: UsageUnit = {
-        series: s.index,
-        quantity: 2 ** k,
-        ...(withoutId ? {} : { eventId: `ev-${options.seed}-${s.index}-${k}` }),
-        happenedAt: Math.floor(sendAt - lag),
-      };
-      units.push(unit);
-      copies.push({ unit, sendAt });
-      if (!withoutId && rand() < (options.resendShare ?? 0.25)) {
-        // The producer sends it again (a retry of its own): same eventId, timestamp and quantity.
-        const again = Math.min(options.end.getTime(), Math.max(unit.happenedAt, sendAt + Math.floor((rand() * 1.5 - 0.25) * HOUR_MS)));
-        copies.push({ unit, sendAt: again });
-      }
-    }
-  }
-  copies.sort((a, b) => a.sendAt - b.sendAt);
-  const messages: PlannedMessage[] = [];
-  for (let i = 0; i < copies.length; ) {
-    const size = 1 + Math.floor(rand() * 5);
-    const group = copies.slice(i, i + size);
-    i += group.length;
-    // Shuffled within the message; a message is sent once its last event is.
-    const shuffled = group.map((c) => ({ c, r: rand() })).sort((a, b) => a.r - b.r).map(({ c }) => c.unit);
-    messages.push({ index: messages.length, sendAt: group[group.length - 1].sendAt, units: shuffled });
-  }
-  return { units, copies, messages };
-}
-
-function bodyOf(message: PlannedMessage, series: readonly Series[]): string {
-  return JSON.stringify(
-    message.units.map((u) => {
-      const { customer, dimension } = series[u.series];
-      const identity =
-        customer.identityMode === 'license'
-          ? { licenseArn: customer.licenseArn }
-          : { productCode: customer.productCode, customerIdentifier: customer.customerIdentifier };
-      return { ...identity, dimension, quantity: u.quantity, timestamp: new Date(u.happenedAt).toISOString(), ...(u.eventId ? { eventId: u.eventId } : {}) };
-    }),
-  );
-}
 
 // ---------------------------------------------------------------------------------------------
 // The scenario
@@ -285,58 +209,26 @@ export async function runScenario(services: Services, options: ScenarioOptions):
     const customers: ScenarioCustomer[] = [];
     for (const [name, product] of [['L1', LICENSE], ['L2', LICENSE], ['L3', LICENSE], ['G1', LEGACY]] as const) {
       const created = await admin('POST', '/_admin/customers', { productCode: product.productCode });
-      const customer: ScenarioCustomer = {
-        name,
-        productCode: product.productCode,
-        identityMode: product.identityMode,
-        customerAWSAccountId: created.customerAWSAccountId,
-        licenseArn: created.licenseArn,
-        customerIdentifier: created.customerIdentifier,
-        customerKey: product.identityMode === 'license' ? licenseCustomerKey(created.licenseArn) : legacyCustomerKey(product.productCode, created.customerIdentifier),
-      };
+      const customer = scenarioCustomerOf(name, product, created);
       customers.push(customer);
-      await documents.send(
-        new PutCommand({
-          TableName: customersTable,
-          Item: {
-            customerKey: customer.customerKey,
-            productCode: customer.productCode,
-            identityMode: customer.identityMode,
-            customerAWSAccountId: customer.customerAWSAccountId,
-            licenseArn: customer.licenseArn,
-            ...(customer.customerIdentifier ? { customerIdentifier: customer.customerIdentifier } : {}),
-          },
-        }),
-      );
+      await documents.send(new PutCommand({ TableName: customersTable, Item: customerItemOf(customer) }));
     }
-    const series: Series[] = [];
-    for (const customer of customers) {
-      const product = PRODUCTS.find((p) => p.productCode === customer.productCode)!;
-      for (const dimension of product.dimensions) series.push({ index: series.length, customer, dimension, key: `${customer.customerKey}|${dimension}` });
-    }
+    const series = seriesOf(customers, PRODUCTS);
 
-    const { units, copies, messages } = planUsage(options, series, rand);
+    const { units, messages } = planUsage(options, { unitsPerSeries: 24, noEventIdShare: 0.2, resendShare: 0.25, lateShare: 0.15, slowShare: 0.25 }, series, rand);
     stats.messages = messages.length;
     stats.unitsDistinct = units.length;
-    stats.unitsSent = copies.length;
+    stats.unitsSent = messages.reduce((sum, m) => sum + m.units.length, 0);
     stats.unitsWithoutEventId = units.filter((u) => u.eventId === undefined).length;
-    for (const m of messages) m.body = bodyOf(m, series);
     const dropped = options.dropMessage?.(messages, units);
 
     // --- Clock ---------------------------------------------------------------------------
     const clock = new VirtualClock(options.start, (now) => simClock.set(now));
-    const tickVirtualMs = options.tickVirtualMs ?? 45_000;
-    const tickRealMs = options.tickRealMs ?? 25;
     let ingesting = true;
     let stopping = false;
-    const clockLoop = (async () => {
-      while (!stopping) {
-        await sleep(tickRealMs);
-        const hourBefore = utcHourStart(new Date(clock.now())).getTime();
-        clock.advance(tickVirtualMs);
-        if (ingesting && utcHourStart(new Date(clock.now())).getTime() !== hourBefore) stats.hourTurnsDuringIngestion++;
-      }
-    })();
+    const stopClock = clock.startTicking(options.tickVirtualMs ?? 45_000, options.tickRealMs ?? 25, () => {
+      if (ingesting) stats.hourTurnsDuringIngestion++;
+    });
 
     // --- Ingestion containers ---------------------------------------------------------------
     fleet = startIngestionFleet({
@@ -394,11 +286,11 @@ export async function runScenario(services: Services, options: ScenarioOptions):
     })();
 
     // --- Producer, then drain -----------------------------------------------------------------
-    await fleet.produce(messages as (PlannedMessage & { body: string })[]);
+    await fleet.produce(messages);
     await fleet.drain();
     ingesting = false;
     stopping = true;
-    await Promise.all([fleet.stop(), clockLoop, meteringLoop]);
+    await Promise.all([fleet.stop(), stopClock(), meteringLoop]);
 
     // --- Settle: every hour billed -------------------------------------------------------------
     const finalNow = utcHourStart(new Date(clock.now())).getTime() + HOUR_MS + 15 * MIN_MS;
@@ -621,11 +513,11 @@ export async function overlappingRedelivery(services: Services): Promise<Overlap
   }
 }
 
-/** A scenario's own tables, dead-letter queues and clients (queues with `attributes`). */
-async function scenarioResources(services: Services, n: number, attributes?: Record<string, string>) {
-  const customersTable = `ConcCustomers-${n}`;
-  const journalTable = `ConcJournal-${n}`;
-  const ledgerTable = `ConcLedger-${n}`;
+/** A scenario's own tables, dead-letter queues and clients (queues with `attributes`), named `<prefix>...-<n>`. */
+export async function scenarioResources(services: Services, n: number, attributes?: Record<string, string>, prefix = 'Conc') {
+  const customersTable = `${prefix}Customers-${n}`;
+  const journalTable = `${prefix}Journal-${n}`;
+  const ledgerTable = `${prefix}Ledger-${n}`;
   await Promise.all([
     createCustomersTable(services.dynamoDb, customersTable),
     createUsageJournalTable(services.dynamoDb, journalTable),
@@ -633,8 +525,8 @@ async function scenarioResources(services: Services, n: number, attributes?: Rec
   ]);
   const sqs = new SQSClient(localClientConfig(services.sqsEndpoint));
   const queue = async (name: string) => (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${n}`, Attributes: attributes }))).QueueUrl!;
-  const usageDeadLettersUrl = await queue('conc-usage-dead-letters');
-  const meteringDeadLettersUrl = await queue('conc-metering-dead-letters');
+  const usageDeadLettersUrl = await queue(`${prefix.toLowerCase()}-usage-dead-letters`);
+  const meteringDeadLettersUrl = await queue(`${prefix.toLowerCase()}-metering-dead-letters`);
   const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(services.dynamoDbEndpoint)), { marshallOptions: { removeUndefinedValues: true } });
   return { customersTable, journalTable, ledgerTable, sqs, queue, usageDeadLettersUrl, meteringDeadLettersUrl, documents };
 }

@@ -21,10 +21,10 @@
  * problem: ingestion judges each message's events (customer-not-subscribed, timestamp windows)
  * before eventIds are de-duplicated, at the fold.
  */
-import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { BatchMeterUsageCommand, MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
-import { CreateQueueCommand, DeleteMessageCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, paginateScan, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteMessageCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { paginateScan, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { CustomerSubscriptions } from '../../lambda/adapters/customer-directory';
 import { DeadLetterQueue } from '../../lambda/adapters/dead-letter-queue';
 import { sdkMeteringApi } from '../../lambda/adapters/metering-api';
@@ -37,12 +37,14 @@ import { HOUR_MS, utcHourStart } from '../../lambda/core/utc-hour';
 import { meteringDeadLetters, meterNow } from '../../lambda/metering/metering-job';
 import { startLocalApiServer } from '../../local/api-gateway-server';
 import { createLocalLifecycle } from '../../local/local-lifecycle';
-import { createCustomersTable, createMeteringTable, createUsageJournalTable } from '../../local/local-tables';
 import { localClientConfig } from '../../local/services';
 import { SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
-import { LAMBDA_TIMEOUT_MS, LEGACY, LICENSE, MIN_MS, PRODUCTS, ScenarioCustomer, Services, VirtualClock } from './concurrency-scenario';
+import { LAMBDA_TIMEOUT_MS, LEGACY, LICENSE, MIN_MS, PRODUCTS, scenarioResources, Services, VirtualClock } from './concurrency-scenario';
 import { FleetOptions, FleetStats, JournalGate, newFleetStats, sleep, startIngestionFleet, tracedIngest } from './ingestion-fleet';
 import { simulatorAdmin } from './metering-environment';
+import { Copy, customerItemOf, PlannedMessage, planUsage, ScenarioCustomer, scenarioCustomerOf, Series, seriesOf, UsagePlanOptions, UsageUnit as Unit } from './usage-plan';
+
+export type { Copy, PlannedMessage, Series, Unit };
 import { seededRandom } from '../unit/lifecycle/event-history';
 
 export { MIN_MS, LAMBDA_TIMEOUT_MS };
@@ -69,57 +71,14 @@ export interface PlannedChange {
   readonly at: number;
 }
 
-export interface Series {
-  readonly index: number;
-  readonly customer: ScenarioCustomer;
-  readonly dimension: string;
-  /** `customerKey|dimension` */
-  readonly key: string;
-}
-
-/** A copy of an event in a message: the message and the event's position there. */
-export interface Copy {
-  readonly message: number;
-  position: number;
-}
-
-/** One distinct usage event (distinct by eventId, or by message id + position without one). */
-export interface Unit {
-  readonly series: number;
-  /** 2^k, unique within its series. */
-  readonly quantity: number;
-  readonly eventId?: string;
-  readonly happenedAt: number;
-  readonly copies: Copy[];
-}
-
-export interface PlannedMessage {
-  readonly index: number;
-  readonly sendAt: number;
-  readonly units: readonly Unit[];
-  body?: string;
-  sqsMessageId?: string;
-}
-
 /**
  * The fleet's options (ingestion-fleet.ts), with these defaults here: twinChance 0.3,
  * strayDuplicateChance 0.05 (a standard queue's at-least-once duplicate, from a server that missed
- * the delete), dynamoPauseChance 0.02; and the usage and lifecycle planned.
+ * the delete), dynamoPauseChance 0.02; the usage planned (usage-plan.ts; defaults: 20 units per
+ * series, 25% without eventId, 20% of eventId events sent again, 12% late, 25% slow); and the
+ * lifecycle.
  */
-export interface LifecycleScenarioOptions extends FleetOptions {
-  readonly seed: number;
-  readonly start: Date;
-  readonly end: Date;
-  /** Events per customer x dimension, at most 30. @default 20 */
-  readonly unitsPerSeries?: number;
-  /** @default 0.25 */
-  readonly noEventIdShare?: number;
-  /** Share of eventId events the producer sends again in another message. @default 0.2 */
-  readonly resendShare?: number;
-  /** Sent 20 to 150 minutes after they happened. @default 0.12 */
-  readonly lateShare?: number;
-  /** Sent 4 to 14 minutes after they happened. @default 0.25 */
-  readonly slowShare?: number;
+export interface LifecycleScenarioOptions extends FleetOptions, UsagePlanOptions {
   /** @default 45 s / 25 ms */
   readonly tickVirtualMs?: number;
   readonly tickRealMs?: number;
@@ -188,62 +147,6 @@ export function planLifecycle(seed: number, start: Date, end: Date): PlannedChan
   t = add(leavesForGood, 'unsubscribe-pending', between(from, last - 15 * MIN_MS));
   if (rand() < 0.6) add(leavesForGood, 'unsubscribed', t + between(3 * MIN_MS, 65 * MIN_MS));
   return changes.sort((a, b) => a.at - b.at);
-}
-
-function planUsage(options: LifecycleScenarioOptions, series: readonly Series[], rand: () => number) {
-  const n = options.unitsPerSeries ?? 20;
-  if (n > 30) throw new Error('at most 30 units per series (a bucket must stay under 2^31)');
-  const start = options.start.getTime();
-  const span = options.end.getTime() - start;
-  const units: Unit[] = [];
-  const copies: { unit: Unit; sendAt: number }[] = [];
-  for (const s of series) {
-    for (let k = 0; k < n; k++) {
-      const sendAt = start + Math.floor(rand() * span);
-      const category = rand();
-      const lateShare = options.lateShare ?? 0.12;
-      const slowShare = options.slowShare ?? 0.25;
-      const lag =
-        category < lateShare ? (20 + rand() * 130) * MIN_MS : category < lateShare + slowShare ? (4 + rand() * 10) * MIN_MS : rand() * 3 * MIN_MS;
-      const withoutId = rand() < (options.noEventIdShare ?? 0.25);
-      const unit: Unit = {
-        series: s.index,
-        quantity: 2 ** k,
-        ...(withoutId ? {} : { eventId: `ev-${options.seed}-${s.index}-${k}` }),
-        happenedAt: Math.floor(sendAt - lag),
-        copies: [],
-      };
-      units.push(unit);
-      copies.push({ unit, sendAt });
-      if (!withoutId && rand() < (options.resendShare ?? 0.2)) {
-        // The producer sends it again (a retry of its own): same eventId, timestamp and quantity.
-        const again = Math.min(options.end.getTime(), Math.max(unit.happenedAt, sendAt + Math.floor((rand() * 1.5 - 0.25) * HOUR_MS)));
-        copies.push({ unit, sendAt: again });
-      }
-    }
-  }
-  copies.sort((a, b) => a.sendAt - b.sendAt);
-  const messages: PlannedMessage[] = [];
-  for (let i = 0; i < copies.length; ) {
-    const size = 1 + Math.floor(rand() * 5);
-    const group = copies.slice(i, i + size);
-    i += group.length;
-    const shuffled = group.map((c) => ({ c, r: rand() })).sort((a, b) => a.r - b.r).map(({ c }) => c.unit);
-    const index = messages.length;
-    shuffled.forEach((unit, position) => unit.copies.push({ message: index, position }));
-    messages.push({ index, sendAt: group[group.length - 1].sendAt, units: shuffled });
-  }
-  for (const m of messages) {
-    m.body = JSON.stringify(
-      m.units.map((u) => {
-        const { customer, dimension } = series[u.series];
-        const identity =
-          customer.identityMode === 'license' ? { licenseArn: customer.licenseArn } : { productCode: customer.productCode, customerIdentifier: customer.customerIdentifier };
-        return { ...identity, dimension, quantity: u.quantity, timestamp: new Date(u.happenedAt).toISOString(), ...(u.eventId ? { eventId: u.eventId } : {}) };
-      }),
-    );
-  }
-  return { units, messages };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,12 +423,8 @@ export async function runLifecycleScenario(services: Services, options: Lifecycl
   try {
     const customers: ScenarioCustomer[] = [];
     for (const [name, product] of CUSTOMER_NAMES) customers.push(await world.addCustomer(name, product));
-    const series: Series[] = [];
-    for (const customer of customers) {
-      const product = PRODUCTS.find((p) => p.productCode === customer.productCode)!;
-      for (const dimension of product.dimensions) series.push({ index: series.length, customer, dimension, key: `${customer.customerKey}|${dimension}` });
-    }
-    const { units, messages } = planUsage(options, series, rand);
+    const series = seriesOf(customers, PRODUCTS);
+    const { units, messages } = planUsage(options, { unitsPerSeries: 20, noEventIdShare: 0.25, resendShare: 0.2, lateShare: 0.12, slowShare: 0.25 }, series, rand);
     stats.messages = messages.length;
     stats.unitsDistinct = units.length;
     stats.unitsSent = units.reduce((sum, u) => sum + u.copies.length, 0);
@@ -535,18 +434,11 @@ export async function runLifecycleScenario(services: Services, options: Lifecycl
 
     // --- Clock ---------------------------------------------------------------------------------
     clock = new VirtualClock(options.start, (now) => simClock.set(now));
-    const tickVirtualMs = options.tickVirtualMs ?? 45_000;
-    const tickRealMs = options.tickRealMs ?? 25;
     let ingesting = true;
     let stopping = false;
-    const clockLoop = (async () => {
-      while (!stopping) {
-        await sleep(tickRealMs);
-        const hourBefore = utcHourStart(new Date(clock.now())).getTime();
-        clock.advance(tickVirtualMs);
-        if (ingesting && utcHourStart(new Date(clock.now())).getTime() !== hourBefore) stats.hourTurnsDuringIngestion++;
-      }
-    })();
+    const stopClock = clock.startTicking(options.tickVirtualMs ?? 45_000, options.tickRealMs ?? 25, () => {
+      if (ingesting) stats.hourTurnsDuringIngestion++;
+    });
     const vt = () => new Date(clock.now()).toISOString().slice(11, 19);
 
     // --- Ingestion containers --------------------------------------------------------------------
@@ -626,12 +518,12 @@ export async function runLifecycleScenario(services: Services, options: Lifecycl
     })();
 
     // --- Producer, then drain --------------------------------------------------------------------
-    await fleet.produce(messages as (PlannedMessage & { body: string })[]);
+    await fleet.produce(messages);
     await lifecycleLoop;
     await fleet.drain();
     ingesting = false;
     stopping = true;
-    await Promise.all([fleet.stop(), clockLoop, meteringLoop]);
+    await Promise.all([fleet.stop(), stopClock(), meteringLoop]);
 
     // --- Settle: the schedule keeps running (every 5 virtual minutes) until every hour is billed ----
     const finalNow = utcHourStart(new Date(clock.now())).getTime() + HOUR_MS + 15 * MIN_MS;
@@ -718,20 +610,13 @@ let worldCount = 0;
  */
 export async function createWorld(services: Services, options: WorldOptions) {
   const n = ++worldCount;
-  const customersTable = `RlcCustomers-${n}`;
-  const journalTable = `RlcJournal-${n}`;
-  const ledgerTable = `RlcLedger-${n}`;
-  await Promise.all([
-    createCustomersTable(services.dynamoDb, customersTable),
-    createUsageJournalTable(services.dynamoDb, journalTable),
-    createMeteringTable(services.dynamoDb, ledgerTable),
-  ]);
-  const sqs = new SQSClient(localClientConfig(services.sqsEndpoint));
-  const queue = async (name: string) => (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${n}`, Attributes: { VisibilityTimeout: '2' } }))).QueueUrl!;
+  const { customersTable, journalTable, ledgerTable, sqs, queue, usageDeadLettersUrl, meteringDeadLettersUrl, documents } = await scenarioResources(
+    services,
+    n,
+    { VisibilityTimeout: '2' },
+    'Rlc',
+  );
   const usageQueueUrl = await queue('rlc-usage');
-  const usageDeadLettersUrl = await queue('rlc-usage-dead-letters');
-  const meteringDeadLettersUrl = await queue('rlc-metering-dead-letters');
-  const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(services.dynamoDbEndpoint)), { marshallOptions: { removeUndefinedValues: true } });
   const simClock = new SimulatorClock({ start: options.simulatorStart, frozen: true });
   const simulator = await startMarketplaceSimulator({ port: 0, clock: simClock, config: { rateLimitPerSecond: 0 } });
   const admin = <T = any>(method: string, path: string, body?: unknown) => simulatorAdmin<T>(simulator.url, method, path, body);
@@ -759,29 +644,8 @@ export async function createWorld(services: Services, options: WorldOptions) {
    */
   const addCustomer = async (name: string, product: ProductConfig): Promise<ScenarioCustomer> => {
     const created = await admin('POST', '/_admin/customers', { productCode: product.productCode, subscribed: false });
-    const customer: ScenarioCustomer = {
-      name,
-      productCode: product.productCode,
-      identityMode: product.identityMode,
-      customerAWSAccountId: created.customerAWSAccountId,
-      licenseArn: created.licenseArn,
-      customerIdentifier: created.customerIdentifier,
-      customerKey: product.identityMode === 'license' ? licenseCustomerKey(created.licenseArn) : legacyCustomerKey(product.productCode, created.customerIdentifier),
-    };
-    await documents.send(
-      new PutCommand({
-        TableName: customersTable,
-        Item: {
-          customerKey: customer.customerKey,
-          productCode: customer.productCode,
-          identityMode: customer.identityMode,
-          customerAWSAccountId: customer.customerAWSAccountId,
-          licenseArn: customer.licenseArn,
-          ...(customer.customerIdentifier ? { customerIdentifier: customer.customerIdentifier } : {}),
-          firstRegisteredAt: simClock.now().toISOString(),
-        },
-      }),
-    );
+    const customer = scenarioCustomerOf(name, product, created);
+    await documents.send(new PutCommand({ TableName: customersTable, Item: { ...customerItemOf(customer), firstRegisteredAt: simClock.now().toISOString() } }));
     await admin('POST', '/_admin/customers/subscription', { ...refOf(customer), state: 'subscribed' });
     return customer;
   };
