@@ -159,18 +159,22 @@ export async function ingestMessages(ports: IngestPorts, messages: readonly Queu
 }
 
 /**
- * A refusal a delivery can reach after another delivery of the same message counted the event: the
- * customer's final usage window closed in between (a customer leaving while its usage flows).
+ * Refusals that depend on when, or with which cache, an event is judged, so that one delivery of a
+ * message can reach them after another counted the event: the customer's final usage window closed
+ * in between (a customer leaving while its usage flows), the event grew too old for the billing
+ * window, the clock caught up with an event ahead of it, a container's cache did not know a buyer
+ * who registered meanwhile. The other refusals depend on the body alone: every delivery agrees.
  */
-const REFUSALS_AFTER_A_COUNT: ReadonlySet<RejectionReason> = new Set(['customer-not-subscribed']);
+const REFUSALS_AFTER_A_COUNT: ReadonlySet<RejectionReason> = new Set(['customer-not-subscribed', 'timestamp-out-of-window', 'timestamp-in-future', 'unknown-customer']);
 
 /**
- * Before a message's events are refused because the customer's final usage window has closed: those
- * that another delivery of the message wrote to the journal are duplicates, not refused. SQS may
- * deliver a message again with the same ApproximateReceiveCount (its at-least-once duplicate, which
- * reads no earlier delivery) or while the first delivery still runs, and that delivery may have
- * counted the event, billed since by the final usage flush: refusing it too would dead-letter a
- * billed event. One read per such message, only for a leaving customer's usage.
+ * Before a message's events are refused for a reason another delivery may not have reached
+ * (REFUSALS_AFTER_A_COUNT): those that another delivery of the message wrote to the journal are
+ * duplicates, not refused. SQS may deliver a message again with the same ApproximateReceiveCount
+ * (its at-least-once duplicate, which reads no earlier delivery) or while the first delivery still
+ * runs, and that delivery may have counted the event, billed since (by the final usage flush, say):
+ * refusing it too would dead-letter a billed event. One read per such message, only for messages
+ * with such a refusal.
  */
 async function countedElsewhere(
   ports: IngestPorts,

@@ -162,4 +162,9 @@ export class FakeCustomerDirectory implements CustomerDirectory {
   setSubscription(customerKey: string, subscription: StoredSubscription): void {
     this.customers.set(customerKey, { ...this.customers.get(customerKey)!, subscription });
   }
+
+  /** The customer is no longer found (a container whose cache and read missed a buyer). */
+  forget(customerKey: string): void {
+    this.customers.delete(customerKey);
+  }
 }

@@ -225,7 +225,11 @@ describe('ingestMessage: a redelivered message judged differently', () => {
       ['m-1', undefined, [0]],
       ['m-1', 1, [1]],
     ]);
-    expect(journal.storedPositionsCalls).toEqual([{ messageId: 'm-1', hours: [H10] }]);
+    // The first delivery's check before refusing (another delivery may have counted it), the redelivery's read.
+    expect(journal.storedPositionsCalls).toEqual([
+      { messageId: 'm-1', hours: [H10] },
+      { messageId: 'm-1', hours: [H10] },
+    ]);
 
     // A third delivery counts nothing more.
     expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 3)))).toEqual(['duplicate', 'duplicate']);
@@ -233,13 +237,23 @@ describe('ingestMessage: a redelivered message judged differently', () => {
     expect(journal.entries()).toHaveLength(2);
   });
 
-  it('reads nothing before writing a first delivery; an entry found written already (a redelivery SQS counted as the first, or one running alongside) is reconciled after', async () => {
+  it('reads nothing before writing a first delivery (once after, before refusing an event ahead of the clock); an entry found written already (a redelivery SQS counted as the first, or one running alongside) is reconciled after', async () => {
     const { journal, ports, clock } = setup();
+    const appendsBeforeTheRead: number[] = [];
+    const read = journal.storedPositions.bind(journal);
+    journal.storedPositions = async (messageId, hours) => {
+      appendsBeforeTheRead.push(journal.appendCalls.length);
+      return read(messageId, hours);
+    };
     await deliver(ports, [onTime, ahead], 1);
-    expect(journal.storedPositionsCalls).toEqual([]);
+    expect(journal.storedPositionsCalls).toEqual([{ messageId: 'm-1', hours: [H10] }]);
+    expect(appendsBeforeTheRead).toEqual([1]);
     clock.now = LATER;
     expect(statuses(eventsOf(await deliver(ports, [onTime, ahead], 1)))).toEqual(['duplicate', 'counted']);
-    expect(journal.storedPositionsCalls).toEqual([{ messageId: 'm-1', hours: [H10] }]);
+    expect(journal.storedPositionsCalls).toEqual([
+      { messageId: 'm-1', hours: [H10] },
+      { messageId: 'm-1', hours: [H10] },
+    ]);
     expect(journal.totalQuantity()).toBe(12);
   });
 
@@ -293,7 +307,11 @@ describe('ingestMessage: a redelivered message judged differently', () => {
       { status: 'counted', bucketKey: licenseBucket(H10), rolledOver: false },
     ]);
     expect(journal.quantityOf(LICENSE_KEY, 'requests', H10)).toBe(11);
-    expect(journal.storedPositionsCalls).toEqual([{ messageId: 'm-1', hours: [H09, H10] }]);
+    // The first delivery's check before refusing the event ahead, the redelivery's read.
+    expect(journal.storedPositionsCalls).toEqual([
+      { messageId: 'm-1', hours: [H09, H10] },
+      { messageId: 'm-1', hours: [H09, H10] },
+    ]);
   });
 
   it('names a supplement by the smallest position it writes, so a third delivery\'s supplement is new too (an event refused each time)', async () => {
@@ -321,6 +339,37 @@ describe('ingestMessage: a redelivered message judged differently', () => {
     const { journal, ports } = setup();
     expect(statuses(eventsOf(await deliver(ports, [onTime], 2)))).toEqual(['counted']);
     expect(journal.entries().map((e) => [e.messageId, e.supplement])).toEqual([['m-1', undefined]]);
+  });
+});
+
+describe('ingestMessage: a refusal another delivery of the message may not have reached', () => {
+  const onTime = event({ eventId: 'a', quantity: 5, timestamp: '2026-11-02T10:15:00Z' });
+  // SQS's at-least-once duplicate: the same receive count, so it reads nothing before writing.
+  const deliver = (ports: IngestPorts, body: unknown) => ingestMessage(ports, { messageId: 'm-1', body: JSON.stringify(body), receiveCount: 1 });
+
+  it.each([
+    ['the final usage window closed', 'customer-not-subscribed', (s: ReturnType<typeof setup>) => s.customers.setSubscription(LICENSE_KEY, { status: 'unsubscribed', finalUsageUntil: '2026-11-02T10:30:00.000Z' }), new Date('2026-11-02T10:40:00Z')],
+    ['the event grew too old to bill', 'timestamp-out-of-window', () => undefined, new Date('2026-11-04T10:20:00Z')],
+    ['the buyer is not in this container\'s cache (nor found)', 'unknown-customer', (s: ReturnType<typeof setup>) => s.customers.forget(LICENSE_KEY), NOW],
+  ])('%s: what another delivery wrote is a duplicate, not refused (%s); one read', async (_what, reason, change, later) => {
+    const made = setup();
+    expect(statuses(eventsOf(await deliver(made.ports, [onTime])))).toEqual(['counted']);
+    change(made);
+    made.clock.now = later;
+    const refusedAlone = await ingestMessage(made.ports, { messageId: 'm-2', body: JSON.stringify([onTime]), receiveCount: 1 });
+    expect(statuses(eventsOf(refusedAlone))).toEqual([reason]);
+    made.journal.storedPositionsCalls.length = 0;
+
+    expect(eventsOf(await deliver(made.ports, [onTime]))).toEqual([{ status: 'duplicate', messageId: 'm-1', hourStart: H10 }]);
+    expect(made.journal.storedPositionsCalls).toEqual([{ messageId: 'm-1', hours: [H10] }]);
+    expect(made.journal.totalQuantity()).toBe(5);
+  });
+
+  it('reads nothing for refusals every delivery reaches (the body alone decides)', async () => {
+    const { journal, ports } = setup();
+    const result = eventsOf(await deliver(ports, [onTime, { dimension: 'requests' }, event({ dimension: 'bogus' })]));
+    expect(statuses(result)).toEqual(['counted', 'invalid-event', 'unknown-dimension']);
+    expect(journal.storedPositionsCalls).toEqual([]);
   });
 });
 
