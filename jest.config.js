@@ -13,4 +13,7 @@ module.exports = {
   // Middy (used by later handlers) is ESM-only: let ts-jest transform it.
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
   testTimeout: 60000,
+  // Two test files at a time even on a 2-core machine (Jest's default there is one): most suites wait
+  // on their own DynamoDB Local, fauxqs or simulator, each on its own ports, tables and temp dirs.
+  maxWorkers: Math.max(2, require('node:os').availableParallelism() - 1),
 };

@@ -50,8 +50,9 @@ export class DynamoDbMeteringLedger implements MeteringLedger {
   }
 
   /**
-   * A customer's access is ending: its usage of every hour not folded yet is folded now into sealed
-   * buckets, to be metered at once. Returns those buckets and any events refused.
+   * A customer's access is ending: its usage of every hour not folded yet (up to `sealsThrough`, if
+   * given) is folded now into sealed buckets, to be metered at once. Returns those buckets and any
+   * events refused.
    */
   sealCustomerBuckets(customerKey: string, now: Date, sealsThrough?: string): Promise<FoldReport> {
     return foldCustomerNow(this.fold, customerKey, now, sealsThrough);
