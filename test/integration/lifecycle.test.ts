@@ -25,7 +25,7 @@ import { createLifecycleHandler } from '../../lambda/lifecycle/lifecycle-dispatc
 import { createCustomersTable } from '../../local/local-tables';
 import { LocalEnvironment, startLocalEnvironment } from '../../local/local-environment';
 import { LOCAL_CREDENTIALS, localClientConfig } from '../../local/services';
-import { requireJava } from '../support/local-services';
+import { awayFromTheHourEnd, requireJava } from '../support/local-services';
 import { simulatorAdmin, type BilledRecord } from '../support/metering-environment';
 import { deliverStep, deliveryOrder, describeOrder, History, HistoryStep, legacyHistory, licenseHistory, seededRandom } from '../unit/lifecycle/event-history';
 import { FakeLifecyclePorts } from '../unit/lifecycle/fake-lifecycle-ports';
@@ -136,14 +136,7 @@ const eventsFor = (env: LocalEnvironment, customerKey: string): ProvisioningEven
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * The final-flush checks need "later usage" to fall in the same UTC hour as the flush: near the end
- * of an hour, wait for the next one to begin (rarely more than a few seconds of the suite).
- */
-async function awayFromTheHourEnd(marginMs = 45_000): Promise<void> {
-  const left = utcHourStart(new Date()).getTime() + 3_600_000 - Date.now();
-  if (left < marginMs) await sleep(left + 1000);
-}
+// The final-flush checks need "later usage" to fall in the same UTC hour as the flush: awayFromTheHourEnd.
 
 let accounts = 0;
 const newAccountId = () => String(600000000000 + (process.pid % 1000) * 1000 + ++accounts);

@@ -1,5 +1,5 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { useLocalEnvironment } from '../support/local-services';
+import { awayFromTheHourEnd, useLocalEnvironment } from '../support/local-services';
 
 /**
  * Zero-quantity records, end to end on the local environment: the simulator's lifecycle notifications
@@ -25,6 +25,10 @@ it('bills 0 for each dimension of an idle subscribed customer, not for one who l
   // The simulator's licences start now. Only customers subscribed when an hour started get zero
   // records for it (a record stamped before the licence was active is refused), so the hour to fill
   // is the next one: meter as if 15 minutes after that hour has ended (past the 10-minute grace).
+  // Created in the hour the next one is counted from: not in its last minute (created at 07:59:59
+  // and counted from 08:00:01, they would be subscribed when 08:00 started, and 08:00 filled too).
+  await awayFromTheHourEnd(60_000);
+  const createdIn = Date.now();
   const idle = await admin('/_admin/customers', { productCode: product.productCode });
   const gone = await admin('/_admin/customers', { productCode: product.productCode });
   await admin('/_admin/customers/subscription', { licenseArn: gone.licenseArn, state: 'unsubscribed' });
@@ -39,7 +43,7 @@ it('bills 0 for each dimension of an idle subscribed customer, not for one who l
 
   // Both derived from the hour the customers were created in. (Metering 135 minutes after "now", as
   // this test once did, fills the hour after next when run in the last quarter of an hour.)
-  const nextHour = new Date((Math.floor(Date.now() / 3_600_000) + 1) * 3_600_000);
+  const nextHour = new Date((Math.floor(createdIn / 3_600_000) + 1) * 3_600_000);
   const later = new Date(nextHour.getTime() + 75 * 60_000);
 
   await admin('/_admin/clock', { now: later.toISOString() });
@@ -57,4 +61,4 @@ it('bills 0 for each dimension of an idle subscribed customer, not for one who l
   const again = await env().usage.meter(later);
   expect(again).toMatchObject({ zeroRecords: 0, metered: 0, calls: 0 });
   expect(await records()).toHaveLength(billed.length);
-});
+}, 120_000);

@@ -182,3 +182,13 @@ export async function subscribeAndRegister(env: LocalEnvironment, productCode: s
   if (registered.status !== 200) throw new Error(`registration answered ${registered.status}: ${await registered.text()}`);
   return buyer;
 }
+
+/**
+ * For a test whose steps must fall in one UTC hour of the real clock (the local environment's clock
+ * starts at real time): near the end of an hour, waits for the next one to begin (`marginMs` at
+ * most, plus a second). Give the test a timeout that allows for it.
+ */
+export async function awayFromTheHourEnd(marginMs = 45_000): Promise<void> {
+  const left = 3_600_000 - (Date.now() % 3_600_000);
+  if (left < marginMs) await new Promise((resolve) => setTimeout(resolve, left + 1000));
+}
