@@ -22,6 +22,7 @@ import { LocalRoute } from './api-gateway-server';
 import { createMeteringTable, createUsageJournalTable } from './local-tables';
 import { LocalClock } from './local-clock';
 import { localClientConfig } from './services';
+import { sqsRecordOf } from './sqs-record';
 
 /**
  * The usage pipeline and metering on local services: queues in the local SQS, the Metering ledger
@@ -141,19 +142,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
       }),
     );
     if (Messages.length === 0) return 0;
-    const event: SQSEvent = {
-      Records: Messages.map((m) => ({
-        messageId: m.MessageId!,
-        receiptHandle: m.ReceiptHandle!,
-        body: m.Body ?? '',
-        attributes: (m.Attributes ?? {}) as SQSEvent['Records'][number]['attributes'],
-        messageAttributes: {},
-        md5OfBody: m.MD5OfBody ?? '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:usage',
-        awsRegion: 'us-east-1',
-      })),
-    };
+    const event: SQSEvent = { Records: Messages.map((m) => sqsRecordOf(m)) };
     const { batchItemFailures } = await ingest(event);
     const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier));
     const done = Messages.filter((m) => !failed.has(m.MessageId!));

@@ -34,6 +34,7 @@ import { DynamoDbUsageJournal } from '../../lambda/adapters/usage-journal';
 import { ProductConfig } from '../../lambda/core/product-config';
 import { createCustomersTable, createMeteringTable, createUsageJournalTable } from '../../local/local-tables';
 import { localClientConfig } from '../../local/services';
+import { sqsRecordOf } from '../../local/sqs-record';
 import { requireJava, useDynamoDbLocal, useLocalSqs } from '../support/local-services';
 import {
   bucketProblems,
@@ -182,19 +183,7 @@ interface ScenarioResult {
 }
 
 function recordsOf(messages: readonly Message[], receiveCount?: string): SQSEvent {
-  return {
-    Records: messages.map((m) => ({
-      messageId: m.MessageId!,
-      receiptHandle: m.ReceiptHandle!,
-      body: m.Body ?? '',
-      attributes: { ...(m.Attributes ?? {}), ...(receiveCount === undefined ? {} : { ApproximateReceiveCount: receiveCount }) } as SQSEvent['Records'][number]['attributes'],
-      messageAttributes: {},
-      md5OfBody: m.MD5OfBody ?? '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:usage',
-      awsRegion: 'us-east-1',
-    })),
-  };
+  return { Records: messages.map((m) => sqsRecordOf(m, receiveCount === undefined ? undefined : Number(receiveCount))) };
 }
 
 async function receiveAll(queueUrl: string, count: number): Promise<Message[]> {

@@ -376,17 +376,19 @@ export async function runScenario(services: Services, options: ScenarioOptions):
     await simulator.stop();
     await Promise.allSettled([
       ...[customersTable, journalTable, ledgerTable].map((TableName) => services.dynamoDb.send(new DeleteTableCommand({ TableName }))),
+      ...[usageQueueUrl, usageDeadLettersUrl, meteringDeadLettersUrl].map((QueueUrl) => sqs.send(new DeleteQueueCommand({ QueueUrl }))),
     ]);
     documents.destroy();
     sqs.destroy();
   }
 }
 
-async function takeAll(sqs: SQSClient, queueUrl: string): Promise<{ reason?: string; body: unknown }[]> {
+/** Takes every message off a dead-letter queue: its reason (message attribute) and body (parsed when JSON). */
+export async function takeAll(sqs: SQSClient, queueUrl: string): Promise<{ reason?: string; body: unknown }[]> {
   const taken: { reason?: string; body: unknown }[] = [];
   for (;;) {
     const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }));
-    if (Messages.length === 0) break;
+    if (Messages.length === 0) return taken;
     for (const m of Messages) {
       let body: unknown = m.Body;
       try {
@@ -398,8 +400,6 @@ async function takeAll(sqs: SQSClient, queueUrl: string): Promise<{ reason?: str
       await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
     }
   }
-  await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => undefined);
-  return taken;
 }
 
 /** A readable summary of a run. */
@@ -507,7 +507,10 @@ export async function overlappingRedelivery(services: Services): Promise<Overlap
   } finally {
     marketplace.destroy();
     await simulator.stop();
-    await Promise.allSettled([customersTable, journalTable, ledgerTable].map((TableName) => services.dynamoDb.send(new DeleteTableCommand({ TableName }))));
+    await Promise.allSettled([
+      ...[customersTable, journalTable, ledgerTable].map((TableName) => services.dynamoDb.send(new DeleteTableCommand({ TableName }))),
+      ...[usageDeadLettersUrl, meteringDeadLettersUrl].map((QueueUrl) => sqs.send(new DeleteQueueCommand({ QueueUrl }))),
+    ]);
     documents.destroy();
     sqs.destroy();
   }

@@ -35,29 +35,15 @@ import { ProductConfig } from '../../lambda/core/product-config';
 import { entryIdOf, UsageJournal } from '../../lambda/core/usage/usage-journal';
 import { createIngestHandler, IngestLog } from '../../lambda/ingest/ingest-batch';
 import { localClientConfig } from '../../local/services';
+import { sqsRecordOf } from '../../local/sqs-record';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** An SQS message as the ingest function's event carries it, with the receive count given. */
-export function sqsRecordOf(m: Pick<Message, 'MessageId' | 'ReceiptHandle' | 'Body' | 'Attributes' | 'MD5OfBody'>, receiveCount: number): SQSRecord {
-  return {
-    messageId: m.MessageId!,
-    receiptHandle: m.ReceiptHandle!,
-    body: m.Body ?? '',
-    attributes: { ...(m.Attributes ?? {}), ApproximateReceiveCount: String(receiveCount) } as SQSRecord['attributes'],
-    messageAttributes: {},
-    md5OfBody: m.MD5OfBody ?? '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:usage',
-    awsRegion: 'us-east-1',
-  };
-}
 
 /** Awaited before each journal write or read of a traced container: the call, and how many appends it started before. */
 export type JournalGate = (call: 'append' | 'storedPositions', appendsBefore: number) => Promise<void>;
 
 /** The journal with each append and storedPositions traced once it has answered (`<name> append 11:00:<entry>{positions} -> appended`). */
-export function tracedJournal(real: UsageJournal, name: string, trace: (line: string) => void, gate?: JournalGate): UsageJournal {
+function tracedJournal(real: UsageJournal, name: string, trace: (line: string) => void, gate?: JournalGate): UsageJournal {
   let appends = 0;
   return {
     append: async (entries) => {

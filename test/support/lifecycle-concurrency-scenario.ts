@@ -23,7 +23,7 @@
  */
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { BatchMeterUsageCommand, MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
-import { DeleteMessageCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { paginateScan, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { CustomerSubscriptions } from '../../lambda/adapters/customer-directory';
 import { DeadLetterQueue } from '../../lambda/adapters/dead-letter-queue';
@@ -39,7 +39,7 @@ import { startLocalApiServer } from '../../local/api-gateway-server';
 import { createLocalLifecycle } from '../../local/local-lifecycle';
 import { localClientConfig } from '../../local/services';
 import { SimulatorClock, startMarketplaceSimulator } from '../../local/simulator';
-import { LAMBDA_TIMEOUT_MS, LEGACY, LICENSE, MIN_MS, PRODUCTS, scenarioResources, Services, VirtualClock } from './concurrency-scenario';
+import { LAMBDA_TIMEOUT_MS, LEGACY, LICENSE, MIN_MS, PRODUCTS, scenarioResources, Services, takeAll, VirtualClock } from './concurrency-scenario';
 import { FleetOptions, FleetStats, JournalGate, newFleetStats, sleep, startIngestionFleet, tracedIngest } from './ingestion-fleet';
 import { simulatorAdmin } from './metering-environment';
 import { Copy, customerItemOf, PlannedMessage, planUsage, ScenarioCustomer, scenarioCustomerOf, Series, seriesOf, UsagePlanOptions, UsageUnit as Unit } from './usage-plan';
@@ -542,8 +542,8 @@ export async function runLifecycleScenario(services: Services, options: Lifecycl
 
     // --- What happened -----------------------------------------------------------------------------
     const letters: Letter[] = [
-      ...(await takeAll(sqs, usageDeadLettersUrl)).map((l) => ({ ...l, queue: 'usage' as const })),
-      ...(await takeAll(sqs, meteringDeadLettersUrl)).map((l) => ({ ...l, queue: 'metering' as const })),
+      ...(await takeAll(sqs, usageDeadLettersUrl)).map((l) => ({ reason: l.reason ?? '(no reason)', body: l.body, queue: 'usage' as const })),
+      ...(await takeAll(sqs, meteringDeadLettersUrl)).map((l) => ({ reason: l.reason ?? '(no reason)', body: l.body, queue: 'metering' as const })),
     ];
     for (const l of letters) stats.lettersByReason[l.reason] = (stats.lettersByReason[l.reason] ?? 0) + 1;
     const buckets: LedgerBucket[] = [];
@@ -694,24 +694,6 @@ export type World = Awaited<ReturnType<typeof createWorld>>;
 
 const refOf = (customer: ScenarioCustomer) => (customer.identityMode === 'license' ? { licenseArn: customer.licenseArn } : { customerIdentifier: customer.customerIdentifier });
 
-async function takeAll(sqs: SQSClient, queueUrl: string): Promise<{ reason: string; body: unknown }[]> {
-  const taken: { reason: string; body: unknown }[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }));
-    if (Messages.length === 0) return taken;
-    for (const m of Messages) {
-      let body: unknown = m.Body;
-      try {
-        body = JSON.parse(m.Body ?? '');
-      } catch {
-        // kept as text
-      }
-      taken.push({ reason: m.MessageAttributes?.reason?.StringValue ?? '(no reason)', body });
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! }));
-    }
-  }
-}
-
 /** Self-check helpers: bill a unit a second time (another hour), or dead-letter a billed one. */
 export async function billAgain(context: TamperContext, unit: Unit, hour: Date): Promise<void> {
   const { customer, dimension } = context.series[unit.series];
@@ -756,11 +738,6 @@ export function describeRun(result: LifecycleScenarioResult): string {
       `billed events whose resend was refused ${JSON.stringify(s.resendsRefused)}`,
     ...(result.problems.length === 0 ? ['no problem'] : result.problems.map((p) => `PROBLEM ${p}`)),
   ].join('\n');
-}
-
-/** Trace lines naming any of the messages of these problems (for a failure's explanation). */
-export function traceFor(result: LifecycleScenarioResult, messageIds: readonly string[]): string[] {
-  return result.trace.filter((line) => messageIds.some((id) => line.includes(id)) || line.includes('metering (') || line.includes('simulator:'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -834,8 +811,8 @@ async function focusedOutcome(world: World, customer: ScenarioCustomer, trace: s
   const mine = (r: BilledRecord) => (customer.identityMode === 'license' ? r.licenseArn === customer.licenseArn : r.customerIdentifier === customer.customerIdentifier);
   for (const r of await world.billed()) if (mine(r) && r.dimension === dimension) billed[r.hour] = (billed[r.hour] ?? 0) + r.quantity;
   const letters = [
-    ...(await takeAll(world.sqs, world.usageDeadLettersUrl)).map((l) => ({ reason: l.reason, queue: 'usage' as const, position: Number((l.body as any).position) })),
-    ...(await takeAll(world.sqs, world.meteringDeadLettersUrl)).map((l) => ({ reason: l.reason, queue: 'metering' as const, position: Number((l.body as any).position) })),
+    ...(await takeAll(world.sqs, world.usageDeadLettersUrl)).map((l) => ({ reason: l.reason ?? '(no reason)', queue: 'usage' as const, position: Number((l.body as any).position) })),
+    ...(await takeAll(world.sqs, world.meteringDeadLettersUrl)).map((l) => ({ reason: l.reason ?? '(no reason)', queue: 'metering' as const, position: Number((l.body as any).position) })),
   ];
   return { billed, letters, deliveries, trace };
 }
