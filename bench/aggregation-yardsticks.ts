@@ -1,20 +1,14 @@
-import { EventIdSet } from '../lambda/core/metering/event-id-set';
-import validateUsageEvent from '../lambda/core/usage/generated/usage-event-validator';
 import { HOUR_MS } from '../lambda/core/utc-hour';
 
 /**
- * Yardsticks for the validate + bucket figure: what this machine allows, not candidate
- * implementations. Each takes the bench's events (licence-mode, UTC `...Z` timestamps, all valid)
- * and returns the quantity it bucketed, which the bench checks against the events.
+ * A yardstick for the validate + bucket figure: how fast this machine is, not a candidate
+ * implementation (the figure swings twofold between the machines it has run on). It takes the
+ * bench's events (licence-mode, UTC `...Z` timestamps, all valid) and returns the quantity it
+ * bucketed, which the bench checks against the events.
  *
- * - bareLoop: one pass with the least work a validate + bucket can be in JavaScript: type checks,
- *   the customer, the dimension, the allocations' sum, a Set of eventIds and a Map of buckets per
- *   customer, keyed by numbers. No schema library, no journal.
- * - twoPassFloor: the least this design can do. Ingestion validates each event with the same
- *   compiled JSON Schema validator and writes journal entries (one per message and hour); the fold
- *   reads the entries and de-duplicates eventIds with the same EventIdSet. None of the production
- *   rules beyond those (identity, product, time window, subscription, tag-set names, entry sizes,
- *   redeliveries).
+ * bareLoop: one pass with the least work a validate + bucket can be in JavaScript: type checks, the
+ * customer, the dimension, the allocations' sum, a Set of eventIds and a Map of buckets per
+ * customer, keyed by numbers. No schema library, no journal, none of the production rules.
  */
 export interface YardstickInput {
   readonly licenses: readonly string[];
@@ -69,70 +63,6 @@ export function bareLoop(input: YardstickInput, messages: readonly unknown[]): n
       if (bucket) bucket.quantity += e.quantity;
       else buckets.set(hour, { quantity: e.quantity });
       quantity += e.quantity;
-    }
-  }
-  return quantity;
-}
-
-export function twoPassFloor(input: YardstickInput, messages: readonly unknown[]): number {
-  type Customer = { readonly customerKey: string };
-  type Event = { c: number; d: string; q: number; p: number; id?: string; a?: Record<string, number> };
-  type Entry = { hour: number; customers: Customer[]; events: Event[] };
-  const { dimensions } = input;
-  const byLicense = new Map<string, Customer>(input.licenses.map((arn) => [arn, { customerKey: `license#${arn}` }]));
-
-  // Ingestion: validate, find the customer, write the message's entries.
-  const entries: Entry[] = [];
-  for (const message of messages as BareEvent[][]) {
-    const byHour = new Map<number, { customers: Customer[]; index: Map<string, number>; events: Event[] }>();
-    for (let p = 0; p < message.length; p++) {
-      const e = message[p];
-      if (!validateUsageEvent(e)) continue;
-      const customer = byLicense.get(e.licenseArn as string);
-      if (!customer || !dimensions.includes(e.dimension as string)) continue;
-      const hour = utcHourNumber(e.timestamp as string);
-      let a: Record<string, number> | undefined;
-      if (e.allocations) {
-        a = {};
-        let sum = 0;
-        for (const allocation of e.allocations) {
-          sum += allocation.quantity;
-          let tagSet = '';
-          for (const key in allocation.tags) tagSet += `${key}=${allocation.tags[key]},`;
-          a[tagSet] = allocation.quantity;
-        }
-        if (sum !== e.quantity) continue;
-      }
-      let draft = byHour.get(hour);
-      if (!draft) byHour.set(hour, (draft = { customers: [], index: new Map(), events: [] }));
-      let c = draft.index.get(customer.customerKey);
-      if (c === undefined) {
-        c = draft.customers.length;
-        draft.customers.push(customer);
-        draft.index.set(customer.customerKey, c);
-      }
-      draft.events.push({ c, d: e.dimension as string, q: e.quantity as number, p, id: e.eventId, a });
-    }
-    for (const [hour, { customers, events }] of byHour) entries.push({ hour, customers, events });
-  }
-
-  // The fold: per hour and customer, eventIds once, buckets by dimension with their allocations.
-  type Fold = { readonly seen: EventIdSet; readonly buckets: Map<string, { quantity: number; allocations: Record<string, number> }> };
-  const hours = new Map<number, Map<string, Fold>>();
-  let quantity = 0;
-  for (const entry of entries) {
-    let folds = hours.get(entry.hour);
-    if (!folds) hours.set(entry.hour, (folds = new Map()));
-    for (const event of entry.events) {
-      const { customerKey } = entry.customers[event.c];
-      let fold = folds.get(customerKey);
-      if (!fold) folds.set(customerKey, (fold = { seen: new EventIdSet(), buckets: new Map() }));
-      if (event.id !== undefined && !fold.seen.add(event.id)) continue;
-      let bucket = fold.buckets.get(event.d);
-      if (!bucket) fold.buckets.set(event.d, (bucket = { quantity: 0, allocations: {} }));
-      bucket.quantity += event.q;
-      if (event.a) for (const tagSet in event.a) bucket.allocations[tagSet] = (bucket.allocations[tagSet] ?? 0) + event.a[tagSet];
-      quantity += event.q;
     }
   }
   return quantity;

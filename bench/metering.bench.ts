@@ -20,13 +20,8 @@ import { printFigures } from './figures';
  * Usage metering: (1) validate and bucket on one core (aggregation.bench.ts), bundled by esbuild as
  * the Lambda functions are; (2) usage end to end on the local stack: the producer client to fauxqs,
  * the ingest handler into DynamoDB Local, one metering run against the simulator (its default quota
- * of 10 BatchMeterUsage calls per second on).
+ * of 10 BatchMeterUsage calls per second on). bench/run.ts runs (1) before any other bench.
  */
-
-export async function benchMetering(): Promise<void> {
-  await benchAggregationAsDeployed();
-  await benchEndToEnd();
-}
 
 /**
  * aggregation.bench.ts bundled by esbuild (as lib/handler-function.ts bundles the Lambda code) and
