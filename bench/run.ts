@@ -7,8 +7,9 @@ async function main(): Promise<void> {
   // As in jest.config.js: the SDK's notice that 2027 releases need Node 22 is noise in the figures.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   console.log(`node ${process.version}, ${new Date().toISOString()}`);
-  // First, while nothing else runs: on 2 cores, a JVM or simulator of another bench winding down
-  // took a fifth off the one-core figure (477,000 events/s after the others, 550,000-594,000 alone).
+  // First, while nothing else runs: no JVM or simulator of another bench is still winding down on
+  // the second of 2 cores (one run after the others measured 477,000 events/s, three alone
+  // 550,000-594,000; the machine's own swings are as large, so this only removes one cause).
   await benchAggregationAsDeployed();
   await benchSimulator();
   await benchRegistration();
