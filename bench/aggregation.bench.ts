@@ -66,6 +66,7 @@ export function benchAggregation(): void {
    * each hour's entries into hour buckets (foldHour).
    */
   const aggregate = (messages: readonly unknown[]) => {
+    const started = performance.now();
     let rejected = 0;
     const entriesByHour = new Map<string, JournalEntry[]>();
     messages.forEach((message, m) => {
@@ -80,6 +81,7 @@ export function benchAggregation(): void {
         list.push(entry);
       }
     });
+    const ingested = performance.now();
     let buckets = 0;
     let quantity = 0;
     for (const [hourStart, entries] of entriesByHour) {
@@ -88,7 +90,8 @@ export function benchAggregation(): void {
         quantity += bucket.quantity;
       }
     }
-    return { buckets, quantity, rejected };
+    const ingestSeconds = (ingested - started) / 1000;
+    return { buckets, quantity, rejected, ingestSeconds, foldSeconds: (performance.now() - ingested) / 1000 };
   };
   const jsonOnly = (bodies: readonly string[]) => bodies.map((body) => JSON.parse(body) as unknown);
 
@@ -107,7 +110,7 @@ export function benchAggregation(): void {
   };
   // A few rounds, each on new events: this machine's speed swings with load, so the median and the
   // spread are printed, with JSON.parse of the same bodies in the same round as a yardstick.
-  const rounds: { aggregate: number; json: number; bare: number; buckets: number }[] = [];
+  const rounds: { aggregate: number; ingest: number; fold: number; json: number; bare: number; buckets: number }[] = [];
   for (let round = 0; round < AGGREGATION_ROUNDS; round++) {
     const measured = bodies(AGGREGATION_EVENTS, AGGREGATION_WARM_UP + round * AGGREGATION_EVENTS);
     const json = time(() => jsonOnly(measured));
@@ -124,7 +127,14 @@ export function benchAggregation(): void {
       return AGGREGATION_EVENTS / timed.seconds;
     };
     const bare = yardstick(bareLoop, 'bare loop');
-    rounds.push({ aggregate: AGGREGATION_EVENTS / full.seconds, json: AGGREGATION_EVENTS / json.seconds, bare, buckets: full.result.buckets });
+    rounds.push({
+      aggregate: AGGREGATION_EVENTS / full.seconds,
+      ingest: full.result.ingestSeconds / AGGREGATION_EVENTS,
+      fold: full.result.foldSeconds / AGGREGATION_EVENTS,
+      json: AGGREGATION_EVENTS / json.seconds,
+      bare,
+      buckets: full.result.buckets,
+    });
   }
   const median = (values: number[]) => percentile(values, 50);
   const rates = rounds.map((r) => r.aggregate);
@@ -135,6 +145,8 @@ export function benchAggregation(): void {
       'validate + bucket (messages parsed from JSON): events/s, median': median(rates),
       'validate + bucket: events/s, slowest and fastest round': `${Math.round(Math.min(...rates))} - ${Math.round(Math.max(...rates))}`,
       'validate + bucket: microseconds/event, median': 1e6 / median(rates),
+      "of which ingestion's part (schema, customer and rules, journal entries): microseconds/event, median": 1e6 * median(rounds.map((r) => r.ingest)),
+      "of which the metering run's fold (eventId de-duplication, bucket sums): microseconds/event, median": 1e6 * median(rounds.map((r) => r.fold)),
       'JSON.parse of the same message bodies: events/s, median': median(rounds.map((r) => r.json)),
       'validate + bucket against JSON.parse, same round: median ratio': median(rounds.map((r) => r.aggregate / r.json)),
       'yardstick: a bare one-pass loop, no schema library, no journal (see bareLoop): events/s, median': median(rounds.map((r) => r.bare)),
