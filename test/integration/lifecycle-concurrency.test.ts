@@ -15,7 +15,8 @@
  * refused when it came (ingestion judges a message's events before eventIds are de-duplicated).
  *
  * LIFECYCLE_CONCURRENCY_SEED=<n> runs another first seed;
- * LIFECYCLE_CONCURRENCY_EXPLORE='{"from":1,"count":40,"options":{...},"trace":false}' (or '{"seeds":[...]}') runs many.
+ * LIFECYCLE_CONCURRENCY_EXPLORE='{"from":1,"count":40,"options":{...},"trace":false}' (or '{"seeds":[...]}') runs many
+ * (options as LifecycleScenarioOptions; start and end as ISO 8601 texts).
  */
 import {
   billAgain,
@@ -52,13 +53,20 @@ const BASE: Omit<LifecycleScenarioOptions, 'seed'> = {
 
 const log = (text: string) => console.log(text); // eslint-disable-line no-console
 
+/** Exploration options from JSON: `start` and `end` come as ISO 8601 texts. */
+const exploreOptions = (options: Record<string, unknown> = {}): Partial<LifecycleScenarioOptions> => ({
+  ...options,
+  ...(typeof options.start === 'string' ? { start: new Date(options.start) } : {}),
+  ...(typeof options.end === 'string' ? { end: new Date(options.end) } : {}),
+});
+
 describe('subscriptions ending while usage flows: concurrent ingestion, final usage flushes, metering', () => {
   if (EXPLORE) {
     test('explore seeds', async () => {
       const seeds: number[] = EXPLORE.seeds ?? Array.from({ length: EXPLORE.count ?? 20 }, (_, i) => (EXPLORE.from ?? 1) + i);
       const found: string[] = [];
       for (const seed of seeds) {
-        const result = await runLifecycleScenario(services(), { ...BASE, ...EXPLORE.options, seed });
+        const result = await runLifecycleScenario(services(), { ...BASE, ...exploreOptions(EXPLORE.options), seed });
         log(describeRun(result));
         if (result.problems.length > 0) {
           found.push(`seed ${seed}: ${result.problems.join(' | ')}`);
