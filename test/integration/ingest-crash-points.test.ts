@@ -182,8 +182,8 @@ interface ScenarioResult {
   lastPlanFired: boolean;
 }
 
-function recordsOf(messages: readonly Message[], receiveCount?: string): SQSEvent {
-  return { Records: messages.map((m) => sqsRecordOf(m, receiveCount === undefined ? undefined : Number(receiveCount))) };
+function recordsOf(messages: readonly Message[], receiveCount?: number): SQSEvent {
+  return { Records: messages.map((m) => sqsRecordOf(m, receiveCount)) };
 }
 
 async function receiveAll(queueUrl: string, count: number): Promise<Message[]> {
@@ -386,7 +386,7 @@ async function runScenarioWith({ holder, documents: ingestDocuments, sqs: ingest
 
   // SQS at-least-once: every message delivered twice more (counted as a first receive, and as a later one).
   const all = [...lastSeen.values()];
-  for (const receiveCount of ['1', String(Math.max(...all.map((m) => Number(m.Attributes?.ApproximateReceiveCount) || 1)) + 1)]) {
+  for (const receiveCount of [1, Math.max(...all.map((m) => Number(m.Attributes?.ApproximateReceiveCount) || 1)) + 1]) {
     const again = await container()(recordsOf(all, receiveCount));
     deliveries++;
     if (again.batchItemFailures.length > 0) problems.push(`duplicate delivery (receive count ${receiveCount}): ${again.batchItemFailures.length} messages failed`);

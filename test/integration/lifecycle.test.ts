@@ -136,8 +136,6 @@ const eventsFor = (env: LocalEnvironment, customerKey: string): ProvisioningEven
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// The final-flush checks need "later usage" to fall in the same UTC hour as the flush: awayFromTheHourEnd.
-
 let accounts = 0;
 const newAccountId = () => String(600000000000 + (process.pid % 1000) * 1000 + ++accounts);
 
@@ -148,6 +146,7 @@ const newAccountId = () => String(600000000000 + (process.pid % 1000) * 1000 + +
 describe('licence mode (EventBridge) on the whole local environment', () => {
   test('subscribe, register, use; License Deprovisioned bills the hour 5 minutes later, with usage still on its way then; later usage is dead-lettered (hour-already-billed)', async () => {
     const env = running(license);
+    // The final-flush checks need "later usage" to fall in the same UTC hour as the flush.
     await awayFromTheHourEnd();
     // Subscribing on AWS Marketplace: Purchase Agreement Created and License Updated reach our handler.
     const buyer = await admin<SimCustomer>(env, 'POST', '/_admin/customers', { productCode: LICENSE_PRODUCT.productCode, customerAWSAccountId: newAccountId() });
