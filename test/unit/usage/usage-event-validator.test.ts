@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import validateUsageEvent from '../../../lambda/core/usage/generated/usage-event-validator';
 import { eventTimeMs, UsageEvent, usageEventSchema } from '../../../lambda/core/usage/usage-event';
-import { usageEventValidatorCode } from '../../../local/usage-event-validator-code';
+import Ajv2020 from 'ajv/dist/2020';
+import { anyOfAsIfElse, usageEventValidatorCode } from '../../../local/usage-event-validator-code';
 
 /**
  * Ingestion validates events with the JSON Schema compiled by ajv (fast) and explains rejections
@@ -88,6 +89,43 @@ describe('the compiled usage event validator', () => {
   it.each([[[]], [{}], ['event'], [null], [42]])('refuses %j, as zod does', (value) => {
     expect(validateUsageEvent(value)).toBe(false);
     expect(usageEventSchema.safeParse(value).success).toBe(false);
+  });
+});
+
+describe('anyOfAsIfElse (how the validator avoids error objects for valid events)', () => {
+  const schema = {
+    type: 'object',
+    properties: {
+      when: { anyOf: [{ type: 'string', pattern: '^[0-9]{4}$' }, { type: 'integer', minimum: 0 }] },
+      items: { type: 'array', items: { anyOf: [{ const: 'a' }, { const: 'b' }] } },
+    },
+    anyOf: [{ required: ['who'] }, { required: ['product', 'customer'] }],
+  };
+
+  it('leaves no anyOf, and accepts exactly what the anyOf form accepts', () => {
+    const rewritten = anyOfAsIfElse(schema);
+    expect(JSON.stringify(rewritten)).not.toContain('anyOf');
+    const ajv = new Ajv2020({ strict: false });
+    const [before, after] = [ajv.compile(schema), ajv.compile(rewritten)];
+    const values: unknown[] = [];
+    for (const identity of [{}, { who: 1 }, { product: 1 }, { product: 1, customer: 2 }, { who: 1, product: 1 }]) {
+      for (const when of [undefined, '2026', '26', 2026, -1, 1.5, null]) {
+        for (const items of [undefined, [], ['a', 'b'], ['c'], ['a', 'c']]) values.push({ ...identity, ...(when === undefined ? {} : { when }), ...(items ? { items } : {}) });
+      }
+    }
+    const verdicts = values.map((value) => [before(value), after(value)]);
+    expect(verdicts.filter(([a, b]) => a !== b)).toEqual([]);
+    // Both verdicts occur, or the agreement would prove little.
+    expect(new Set(verdicts.map(([a]) => a))).toEqual(new Set([true, false]));
+  });
+
+  it('refuses an anyOf it cannot rewrite, so a schema change is noticed', () => {
+    expect(() => anyOfAsIfElse({ anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'null' }] })).toThrow(/anyOf/);
+    expect(() => anyOfAsIfElse({ anyOf: [{ type: 'string' }, { type: 'number' }], if: { type: 'string' } })).toThrow(/anyOf/);
+  });
+
+  it('is applied to the generated validator', () => {
+    expect(usageEventValidatorCode()).not.toContain('#/anyOf');
   });
 });
 

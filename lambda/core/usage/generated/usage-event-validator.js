@@ -2,7 +2,7 @@
 "use strict";
 module.exports = validate20;
 module.exports.default = validate20;
-const schema31 = {"type":"object","properties":{"eventId":{"type":"string","minLength":1,"maxLength":256},"licenseArn":{"type":"string","minLength":1,"maxLength":255},"customerAWSAccountId":{"type":"string","pattern":"^[0-9]{12}$"},"customerIdentifier":{"type":"string","minLength":1,"maxLength":255},"productCode":{"type":"string","minLength":1,"maxLength":255},"dimension":{"type":"string","minLength":1,"maxLength":255},"quantity":{"type":"integer","minimum":0,"maximum":2147483647},"timestamp":{"anyOf":[{"type":"string","format":"date-time","pattern":"^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$"},{"type":"integer","minimum":0,"maximum":8640000000000000}]},"allocations":{"minItems":1,"maxItems":100,"type":"array","items":{"type":"object","properties":{"quantity":{"type":"integer","minimum":0,"maximum":2147483647},"tags":{"type":"object","propertyNames":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[A-Za-z0-9+ \\-=._:/@]+$"},"additionalProperties":{"type":"string","minLength":1,"maxLength":256,"pattern":"^[A-Za-z0-9+ \\-=._:/@]+$"},"minProperties":1,"maxProperties":5}},"required":["quantity","tags"],"additionalProperties":false}}},"required":["dimension","quantity","timestamp"],"additionalProperties":false,"anyOf":[{"required":["licenseArn"]},{"required":["productCode","customerIdentifier"]}]};
+const schema31 = {"type":"object","properties":{"eventId":{"type":"string","minLength":1,"maxLength":256},"licenseArn":{"type":"string","minLength":1,"maxLength":255},"customerAWSAccountId":{"type":"string","pattern":"^[0-9]{12}$"},"customerIdentifier":{"type":"string","minLength":1,"maxLength":255},"productCode":{"type":"string","minLength":1,"maxLength":255},"dimension":{"type":"string","minLength":1,"maxLength":255},"quantity":{"type":"integer","minimum":0,"maximum":2147483647},"timestamp":{"if":{"type":"string","format":"date-time","pattern":"^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$"},"else":{"type":"integer","minimum":0,"maximum":8640000000000000}},"allocations":{"minItems":1,"maxItems":100,"type":"array","items":{"type":"object","properties":{"quantity":{"type":"integer","minimum":0,"maximum":2147483647},"tags":{"type":"object","propertyNames":{"type":"string","minLength":1,"maxLength":100,"pattern":"^[A-Za-z0-9+ \\-=._:/@]+$"},"additionalProperties":{"type":"string","minLength":1,"maxLength":256,"pattern":"^[A-Za-z0-9+ \\-=._:/@]+$"},"minProperties":1,"maxProperties":5}},"required":["quantity","tags"],"additionalProperties":false}}},"required":["dimension","quantity","timestamp"],"additionalProperties":false,"if":{"required":["licenseArn"]},"else":{"required":["productCode","customerIdentifier"]}};
 const func1 = Object.prototype.hasOwnProperty;
 const func2 = require("../code-point-length").default;
 const pattern4 = new RegExp("^[0-9]{12}$", "u");
@@ -20,12 +20,12 @@ if(evaluated0.dynamicItems){
 evaluated0.items = undefined;
 }
 const _errs1 = errors;
-let valid0 = false;
+let valid0 = true;
 const _errs2 = errors;
 if(data && typeof data == "object" && !Array.isArray(data)){
 let missing0;
 if((data.licenseArn === undefined) && (missing0 = "licenseArn")){
-const err0 = {instancePath,schemaPath:"#/anyOf/0/required",keyword:"required",params:{missingProperty: missing0},message:"must have required property '"+missing0+"'"};
+const err0 = {};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -36,36 +36,6 @@ errors++;
 }
 }
 var _valid0 = _errs2 === errors;
-valid0 = valid0 || _valid0;
-const _errs3 = errors;
-if(data && typeof data == "object" && !Array.isArray(data)){
-let missing1;
-if(((data.productCode === undefined) && (missing1 = "productCode")) || ((data.customerIdentifier === undefined) && (missing1 = "customerIdentifier"))){
-const err1 = {instancePath,schemaPath:"#/anyOf/1/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-}
-var _valid0 = _errs3 === errors;
-valid0 = valid0 || _valid0;
-if(!valid0){
-const err2 = {instancePath,schemaPath:"#/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-validate20.errors = vErrors;
-return false;
-}
-else {
 errors = _errs1;
 if(vErrors !== null){
 if(_errs1){
@@ -75,6 +45,29 @@ else {
 vErrors = null;
 }
 }
+if(!_valid0){
+const _errs3 = errors;
+if(data && typeof data == "object" && !Array.isArray(data)){
+let missing1;
+if(((data.productCode === undefined) && (missing1 = "productCode")) || ((data.customerIdentifier === undefined) && (missing1 = "customerIdentifier"))){
+validate20.errors = [{instancePath,schemaPath:"#/else/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'"}];
+return false;
+}
+}
+var _valid0 = _errs3 === errors;
+valid0 = _valid0;
+}
+if(!valid0){
+const err1 = {instancePath,schemaPath:"#/if",keyword:"if",params:{failingKeyword: "else"},message:"must match \"else\" schema"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+validate20.errors = vErrors;
+return false;
 }
 if(errors === 0){
 if(data && typeof data == "object" && !Array.isArray(data)){
@@ -280,13 +273,24 @@ if(data.timestamp !== undefined){
 let data7 = data.timestamp;
 const _errs19 = errors;
 const _errs20 = errors;
-let valid2 = false;
+let valid2 = true;
 const _errs21 = errors;
 if(errors === _errs21){
 if(errors === _errs21){
 if(typeof data7 === "string"){
 if(!pattern5.test(data7)){
-const err3 = {instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$"},message:"must match pattern \""+"^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$"+"\""};
+const err2 = {};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+else {
+const err3 = {};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -296,72 +300,8 @@ vErrors.push(err3);
 errors++;
 }
 }
-else {
-const err4 = {instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
 }
 var _valid1 = _errs21 === errors;
-valid2 = valid2 || _valid1;
-const _errs23 = errors;
-if(!((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7)))){
-const err5 = {instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/anyOf/1/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
-if(errors === _errs23){
-if(typeof data7 == "number"){
-if(data7 > 8640000000000000 || isNaN(data7)){
-const err6 = {instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/anyOf/1/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8640000000000000},message:"must be <= 8640000000000000"};
-if(vErrors === null){
-vErrors = [err6];
-}
-else {
-vErrors.push(err6);
-}
-errors++;
-}
-else {
-if(data7 < 0 || isNaN(data7)){
-const err7 = {instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/anyOf/1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err7];
-}
-else {
-vErrors.push(err7);
-}
-errors++;
-}
-}
-}
-}
-var _valid1 = _errs23 === errors;
-valid2 = valid2 || _valid1;
-if(!valid2){
-const err8 = {instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
-if(vErrors === null){
-vErrors = [err8];
-}
-else {
-vErrors.push(err8);
-}
-errors++;
-validate20.errors = vErrors;
-return false;
-}
-else {
 errors = _errs20;
 if(vErrors !== null){
 if(_errs20){
@@ -371,6 +311,40 @@ else {
 vErrors = null;
 }
 }
+if(!_valid1){
+const _errs23 = errors;
+if(!((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7)))){
+validate20.errors = [{instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/else/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs23){
+if(typeof data7 == "number"){
+if(data7 > 8640000000000000 || isNaN(data7)){
+validate20.errors = [{instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/else/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8640000000000000},message:"must be <= 8640000000000000"}];
+return false;
+}
+else {
+if(data7 < 0 || isNaN(data7)){
+validate20.errors = [{instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/else/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
+var _valid1 = _errs23 === errors;
+valid2 = _valid1;
+}
+if(!valid2){
+const err4 = {instancePath:instancePath+"/timestamp",schemaPath:"#/properties/timestamp/if",keyword:"if",params:{failingKeyword: "else"},message:"must match \"else\" schema"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+validate20.errors = vErrors;
+return false;
 }
 var valid1 = _errs19 === errors;
 }
@@ -462,34 +436,34 @@ const _errs34 = errors;
 if(errors === _errs34){
 if(typeof key2 === "string"){
 if(key2.length > 100 && func2(key2) > 100){
-const err9 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters",propertyName:key2};
+const err5 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters",propertyName:key2};
 if(vErrors === null){
-vErrors = [err9];
+vErrors = [err5];
 }
 else {
-vErrors.push(err9);
+vErrors.push(err5);
 }
 errors++;
 }
 else {
 if(key2.length < 2 && func2(key2) < 1){
-const err10 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",propertyName:key2};
+const err6 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",propertyName:key2};
 if(vErrors === null){
-vErrors = [err10];
+vErrors = [err6];
 }
 else {
-vErrors.push(err10);
+vErrors.push(err6);
 }
 errors++;
 }
 else {
 if(!pattern6.test(key2)){
-const err11 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+ \\-=._:/@]+$"},message:"must match pattern \""+"^[A-Za-z0-9+ \\-=._:/@]+$"+"\"",propertyName:key2};
+const err7 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9+ \\-=._:/@]+$"},message:"must match pattern \""+"^[A-Za-z0-9+ \\-=._:/@]+$"+"\"",propertyName:key2};
 if(vErrors === null){
-vErrors = [err11];
+vErrors = [err7];
 }
 else {
-vErrors.push(err11);
+vErrors.push(err7);
 }
 errors++;
 }
@@ -497,24 +471,24 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key2};
+const err8 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames/type",keyword:"type",params:{type: "string"},message:"must be string",propertyName:key2};
 if(vErrors === null){
-vErrors = [err12];
+vErrors = [err8];
 }
 else {
-vErrors.push(err12);
+vErrors.push(err8);
 }
 errors++;
 }
 }
 var valid5 = _errs34 === errors;
 if(!valid5){
-const err13 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid"};
+const err9 = {instancePath:instancePath+"/allocations/" + i0+"/tags",schemaPath:"#/properties/allocations/items/properties/tags/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid"};
 if(vErrors === null){
-vErrors = [err13];
+vErrors = [err9];
 }
 else {
-vErrors.push(err13);
+vErrors.push(err9);
 }
 errors++;
 validate20.errors = vErrors;
