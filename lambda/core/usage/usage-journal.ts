@@ -129,7 +129,7 @@ export class JournalEntryBuilder {
     let drafts = this.entries.get(hourStart);
     if (!drafts) this.entries.set(hourStart, (drafts = [newDraft()]));
     let draft = drafts[drafts.length - 1];
-    let c = draft.index.get(customer.customerKey);
+    let c = customerIndexOf(draft, customer);
     // Only events with allocations can fill an item: the others are not measured.
     if (a !== undefined) {
       const bytes = eventBytes({ d, id, a }) + (c === undefined ? 200 : 0);
@@ -141,8 +141,8 @@ export class JournalEntryBuilder {
     }
     if (c === undefined) {
       c = draft.customers.length;
-      draft.index.set(customer.customerKey, c);
       draft.customers.push(journalCustomerOf(customer));
+      draft.given.push(customer);
     }
     // One shape for every event; undefined fields are left out when stored (JSON).
     draft.events.push({ c, d, q, p, id, a });
@@ -164,13 +164,26 @@ export class JournalEntryBuilder {
 
 interface Draft {
   readonly customers: JournalCustomer[];
-  readonly index: Map<string, number>;
+  /** The customer objects `customers` were made from, index for index (customerIndexOf). */
+  readonly given: JournalCustomer[];
   readonly events: JournalEvent[];
   /** Size of the events with allocations, plus their customers. */
   bytes: number;
 }
 
-const newDraft = (): Draft => ({ customers: [], index: new Map(), events: [], bytes: 0 });
+const newDraft = (): Draft => ({ customers: [], given: [], events: [], bytes: 0 });
+
+/**
+ * The customer's index in the draft, if listed: found by identity in a scan, not in a Map. A message
+ * holds at most MAX_EVENTS_PER_MESSAGE (100) events, and a Map per entry (made, grown and rehashed
+ * for every message) cost about 70 bytes of garbage an event. A customer given as two objects is
+ * listed twice, which is harmless: folding goes by customerKey.
+ */
+function customerIndexOf(draft: Draft, customer: JournalCustomer): number | undefined {
+  const { given } = draft;
+  for (let i = 0; i < given.length; i++) if (given[i] === customer) return i;
+  return undefined;
+}
 
 /** A customer's journal form, made once per customer object (directories keep theirs for a while). */
 function journalCustomerOf(customer: JournalCustomer): JournalCustomer {
