@@ -5,6 +5,7 @@ import { customerKeysOf, EventResult, journalMessage, KnownCustomer } from '../l
 import { messageEventsOf, Rejection } from '../lambda/core/usage/usage-event';
 import { JournalEntry } from '../lambda/core/usage/usage-journal';
 import { bareLoop } from './aggregation-yardsticks';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { percentile, printFigures } from './figures';
 
 /**
@@ -22,7 +23,7 @@ const AGGREGATION_WARM_UP = 100_000;
 const AGGREGATION_ROUNDS = 5;
 const EVENTS_PER_MESSAGE = 25; // the producer client's default
 
-export function benchAggregation(): void {
+export async function benchAggregation(): Promise<void> {
   const product: ProductConfig = { productCode: 'bench-product', identityMode: 'license', dimensions: ['requests', 'storage_gb'] };
   const now = new Date();
   const writtenAt = now.toISOString();
@@ -102,12 +103,21 @@ export function benchAggregation(): void {
   // Each timed part starts on a collected heap (metering.bench.ts runs this with --expose-gc): the
   // garbage of making and parsing a million events is not collected inside another part's time.
   const collect = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-  const time = <T>(fn: () => T): { result: T; seconds: number } => {
+  const time = <T>(fn: () => T): { result: T; seconds: number; started: number; ended: number } => {
     collect();
     const started = performance.now();
     const result = fn();
-    return { result, seconds: (performance.now() - started) / 1000 };
+    const ended = performance.now();
+    return { result, seconds: (ended - started) / 1000, started, ended };
   };
+  // V8's own record of its collections (pauses on this thread), to tell how much of the figure is
+  // memory management: delivered after the rounds, attributed to each round's timed part by time.
+  const collections: { start: number; end: number }[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) collections.push({ start: entry.startTime, end: entry.startTime + entry.duration });
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const validateAndBucketParts: { started: number; ended: number }[] = [];
   // A few rounds, each on new events: this machine's speed swings with load, so the median and the
   // spread are printed, with JSON.parse of the same bodies in the same round as a yardstick.
   const rounds: { aggregate: number; ingest: number; fold: number; json: number; bare: number; buckets: number }[] = [];
@@ -115,6 +125,7 @@ export function benchAggregation(): void {
     const measured = bodies(AGGREGATION_EVENTS, AGGREGATION_WARM_UP + round * AGGREGATION_EVENTS);
     const json = time(() => jsonOnly(measured));
     const full = time(() => aggregate(json.result));
+    validateAndBucketParts.push(full);
     if (full.result.rejected !== 0) throw new Error(`${full.result.rejected} events rejected: the generated events should all be valid`);
     const expectedQuantity = json.result.flat().reduce((n: number, e) => n + (e as { quantity: number }).quantity, 0);
     if (full.result.quantity !== expectedQuantity) throw new Error(`the buckets hold ${full.result.quantity}, the events ${expectedQuantity}`);
@@ -138,6 +149,17 @@ export function benchAggregation(): void {
   }
   const median = (values: number[]) => percentile(values, 50);
   const rates = rounds.map((r) => r.aggregate);
+  // The entries come on timers after the collections: wait until no more arrive.
+  for (let seen = -1; seen !== collections.length; ) {
+    seen = collections.length;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  observer.disconnect();
+  const gcShares = validateAndBucketParts.map(({ started, ended }) => {
+    let paused = 0;
+    for (const { start, end } of collections) paused += Math.max(0, Math.min(end, ended) - Math.max(start, started));
+    return paused / (ended - started);
+  });
 
   printFigures(
     `Validate and bucket on one core (esbuild bundle, as the Lambda functions run it): ingestion's per-event work (schema, customer and product checks, journal entries) and the fold of each hour's entries into buckets, ${AGGREGATION_EVENTS.toLocaleString('en')} events in messages of ${EVENTS_PER_MESSAGE}, 30% with 2 allocations, all with an eventId, 1000 customers; ${AGGREGATION_ROUNDS} rounds`,
@@ -147,6 +169,7 @@ export function benchAggregation(): void {
       'validate + bucket: microseconds/event, median': 1e6 / median(rates),
       "of which ingestion's part (schema, customer and rules, journal entries): microseconds/event, median": 1e6 * median(rounds.map((r) => r.ingest)),
       "of which the metering run's fold (eventId de-duplication, bucket sums): microseconds/event, median": 1e6 * median(rounds.map((r) => r.fold)),
+      'of which V8 garbage collection pauses (scavenges of the garbage made per event, and marking): share, median': `${Math.round(100 * median(gcShares))}%`,
       'JSON.parse of the same message bodies: events/s, median': median(rounds.map((r) => r.json)),
       'validate + bucket against JSON.parse, same round: median ratio': median(rounds.map((r) => r.aggregate / r.json)),
       'yardstick: a bare one-pass loop, no schema library, no journal (see bareLoop): events/s, median': median(rounds.map((r) => r.bare)),
@@ -157,4 +180,9 @@ export function benchAggregation(): void {
   );
 }
 
-if (require.main === module) benchAggregation();
+if (require.main === module) {
+  benchAggregation().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
