@@ -47,7 +47,8 @@ export function anyOfAsIfElse<T>(schema: T): T {
   if (Array.isArray(schema)) return schema.map(anyOfAsIfElse) as T;
   if (schema === null || typeof schema !== 'object') return schema;
   const rewritten: Record<string, unknown> = {};
-  for (const [keyword, value] of Object.entries(schema)) rewritten[keyword] = anyOfAsIfElse(value);
+  // Values, not schemas, under these keywords: copied as they are.
+  for (const [keyword, value] of Object.entries(schema)) rewritten[keyword] = DATA_KEYWORDS.has(keyword) ? value : anyOfAsIfElse(value);
   const { anyOf } = rewritten;
   if (anyOf === undefined) return rewritten as T;
   if (!Array.isArray(anyOf) || anyOf.length !== 2 || 'if' in rewritten || 'then' in rewritten || 'else' in rewritten) {
@@ -56,3 +57,5 @@ export function anyOfAsIfElse<T>(schema: T): T {
   const { anyOf: _branches, ...rest } = rewritten;
   return { ...rest, if: anyOf[0], else: anyOf[1] } as T;
 }
+
+const DATA_KEYWORDS: ReadonlySet<string> = new Set(['const', 'enum', 'default', 'examples']);

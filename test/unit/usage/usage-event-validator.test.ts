@@ -124,6 +124,11 @@ describe('anyOfAsIfElse (how the validator avoids error objects for valid events
     expect(() => anyOfAsIfElse({ anyOf: [{ type: 'string' }, { type: 'number' }], if: { type: 'string' } })).toThrow(/anyOf/);
   });
 
+  it('leaves values alone (const, enum)', () => {
+    const values = { const: { anyOf: [1, 2] }, enum: [{ anyOf: [3, 4] }] };
+    expect(anyOfAsIfElse(values)).toEqual(values);
+  });
+
   it('is applied to the generated validator', () => {
     expect(usageEventValidatorCode()).not.toContain('#/anyOf');
   });
