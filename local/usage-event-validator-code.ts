@@ -47,7 +47,6 @@ export function anyOfAsIfElse<T>(schema: T): T {
   if (Array.isArray(schema)) return schema.map(anyOfAsIfElse) as T;
   if (schema === null || typeof schema !== 'object') return schema;
   const rewritten: Record<string, unknown> = {};
-  // Values, not schemas, under these keywords: copied as they are.
   for (const [keyword, value] of Object.entries(schema)) rewritten[keyword] = DATA_KEYWORDS.has(keyword) ? value : anyOfAsIfElse(value);
   const { anyOf } = rewritten;
   if (anyOf === undefined) return rewritten as T;
@@ -58,4 +57,5 @@ export function anyOfAsIfElse<T>(schema: T): T {
   return { ...rest, if: anyOf[0], else: anyOf[1] } as T;
 }
 
+/** Keywords whose values are data, not schemas: copied as they are. */
 const DATA_KEYWORDS: ReadonlySet<string> = new Set(['const', 'enum', 'default', 'examples']);
