@@ -12,12 +12,5 @@ export { Monitoring, type MonitoringProps } from './monitoring';
 export { SubscriptionLifecycle, type SubscriptionLifecycleProps } from './lifecycle';
 export { MeteringLedgerTable, type MeteringLedgerTableProps } from './metering-ledger-table';
 export { parseStackConfig, ConfigError, type StackConfig, type ProductConfig } from './config';
-// Run time, for the seller's onboarding page: check the `reference` query parameter it receives.
-export {
-  verifyRegistrationReference,
-  type RegistrationReference,
-  type ReferenceCheck,
-} from '../lambda/core/registration/registration-reference';
-// Run time, for the seller's services: report usage to the usage queue.
-export { UsageProducer, type UsageProducerOptions, type SendUsageResult, type UnsentUsage } from '../lambda/adapters/usage-producer';
-export { usageEventSchema, type UsageEvent, MAX_EVENTS_PER_MESSAGE } from '../lambda/core/usage/usage-event';
+// Run time, for the seller's services and onboarding page; also alone, without the CDK: '<package>/runtime'.
+export * from './runtime';

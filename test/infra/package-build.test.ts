@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { buildSync } from 'esbuild';
 import * as path from 'node:path';
 
 /**
@@ -59,4 +60,111 @@ test('a JavaScript CDK app builds the stack from the package, and a service uses
   const result = JSON.parse(out.trim().split('\n').pop()!);
   expect(result.functions).toBe(4);
   expect(result.exports).toEqual(expect.arrayContaining(['MarketplaceSaasStack', 'MarketplaceSaasIntegration', 'UsageProducer', 'verifyRegistrationReference', 'usageEventSchema']));
+});
+
+/**
+ * A seller's service, in a folder of its own, with the package installed under its name: the
+ * run-time entry (`/runtime`) loads and bundles no CDK module, and its types resolve under each of
+ * TypeScript's module resolutions a service may use.
+ */
+describe('the run-time entry for services', () => {
+  const PACKAGE = 'aws-marketplace-saas-integration';
+  let service: string;
+
+  beforeAll(() => {
+    service = path.join(dir, 'service');
+    const installed = path.join(service, 'node_modules', PACKAGE);
+    mkdirSync(installed, { recursive: true });
+    copyFileSync(path.join(ROOT, 'package.json'), path.join(installed, 'package.json'));
+    symlinkSync(path.join(dir, 'dist'), path.join(installed, 'dist'));
+  });
+
+  /** Runs a script in the service's folder; its last line of output, parsed. */
+  const runInService = (script: string) => {
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: service, encoding: 'utf8' });
+    return JSON.parse(out.trim().split('\n').pop()!);
+  };
+  const cdkModulesLoaded = `Object.keys(require.cache).filter((file) => /[\\\\/]node_modules[\\\\/](aws-cdk-lib|constructs|cdk-nag)[\\\\/]/.test(file)).length`;
+
+  test('requiring it loads no aws-cdk-lib, constructs or cdk-nag module; the main entry does (the check can tell)', () => {
+    const runtime = runInService(`
+      const runtime = require('${PACKAGE}/runtime');
+      const cdk = ${cdkModulesLoaded};
+      require('${PACKAGE}');
+      console.log(JSON.stringify({ cdk, cdkAfterMain: ${cdkModulesLoaded}, exports: Object.keys(runtime).sort() }));
+    `);
+    expect(runtime.cdk).toBe(0);
+    expect(runtime.cdkAfterMain).toBeGreaterThan(0);
+    expect(runtime.exports).toEqual(['MAX_EVENTS_PER_MESSAGE', 'UsageProducer', 'usageEventSchema', 'verifyRegistrationReference']);
+  });
+
+  test("its helpers work and are the main entry's own", () => {
+    const result = runInService(`
+      const runtime = require('${PACKAGE}/runtime');
+      const main = require('${PACKAGE}');
+      const producer = new runtime.UsageProducer({ queueUrl: 'https://sqs.us-east-1.amazonaws.com/111122223333/usage' });
+      // Refused before anything is sent: no queue is reached.
+      producer.send([{ dimension: 'requests', quantity: -1, timestamp: 0 }]).then(({ sent, failed }) => {
+        console.log(JSON.stringify({ sent, reasons: failed.map((f) => f.reason), same: main.UsageProducer === runtime.UsageProducer && main.verifyRegistrationReference === runtime.verifyRegistrationReference }));
+      });
+    `);
+    expect(result).toEqual({ sent: 0, reasons: ['invalid-event'], same: true });
+  });
+
+  /** The packages a service's esbuild bundle (as NodejsFunction makes one) takes in, importing from `entry`. */
+  const bundledPackages = (entry: string) => {
+    const { metafile } = buildSync({
+      stdin: { contents: `export { UsageProducer } from '${entry}';`, resolveDir: service, loader: 'ts' },
+      bundle: true,
+      platform: 'node',
+      target: 'node22',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const packages = new Set<string>();
+    for (const input of Object.keys(metafile.inputs)) {
+      const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
+      if (match) packages.add(match[1]);
+    }
+    return packages;
+  };
+
+  test("a service's bundle of it holds no CDK package; bundling the main entry would take in aws-cdk-lib", () => {
+    const runtime = bundledPackages(`${PACKAGE}/runtime`);
+    expect(runtime).toContain('@aws-sdk/client-sqs');
+    expect([...runtime].filter((p) => ['aws-cdk-lib', 'constructs', 'cdk-nag'].includes(p))).toEqual([]);
+    expect(bundledPackages(PACKAGE)).toContain('aws-cdk-lib');
+  }, 60_000);
+
+  /** Type-checks a TypeScript service file against the installed package; tsc's output, and whether it passed. */
+  const typeCheck = (source: string, options: string[]) => {
+    writeFileSync(path.join(service, 'service.ts'), source);
+    try {
+      execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--noEmit', '--strict', '--skipLibCheck', '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), ...options, 'service.ts'], {
+        cwd: service,
+        stdio: 'pipe',
+      });
+      return { passed: true, output: '' };
+    } catch (error) {
+      return { passed: false, output: String((error as { stdout?: Buffer }).stdout ?? error) };
+    }
+  };
+  const usesTypes = `
+    import { UsageProducer, type UsageEvent } from '${PACKAGE}/runtime';
+    const event: UsageEvent = { licenseArn: 'arn:aws:license-manager::111122223333:license:l-0123456789abcdef0', dimension: 'requests', quantity: 1, timestamp: 0 };
+    export const sending = new UsageProducer({ queueUrl: 'https://example.invalid/queue' }).send([event]);
+  `;
+
+  test.each([
+    ['node10 (module commonjs)', ['--module', 'commonjs', '--moduleResolution', 'node10']],
+    ['node16', ['--module', 'node16', '--moduleResolution', 'node16']],
+    ['bundler (module esnext)', ['--module', 'esnext', '--moduleResolution', 'bundler']],
+  ])('its declarations resolve under moduleResolution %s', (_name, options) => {
+    expect(typeCheck(usesTypes, options)).toEqual({ passed: true, output: '' });
+    // The declarations are the package's own, not `any`: a wrong field is a type error.
+    const wrong = typeCheck(usesTypes.replace("dimension: 'requests'", 'dimension: 42'), options);
+    expect(wrong.passed).toBe(false);
+    expect(wrong.output).toContain("error TS2322: Type 'number' is not assignable to type 'string'");
+  }, 60_000);
 });
