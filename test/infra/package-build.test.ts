@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { buildSync } from 'esbuild';
 import * as path from 'node:path';
@@ -60,6 +60,29 @@ test('a JavaScript CDK app builds the stack from the package, and a service uses
   const result = JSON.parse(out.trim().split('\n').pop()!);
   expect(result.functions).toBe(4);
   expect(result.exports).toEqual(expect.arrayContaining(['MarketplaceSaasStack', 'MarketplaceSaasIntegration', 'UsageProducer', 'verifyRegistrationReference', 'usageEventSchema']));
+});
+
+/**
+ * A seller's CDK app has its own aws-cdk-lib and constructs: the package must use those, not bring a
+ * copy of its own (two copies make the app's Stack and the package's constructs different types).
+ */
+test('aws-cdk-lib and constructs are peer dependencies the versions here satisfy, and no production dependency brings them', () => {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
+  for (const name of ['aws-cdk-lib', 'constructs']) {
+    expect(pkg.dependencies[name]).toBeUndefined();
+    const installed: string = lock.packages[`node_modules/${name}`].version;
+    const range = /^\^(\d+)\.(\d+)\.(\d+)$/.exec(pkg.peerDependencies[name]);
+    expect(range).not.toBeNull();
+    const [major, minor, patch] = installed.split('.').map(Number);
+    const [, rangeMajor, rangeMinor, rangePatch] = range!.map(Number);
+    expect(major).toBe(rangeMajor);
+    expect(minor * 1e6 + patch).toBeGreaterThanOrEqual(rangeMinor * 1e6 + rangePatch);
+    // Only the development install has it: no production dependency of the package pulls it in.
+    expect(lock.packages[`node_modules/${name}`].dev).toBe(true);
+  }
+  // A service using only the run-time entry needs neither (see below).
+  expect(pkg.peerDependenciesMeta['aws-cdk-lib'].optional).toBe(true);
 });
 
 /**
