@@ -1,10 +1,10 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseStackConfig } from './config';
+import { MARKETPLACE_REGION } from './marketplace-region';
 import { MarketplaceSaasStack } from './marketplace-saas-stack';
 
-/** AWS Marketplace metering, entitlement and lifecycle events live in us-east-1. */
-export const MARKETPLACE_REGION = 'us-east-1';
+export { MARKETPLACE_REGION };
 
 /**
  * Builds the deployable app from CDK context: `products` (JSON array of product settings),

@@ -17,6 +17,7 @@ import { checkedProducts, ProductConfig } from './config';
 import { CustomersTable } from './customers-table';
 import { handlerFunction } from './handler-function';
 import { MeteringEngine } from './metering';
+import { requireMarketplaceRegion } from './marketplace-region';
 import { MeteringLedgerTable } from './metering-ledger-table';
 import { deadLetterQueue, retainedQueue } from './queues';
 
@@ -39,6 +40,14 @@ export interface SubscriptionLifecycleProps {
   readonly eventBus?: events.IEventBus;
   /** @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Set when the stack is not in us-east-1 and you forward AWS Marketplace's events from
+   * us-east-1's default event bus to this region's default bus yourself (a cross-region rule with
+   * source `aws.agreement-marketplace`). Without it, a stack in another region is refused: the
+   * events are published in us-east-1 only, and the lifecycle rule would never fire.
+   * @default false
+   */
+  readonly marketplaceEventsForwarded?: boolean;
 }
 
 /** The latest a customer's final usage may be sealed after its access ended (delay plus schedule). */
@@ -77,6 +86,7 @@ export class SubscriptionLifecycle extends Construct {
 
   constructor(scope: Construct, id: string, props: SubscriptionLifecycleProps) {
     super(scope, id);
+    requireMarketplaceRegion(this, props.marketplaceEventsForwarded ?? false);
     const products = checkedProducts(props.products);
     const eventBus = props.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     const finalUsageDelay = props.finalUsageDelay ?? Duration.minutes(DEFAULT_FINAL_USAGE_DELAY_SECONDS / 60);

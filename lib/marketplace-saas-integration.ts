@@ -33,7 +33,7 @@ export interface MarketplaceSaasIntegrationProps {
   /** Settings of the metering schedule. @default MeteringEngineProps defaults (every 5 minutes, 10 minutes' grace) */
   readonly metering?: Pick<MeteringEngineProps, 'schedule' | 'gracePeriod' | 'timeout' | 'memorySize' | 'logRetention' | 'sendZeroUsageRecords'>;
   /** Settings of the subscription lifecycle. @default SubscriptionLifecycleProps defaults (final usage 5 minutes after the end) */
-  readonly lifecycle?: Pick<SubscriptionLifecycleProps, 'finalUsageDelay' | 'logRetention'>;
+  readonly lifecycle?: Pick<SubscriptionLifecycleProps, 'finalUsageDelay' | 'logRetention' | 'marketplaceEventsForwarded'>;
 }
 
 /**

@@ -190,6 +190,43 @@ describe('finalUsageDelay', () => {
   });
 });
 
+/**
+ * AWS Marketplace publishes its events in us-east-1 only: a stack elsewhere would never hear of an
+ * unsubscribe. Refused at synthesis when the region is known, by a template rule when it is not.
+ */
+describe('the region: us-east-1, where AWS Marketplace publishes its events', () => {
+  const embedded = (env: { region?: string }, marketplaceEventsForwarded?: boolean) => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Seller', { env });
+    new MarketplaceSaasIntegration(stack, 'Marketplace', { products: [{ ...LICENSE_PRODUCT, identityMode: 'license' }], lifecycle: { marketplaceEventsForwarded } });
+    return Template.fromStack(stack).toJSON();
+  };
+  /** The template's rules but CDK's own bootstrap version check. */
+  const regionRules = (t: { Rules?: Record<string, unknown> }) =>
+    Object.entries(t.Rules ?? {}).filter(([id]) => id !== 'CheckBootstrapVersion').map(([, rule]) => rule as { Assertions: unknown[] });
+
+  test('a stack in another region is refused, with what to do', () => {
+    expect(() => embedded({ region: 'eu-west-1' })).toThrow(
+      /The stack is in eu-west-1\. AWS Marketplace sends its EventBridge events in us-east-1 only: deploy this stack there, or forward them .* marketplaceEventsForwarded/,
+    );
+  });
+
+  test('in us-east-1, or elsewhere with the events forwarded: no refusal and no template rule; the lifecycle rule is there', () => {
+    for (const t of [embedded({ region: 'us-east-1' }), embedded({ region: 'eu-west-1' }, true)]) {
+      expect(regionRules(t)).toEqual([]);
+      const rules = Object.values(t.Resources as Record<string, { Type: string; Properties: { EventPattern?: { source?: string[] } } }>).filter((r) => r.Type === 'AWS::Events::Rule');
+      expect(rules.map((r) => r.Properties.EventPattern?.source)).toContainEqual(['aws.agreement-marketplace']);
+    }
+  });
+
+  test('an environment-agnostic stack: CloudFormation is told to refuse a deployment outside us-east-1', () => {
+    const rules = regionRules(embedded({}));
+    expect(rules).toHaveLength(1);
+    expect(rules[0].Assertions).toEqual([
+      { Assert: { 'Fn::Equals': [{ Ref: 'AWS::Region' }, 'us-east-1'] }, AssertDescription: expect.stringContaining('marketplaceEventsForwarded') },
+    ]);
+  });
+});
+
 describe('legacy SNS topics: a subscribed queue only when a product names its topics', () => {
   test('no topic ARNs (even with a legacy product): no legacy queue, no SNS subscription, no event source for the lifecycle function', () => {
     const t = template([LICENSE_PRODUCT, LEGACY_PRODUCT]);
