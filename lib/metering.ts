@@ -1,4 +1,4 @@
-import { CfnOutput, Duration } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -12,6 +12,7 @@ import { MeteringLedgerTable } from './metering-ledger-table';
 import { deadLetterQueue } from './queues';
 import { CustomersTable } from './customers-table';
 import { checkedProducts, ProductConfig } from './config';
+import { METERING_RUN_METRICS, METERING_SERVICE_NAME } from '../lambda/core/metering/run-metrics';
 
 export interface MeteringEngineProps {
   readonly ledger: MeteringLedgerTable;
@@ -52,10 +53,13 @@ export class MeteringEngine extends Construct {
   public readonly schedule: events.Rule;
   /** Time between two scheduled runs. */
   public readonly interval: Duration;
+  /** The CloudWatch namespace of each run's counts (metricDeferredBuckets): one per stack. */
+  public readonly metricsNamespace: string;
 
   constructor(scope: Construct, id: string, props: MeteringEngineProps) {
     super(scope, id);
     this.deadLetterQueue = deadLetterQueue(this, 'DeadLetterQueue', 'records AWS Marketplace will not bill');
+    this.metricsNamespace = `MarketplaceSaas/${Stack.of(this).stackName}`;
 
     this.meteringFunction = handlerFunction(this, 'Metering', {
       handlerFolder: 'metering',
@@ -73,7 +77,8 @@ export class MeteringEngine extends Construct {
         ZERO_USAGE_RECORDS: String(props.sendZeroUsageRecords ?? true),
         METERING_DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
         GRACE_PERIOD_SECONDS: String((props.gracePeriod ?? Duration.minutes(10)).toSeconds()),
-        POWERTOOLS_SERVICE_NAME: 'marketplace-metering',
+        POWERTOOLS_SERVICE_NAME: METERING_SERVICE_NAME,
+        METRICS_NAMESPACE: this.metricsNamespace,
       },
     });
     this.meteringFunction.addToRolePolicy(
@@ -111,5 +116,33 @@ export class MeteringEngine extends Construct {
   /** Failed metering runs (the function threw). */
   public metricFailedRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.meteringFunction.metricErrors(props);
+  }
+
+  /** Metering runs started (the function's invocations): none for a while means nothing is billed. */
+  public metricRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.meteringFunction.metricInvocations(props);
+  }
+
+  /**
+   * Sealed buckets a run left unbilled for the next one (AWS throttling or failing after the run's
+   * retries, or more than a run could bill in its time), as each run reports it.
+   */
+  public metricDeferredBuckets(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.runMetric(METERING_RUN_METRICS.deferred, props);
+  }
+
+  /** Buckets a run billed (AWS answered Success), as each run reports it. */
+  public metricMeteredBuckets(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.runMetric(METERING_RUN_METRICS.metered, props);
+  }
+
+  private runMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.metricsNamespace,
+      metricName,
+      dimensionsMap: { service: METERING_SERVICE_NAME },
+      statistic: 'Sum',
+      ...props,
+    });
   }
 }

@@ -23,7 +23,8 @@ export interface MonitoringProps {
 
 /**
  * Alarms on what costs the seller money or trust: usage or records in a dead-letter queue, failed
- * metering runs, lifecycle events that could not be applied, and ingestion falling behind.
+ * metering runs, metering that stopped running or leaves usage unbilled run after run, lifecycle
+ * events that could not be applied, and ingestion falling behind.
  */
 export class Monitoring extends Construct {
   public readonly alarms: cloudwatch.Alarm[] = [];
@@ -75,15 +76,45 @@ export class Monitoring extends Construct {
       'Usage waits on the queue longer than expected: ingestion is failing or too slow, and late usage may miss its billing window.',
       props.alarmTopic,
     );
+    // Metering that does not fail but does not bill either raises no error: no runs at all (the
+    // schedule disabled, the function throttled), or runs that leave sealed usage for the next one
+    // hour after hour. AWS takes an hour's usage for 24 hours only.
+    const interval = props.metering.interval.toSeconds();
+    const quietPeriod = Duration.seconds(Math.min(Math.max(3 * interval, 15 * 60), 24 * 3600));
+    this.alarm(
+      'MeteringNotRunning',
+      props.metering.metricRuns({ period: quietPeriod, statistic: 'Sum' }),
+      1,
+      `The metering function has not run for ${quietPeriod.toMinutes()} minutes (its schedule disabled or deleted, the function throttled): usage is not being billed.`,
+      props.alarmTopic,
+      { comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, treatMissingData: cloudwatch.TreatMissingData.BREACHING },
+    );
+    const backlogPeriod = Duration.seconds(Math.max(interval, 3600));
+    this.alarm(
+      'MeteringBacklog',
+      props.metering.metricDeferredBuckets({ period: backlogPeriod, statistic: 'Minimum' }),
+      1,
+      `Every metering run for ${2 * backlogPeriod.toMinutes()} minutes left sealed usage unbilled (AWS Marketplace throttling or failing, or more buckets than a run can bill): read the metering function's log; AWS takes an hour's usage for 24 hours only.`,
+      props.alarmTopic,
+      { evaluationPeriods: 2 },
+    );
   }
 
-  private alarm(id: string, metric: cloudwatch.IMetric, threshold: number, description: string, topic?: sns.ITopic): void {
+  private alarm(
+    id: string,
+    metric: cloudwatch.IMetric,
+    threshold: number,
+    description: string,
+    topic?: sns.ITopic,
+    when: Partial<Pick<cloudwatch.AlarmProps, 'comparisonOperator' | 'treatMissingData' | 'evaluationPeriods'>> = {},
+  ): void {
     const alarm = new cloudwatch.Alarm(this, id, {
       metric,
       threshold,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      ...when,
       alarmDescription: description,
     });
     if (topic) alarm.addAlarmAction(new actions.SnsAction(topic));

@@ -3,6 +3,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { CustomerSubscriptions } from '../adapters/customer-directory';
@@ -12,7 +14,8 @@ import { DynamoDbMeteringLedger } from '../adapters/metering-ledger';
 import { ZeroUsageFiller } from '../adapters/zero-usage';
 import { parseProductList } from '../core/product-config';
 import { MeteringReport } from '../core/metering/metering-run';
-import { failIfStopped, meteringDeadLetters, meterNow } from './metering-job';
+import { METERING_SERVICE_NAME } from '../core/metering/run-metrics';
+import { failIfStopped, meteringDeadLetters, meterNow, recordRunMetrics } from './metering-job';
 import { requiredEnv } from '../handler-environment';
 
 /** The scheduled metering Lambda (one run at a time: reserved concurrency 1). */
@@ -20,7 +23,9 @@ import { requiredEnv } from '../handler-environment';
 /** Time kept back from the Lambda timeout to store the last outcomes. */
 const SAFETY_MARGIN_MS = 30_000;
 
-const logger = new Logger({ serviceName: 'marketplace-metering' });
+const logger = new Logger({ serviceName: METERING_SERVICE_NAME });
+// Each run's counts, for the alarms on runs that succeed without billing (published by logMetrics).
+const metrics = new Metrics({ namespace: requiredEnv('METRICS_NAMESPACE'), serviceName: METERING_SERVICE_NAME });
 const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
 const ledger = new DynamoDbMeteringLedger(documents, requiredEnv('METERING_TABLE'), requiredEnv('USAGE_JOURNAL_TABLE'));
 const ports = {
@@ -40,7 +45,9 @@ const gracePeriodSeconds = Number(process.env.GRACE_PERIOD_SECONDS || 600);
 async function metering(_event: unknown, context: Context): Promise<MeteringReport> {
   const now = new Date();
   const deadline = new Date(now.getTime() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS);
-  return failIfStopped(await meterNow(ports, logger, { now, deadline, settings: { gracePeriodSeconds } }));
+  const report = await meterNow(ports, logger, { now, deadline, settings: { gracePeriodSeconds } });
+  recordRunMetrics(metrics, report);
+  return failIfStopped(report);
 }
 
-export const handler = middy(metering).use(injectLambdaContext(logger));
+export const handler = middy(metering).use(injectLambdaContext(logger)).use(logMetrics(metrics));

@@ -1,6 +1,8 @@
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { MeteringPorts, MeteringReport, MeteringSettings, runMetering } from '../core/metering/metering-run';
 import { HourBucket } from '../core/metering/hour-bucket';
 import { DeadLetterQueue } from '../adapters/dead-letter-queue';
+import { runMetricsOf } from '../core/metering/run-metrics';
 
 /**
  * One scheduled metering run, shared by the Lambda handler and the local schedule: dead letters go
@@ -41,6 +43,11 @@ export async function meterNow(
   else if (report.finalUsageFailed) log.error('final usage of customers whose access ended could not be sealed; tried again next run', { ...report });
   else if (report.sealed + report.metered + report.deadLettered + report.deferred > 0) log.info('metering run', { ...report });
   return report;
+}
+
+/** Records a run's counts (SealedBuckets, DeferredBuckets, ...) in Powertools Metrics, published when the invocation ends. */
+export function recordRunMetrics(metrics: Pick<Metrics, 'addMetric'>, report: MeteringReport): void {
+  for (const [name, value] of runMetricsOf(report)) metrics.addMetric(name, MetricUnit.Count, value);
 }
 
 /**
