@@ -44,7 +44,8 @@ export interface SubscriptionLifecycleProps {
    * Set when the stack is not in us-east-1 and you forward AWS Marketplace's events from
    * us-east-1's default event bus to this region's default bus yourself (a cross-region rule with
    * source `aws.agreement-marketplace`). Without it, a stack in another region is refused: the
-   * events are published in us-east-1 only, and the lifecycle rule would never fire.
+   * events are published in us-east-1 only, and the lifecycle rule would never fire. Legacy SNS
+   * topics need nothing: the queue is subscribed to them in us-east-1, across regions.
    * @default false
    */
   readonly marketplaceEventsForwarded?: boolean;

@@ -218,6 +218,16 @@ describe('the region: us-east-1, where AWS Marketplace publishes its events', ()
     }
   });
 
+  test('elsewhere with the events forwarded, legacy SNS topics are still subscribed to in us-east-1', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Seller', { env: { region: 'eu-west-1' } });
+    new MarketplaceSaasIntegration(stack, 'Marketplace', { products: [{ ...LEGACY_WITH_TOPICS, identityMode: 'legacy' }], lifecycle: { marketplaceEventsForwarded: true } });
+    const subscriptions = Object.values(Template.fromStack(stack).findResources('AWS::SNS::Subscription')).map((s) => [s.Properties.TopicArn, s.Properties.Region]);
+    expect(subscriptions.sort()).toEqual([
+      [ENTITLEMENT_TOPIC, 'us-east-1'],
+      [SUBSCRIPTION_TOPIC, 'us-east-1'],
+    ]);
+  });
+
   test('an environment-agnostic stack: CloudFormation is told to refuse a deployment outside us-east-1', () => {
     const rules = regionRules(embedded({}));
     expect(rules).toHaveLength(1);
