@@ -16,8 +16,8 @@ import { DEFAULT_FINAL_USAGE_DELAY_SECONDS } from '../lambda/core/lifecycle/life
 import { checkedProducts, ProductConfig } from './config';
 import { CustomersTable } from './customers-table';
 import { handlerFunction } from './handler-function';
-import { MeteringEngine } from './metering';
 import { requireMarketplaceRegion } from './marketplace-region';
+import { MeteringEngine } from './metering';
 import { MeteringLedgerTable } from './metering-ledger-table';
 import { deadLetterQueue, retainedQueue } from './queues';
 

@@ -85,7 +85,7 @@ export class Monitoring extends Construct {
       'MeteringNotRunning',
       props.metering.metricRuns({ period: quietPeriod, statistic: 'Sum' }),
       1,
-      `The metering function has not run for ${quietPeriod.toMinutes()} minutes (its schedule disabled or deleted, the function throttled): usage is not being billed.`,
+      `The metering function has not run for ${quietPeriod.toMinutes()} minutes (its schedule disabled or deleted, the function throttled): usage is not being billed. Right after the first deployment, until the first scheduled run, this is expected.`,
       props.alarmTopic,
       { comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD, treatMissingData: cloudwatch.TreatMissingData.BREACHING },
     );

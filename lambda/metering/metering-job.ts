@@ -1,4 +1,4 @@
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { MeteringPorts, MeteringReport, MeteringSettings, runMetering } from '../core/metering/metering-run';
 import { HourBucket } from '../core/metering/hour-bucket';
 import { DeadLetterQueue } from '../adapters/dead-letter-queue';
