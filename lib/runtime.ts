@@ -2,8 +2,8 @@
  * The package's run-time surface, for the seller's own services and onboarding page:
  * `import { UsageProducer } from 'aws-marketplace-saas-integration/runtime'`. Nothing here loads
  * aws-cdk-lib, constructs or cdk-nag (a test bundles this entry and checks), so a service or a
- * Lambda function pays only for the AWS SDK's SQS client and zod. The package's main entry
- * re-exports all of it beside the constructs.
+ * Lambda function pays only for the AWS SDK's SQS client, zod and ajv's runtime (the compiled usage
+ * schema). The package's main entry re-exports all of it beside the constructs.
  */
 
 // For the seller's onboarding page: check the `reference` query parameter it receives.

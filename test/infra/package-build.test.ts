@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { buildSync } from 'esbuild';
 import * as path from 'node:path';
+import { buildSync } from 'esbuild';
 
 /**
  * The package as a seller's project gets it (`npm run build`, which `prepare` runs on install):
