@@ -101,4 +101,9 @@ export class MarketplaceSaasIntegration extends Construct {
   public grantSendUsage(grantee: iam.IGrantable): iam.Grant {
     return this.usage.grantSendUsage(grantee);
   }
+
+  /** Lets an operator send the usage dead-letter queue's messages again (UsagePipeline.grantRedriveDeadLetters). */
+  public grantRedriveUsageDeadLetters(grantee: iam.IGrantable): iam.Grant {
+    return this.usage.grantRedriveDeadLetters(grantee);
+  }
 }

@@ -15,3 +15,10 @@ export {
 // For the seller's services: report usage to the usage queue.
 export { UsageProducer, type UsageProducerOptions, type SendUsageResult, type UnsentUsage } from '../lambda/adapters/usage-producer';
 export { usageEventSchema, type UsageEvent, MAX_EVENTS_PER_MESSAGE } from '../lambda/core/usage/usage-event';
+// For the seller's operators: send the usage dead-letter queue's messages again once their cause is mended.
+export {
+  UsageDeadLetterRedrive,
+  type UsageDeadLetterRedriveOptions,
+  type UsageDeadLetterRedriveReport,
+} from '../lambda/adapters/usage-dead-letter-redrive';
+export { REDRIVE_REASONS_BY_DEFAULT } from '../lambda/core/usage/dead-letter-redrive';

@@ -83,6 +83,16 @@ export class UsagePipeline extends Construct {
     return this.queue.grantSendMessages(grantee);
   }
 
+  /**
+   * Lets an operator (a role, or a function) send the dead-letter queue's messages back to the usage
+   * queue with UsageDeadLetterRedrive (`npm run redrive-usage`): receive, delete and release messages
+   * of the dead-letter queue, send to the usage queue.
+   */
+  public grantRedriveDeadLetters(grantee: iam.IGrantable): iam.Grant {
+    this.queue.grantSendMessages(grantee);
+    return this.deadLetterQueue.grant(grantee, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl');
+  }
+
   /** Messages waiting in the usage dead-letter queue: anything above 0 needs a look. */
   public metricDeadLetters(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible(props);

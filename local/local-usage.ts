@@ -139,6 +139,7 @@ export async function createLocalUsage(options: LocalUsageOptions): Promise<Loca
         MaxNumberOfMessages: 10,
         WaitTimeSeconds: waitSeconds,
         MessageSystemAttributeNames: ['All'],
+        MessageAttributeNames: ['All'],
       }),
     );
     if (Messages.length === 0) return 0;

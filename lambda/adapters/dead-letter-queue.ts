@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
-import { backoffDelayMs } from '../core/metering/pacing';
-import { SQS_MAX_MESSAGE_BYTES, sendMessageBatches } from './send-message-batches';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { OutgoingMessage, SQS_MAX_MESSAGE_BYTES, sendMessagesWithRetries } from './send-message-batches';
 import { sqsMessageJson } from './sqs-message-json';
 
 /** What one call may carry: 1 MiB less a margin for how SQS counts. */
@@ -9,7 +8,7 @@ const MAX_CALL_BYTES = SQS_MAX_MESSAGE_BYTES - 8 * 1024;
 /**
  * The largest letter body (JSON, UTF-8 bytes) sent as it is; room is left for its reason attribute.
  * Callers that echo what they received keep their letters under it (ingest-batch.ts); a larger one
- * is cut short here (see entryOf).
+ * is cut short here (see messageOf).
  */
 export const MAX_LETTER_BYTES = SQS_MAX_MESSAGE_BYTES - 16 * 1024;
 const MAX_ATTEMPTS = 4;
@@ -32,62 +31,15 @@ export class DeadLetterQueue {
   ) {}
 
   async send(letters: readonly DeadLetter[]): Promise<void> {
-    let pending = letters.map((letter, i) => entryOf(letter, String(i)));
-    // Refused as the sender's fault: no resend would get them through.
-    const refused: Entry[] = [];
-    const errors = new Map<string, string>();
-    for (let attempt = 0; attempt < MAX_ATTEMPTS && pending.length > 0; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1)));
-      const again: Entry[] = [];
-      for (const call of sendMessageBatches(pending, MAX_CALL_BYTES)) {
-        const outcome = await this.sendCall(call, errors);
-        again.push(...outcome.again);
-        refused.push(...outcome.refused);
-      }
-      pending = again;
-    }
-    const unsent = [...refused, ...pending];
-    if (unsent.length > 0) {
-      throw new Error(`${unsent.length} of ${letters.length} dead letters could not be sent to ${this.queueUrl} (${errors.get(unsent[0].entry.Id!)})`);
-    }
-  }
-
-  /** One SendMessageBatch: the entries to send again, and those SQS refused for good. */
-  private async sendCall(call: readonly Entry[], errors: Map<string, string>): Promise<{ again: Entry[]; refused: Entry[] }> {
-    try {
-      const result = await this.client.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: call.map((e) => e.entry) }));
-      const failures = new Map((result.Failed ?? []).map((f) => [f.Id, f]));
-      for (const [id, f] of failures) errors.set(id!, `${f.Code}${f.SenderFault ? ' (sender fault)' : ''}: ${f.Message ?? ''}`);
-      return {
-        again: call.filter((e) => failures.has(e.entry.Id) && !failures.get(e.entry.Id)!.SenderFault),
-        refused: call.filter((e) => failures.get(e.entry.Id)?.SenderFault === true),
-      };
-    } catch (error) {
-      for (const e of call) errors.set(e.entry.Id!, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-      if (error instanceof Error && error.name === 'BatchRequestTooLong') {
-        if (call.length === 1) return { again: [], refused: [...call] };
-        // Packing keeps calls under the limit; should SQS count otherwise, the same call would be
-        // refused again: send its letters one to a call instead.
-        const outcome = { again: [] as Entry[], refused: [] as Entry[] };
-        for (const e of call) {
-          const alone = await this.sendCall([e], errors);
-          outcome.again.push(...alone.again);
-          outcome.refused.push(...alone.refused);
-        }
-        return outcome;
-      }
-      return { again: [...call], refused: [] };
+    const unsent = await sendMessagesWithRetries(this.client, this.queueUrl, letters.map(messageOf), { maxCallBytes: MAX_CALL_BYTES, maxAttempts: MAX_ATTEMPTS });
+    if (unsent.size > 0) {
+      const [first] = unsent.values();
+      throw new Error(`${unsent.size} of ${letters.length} dead letters could not be sent to ${this.queueUrl} (${first})`);
     }
   }
 }
 
-interface Entry {
-  readonly entry: SendMessageBatchRequestEntry;
-  /** The body and attribute, as SQS counts a message's size. */
-  readonly bytes: number;
-}
-
-function entryOf(letter: DeadLetter, id: string): Entry {
+function messageOf(letter: DeadLetter): OutgoingMessage {
   let body = sqsMessageJson(letter.body);
   let bodyBytes = Buffer.byteLength(body);
   if (bodyBytes > MAX_LETTER_BYTES) {
@@ -99,7 +51,7 @@ function entryOf(letter: DeadLetter, id: string): Entry {
   }
   const attributeBytes = Buffer.byteLength('reason') + Buffer.byteLength('String') + Buffer.byteLength(letter.reason);
   return {
-    entry: { Id: id, MessageBody: body, MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } } },
+    entry: { MessageBody: body, MessageAttributes: { reason: { DataType: 'String', StringValue: letter.reason } } },
     bytes: bodyBytes + attributeBytes,
   };
 }

@@ -1,3 +1,6 @@
+import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
+import { backoffDelayMs } from '../core/metering/pacing';
+
 /**
  * The usage and dead-letter queues' maximum message size: SQS's default (the stack does not set
  * one), 1 MiB, counting the body and the attributes. SQS allows as much for the sum of a
@@ -27,4 +30,69 @@ export function sendMessageBatches<T extends { readonly bytes: number }>(items: 
   }
   if (current.length > 0) result.push(current);
   return result;
+}
+
+/** A message to send: its entry (the Id is given here) and its size as SQS counts it (body and attributes). */
+export interface OutgoingMessage {
+  readonly entry: Omit<SendMessageBatchRequestEntry, 'Id'>;
+  readonly bytes: number;
+}
+
+/**
+ * Sends messages to a queue in SendMessageBatch calls (sendMessageBatches), resending what SQS
+ * reports as failed, or a call that failed as a whole, with a short backoff; never a message already
+ * accepted. Returns the messages that were not sent (by index), each with its last error: those SQS
+ * refused as the sender's fault, and those still failing after `maxAttempts`.
+ */
+export async function sendMessagesWithRetries(
+  client: SQSClient,
+  queueUrl: string,
+  messages: readonly OutgoingMessage[],
+  options: { readonly maxCallBytes: number; readonly maxAttempts: number },
+): Promise<Map<number, string>> {
+  type Entry = { readonly entry: SendMessageBatchRequestEntry; readonly bytes: number; readonly index: number };
+  const errors = new Map<number, string>();
+  const refused: Entry[] = [];
+
+  /** One SendMessageBatch: the entries to send again; those refused for good go to `refused`. */
+  const sendCall = async (call: readonly Entry[]): Promise<Entry[]> => {
+    try {
+      const result = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: call.map((e) => e.entry) }));
+      const failures = new Map((result.Failed ?? []).map((f) => [f.Id, f]));
+      const again: Entry[] = [];
+      for (const e of call) {
+        const failure = failures.get(e.entry.Id);
+        if (!failure) continue;
+        errors.set(e.index, `${failure.Code}${failure.SenderFault ? ' (sender fault)' : ''}: ${failure.Message ?? ''}`);
+        if (failure.SenderFault) refused.push(e);
+        else again.push(e);
+      }
+      return again;
+    } catch (error) {
+      for (const e of call) errors.set(e.index, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+      if (error instanceof Error && error.name === 'BatchRequestTooLong') {
+        if (call.length === 1) {
+          refused.push(call[0]);
+          return [];
+        }
+        // Packing keeps calls under the limit; should SQS count otherwise, the same call would be
+        // refused again: send its messages one to a call instead.
+        const again: Entry[] = [];
+        for (const e of call) again.push(...(await sendCall([e])));
+        return again;
+      }
+      return [...call];
+    }
+  };
+
+  let pending: Entry[] = messages.map((m, index) => ({ entry: { ...m.entry, Id: String(index) }, bytes: m.bytes, index }));
+  for (let attempt = 0; attempt < options.maxAttempts && pending.length > 0; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1)));
+    const again: Entry[] = [];
+    for (const call of sendMessageBatches(pending, options.maxCallBytes)) again.push(...(await sendCall(call)));
+    pending = again;
+  }
+  const unsent = new Map<number, string>();
+  for (const e of [...refused, ...pending]) unsent.set(e.index, errors.get(e.index) ?? 'not sent');
+  return unsent;
 }

@@ -66,6 +66,15 @@ export interface Customer {
   readonly customerKey: string;
 }
 
+/** A buyer the simulator knows as subscribed, with the token registration takes. */
+export interface Subscription {
+  readonly productCode: string;
+  readonly customerAWSAccountId: string;
+  readonly licenseArn: string;
+  readonly customerIdentifier?: string;
+  readonly registrationToken: string;
+}
+
 export interface BilledRecord {
   meteringRecordId: string;
   productCode: string;
@@ -218,8 +227,18 @@ export function useMeteringEnvironment(options: MeteringEnvironmentOptions) {
    * registration endpoint, as the browser does it: the Customers item is what registration writes.
    */
   async function newCustomer(productCode: string, extra: { subscribed?: boolean } = {}): Promise<Customer> {
+    return register(await subscribe(productCode, extra));
+  }
+
+  /** A buyer who subscribes on AWS Marketplace (the simulator) and has not registered yet. */
+  async function subscribe(productCode: string, extra: { subscribed?: boolean } = {}): Promise<Subscription> {
     const customerAWSAccountId = String(300000000000 + (process.pid % 1000) * 1_000_000 + ++accounts);
     const subscribed = await admin('POST', '/_admin/customers', { productCode, customerAWSAccountId, ...extra });
+    return { productCode, ...subscribed };
+  }
+
+  /** The subscribed buyer registers through our registration endpoint, as the browser does it. */
+  async function register(subscribed: Subscription): Promise<Customer> {
     const response = await fetch(`${running().api.url}/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
@@ -228,7 +247,7 @@ export function useMeteringEnvironment(options: MeteringEnvironmentOptions) {
     const answer = (await response.json()) as Record<string, any>;
     if (response.status !== 200) throw new Error(`registration failed: ${response.status} ${JSON.stringify(answer)}`);
     return {
-      productCode,
+      productCode: subscribed.productCode,
       customerAWSAccountId: subscribed.customerAWSAccountId,
       licenseArn: subscribed.licenseArn,
       customerIdentifier: subscribed.customerIdentifier,
@@ -388,6 +407,8 @@ export function useMeteringEnvironment(options: MeteringEnvironmentOptions) {
     },
     admin,
     newCustomer,
+    subscribe,
+    register,
     identityOf,
     send,
     sendRaw,
