@@ -409,4 +409,20 @@ describe('usage pipeline, Metering ledger and metering engine', () => {
       expect(statementsOf(e, idOf(e, 'AWS::IAM::Role', /^Producer[0-9A-F]{8}$/)).flatMap(actionsOf)).toContain('sqs:SendMessage');
     });
   });
+
+  describe('grantRedriveUsageDeadLetters', () => {
+    it("lets an operator take messages from the usage dead-letter queue and send them to the usage queue, and nothing else", () => {
+      const { stack, integration } = embedded();
+      const role = new iam.Role(stack, 'Operator', { assumedBy: new iam.AccountRootPrincipal() });
+      integration.grantRedriveUsageDeadLetters(role);
+      const e = Template.fromStack(stack);
+      const queueId = idOf(e, QUEUE, /^MarketplaceUsageQueue[0-9A-F]{8}$/);
+      const deadLetterId = idOf(e, QUEUE, /^MarketplaceUsageDeadLetterQueue[0-9A-F]{8}$/);
+      const statements = statementsOf(e, idOf(e, 'AWS::IAM::Role', /^Operator[0-9A-F]{8}$/));
+      const onQueue = (id: string) => statements.filter((s) => JSON.stringify(s.Resource) === JSON.stringify(getAtt(id))).flatMap(actionsOf).sort();
+      expect(onQueue(queueId)).toEqual(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage']);
+      expect(onQueue(deadLetterId)).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage']);
+      expect(statements.every((s) => [getAtt(queueId), getAtt(deadLetterId)].some((r) => JSON.stringify(r) === JSON.stringify(s.Resource)))).toBe(true);
+    });
+  });
 });
