@@ -118,7 +118,7 @@ describe('the run-time entry for services', () => {
     `);
     expect(runtime.cdk).toBe(0);
     expect(runtime.cdkAfterMain).toBeGreaterThan(0);
-    expect(runtime.exports).toEqual(['MAX_EVENTS_PER_MESSAGE', 'UsageProducer', 'usageEventSchema', 'verifyRegistrationReference']);
+    expect(runtime.exports).toEqual(['MAX_EVENTS_PER_MESSAGE', 'REDRIVE_REASONS_BY_DEFAULT', 'UsageDeadLetterRedrive', 'UsageProducer', 'usageEventSchema', 'verifyRegistrationReference']);
   });
 
   test("its helpers work and are the main entry's own", () => {
