@@ -75,27 +75,22 @@ describe('sending usage dead letters again', () => {
     // A letter can come twice.
     await sendLetterAgain(letters.find((l) => l.reason === 'unknown-customer')!);
 
-    // Before the buyer registers, a dry run counts and sends nothing.
-    expect(await redrive({ dryRun: true })).toEqual({
+    // Three events to send again (one of them with two letters); the letter of another reason stays.
+    const expected = {
       received: 5,
       resentMessages: 0,
       resentEvents: { 'unknown-customer': 3 },
       duplicateLetters: 1,
       kept: { 'reason-not-selected:timestamp-in-future': 1 },
       failed: [],
-    });
+    };
+    // Before the buyer registers, a dry run counts and sends nothing.
+    expect(await redrive({ dryRun: true })).toEqual(expected);
     // Everything is still there, and visible again at once.
     expect(await env.queueDepth(env.usage.usageDeadLetterQueueUrl)).toEqual({ visible: 5, inFlight: 0 });
 
     const customer = await env.register(buyer);
-    expect(await redrive()).toEqual({
-      received: 5,
-      resentMessages: 0,
-      resentEvents: { 'unknown-customer': 3 },
-      duplicateLetters: 1,
-      kept: { 'reason-not-selected:timestamp-in-future': 1 },
-      failed: [],
-    });
+    expect(await redrive()).toEqual(expected);
     // The letter of another reason stays, visible at once for the next look.
     expect(await env.queueDepth(env.usage.usageDeadLetterQueueUrl)).toEqual({ visible: 1, inFlight: 0 });
     await env.drain();
