@@ -71,97 +71,85 @@ export class UsageDeadLetterRedrive {
 
   async run(): Promise<UsageDeadLetterRedriveReport> {
     const maxMessages = this.options.maxMessages ?? 100_000;
-    const report = { received: 0, resentMessages: 0, resentEvents: {} as Record<string, number>, duplicateLetters: 0, kept: {} as Record<string, number>, failed: [] as { messageId: string; error: string }[] };
-    /** Messages this run has handled, by message id: one received again (its visibility ran out) is not handled twice. */
-    const handled = new Map<string, 'sent' | 'kept'>();
-    /** Receipt handles of the messages left in the queue, to make them visible again at the end. */
-    const keptHandles = new Map<string, string>();
-    /** The events sent again in this run (message id and position): a second letter for one is a duplicate. */
-    const sentLetters = new Set<string>();
+    const run = new RedriveRun(this.options.dryRun === true);
     try {
-      while (report.received < maxMessages) {
-        const page = await this.receive(Math.min(10, maxMessages - report.received));
+      while (run.report.received < maxMessages) {
+        const page = await this.receive(Math.min(10, maxMessages - run.report.received));
         if (page.length === 0) break;
-        const toDelete: Message[] = [];
-        const originals: { message: Message; plan: Extract<RedrivePlan, { action: 'resend-message' }> }[] = [];
-        const letters: { message: Message; plan: Extract<RedrivePlan, { action: 'resend-event' }> }[] = [];
-        for (const message of page) {
-          const id = message.MessageId!;
-          const before = handled.get(id);
-          if (before === 'kept' || (before === 'sent' && this.options.dryRun)) keptHandles.set(id, message.ReceiptHandle!);
-          // Sent, but its delete failed or came late: delete it now.
-          else if (before === 'sent') toDelete.push(message);
-          if (before !== undefined) continue;
-          report.received++;
-          const plan = planRedrive(
-            {
-              messageId: id,
-              body: message.Body ?? '',
-              reason: message.MessageAttributes?.reason?.StringValue,
-              originalMessageId: message.MessageAttributes?.[ORIGINAL_MESSAGE_ID_ATTRIBUTE]?.StringValue,
-            },
-            this.options,
-          );
-          if (plan.action === 'keep') {
-            count(report.kept, keptKey(plan.why, plan.reason));
-            handled.set(id, 'kept');
-            keptHandles.set(id, message.ReceiptHandle!);
-          } else if (plan.action === 'resend-message') originals.push({ message, plan });
-          else letters.push({ message, plan });
-        }
-        const keep = (message: Message, error: string) => {
-          report.failed.push({ messageId: message.MessageId!, error });
-          handled.set(message.MessageId!, 'kept');
-          keptHandles.set(message.MessageId!, message.ReceiptHandle!);
-        };
-        const sent = (message: Message) => {
-          handled.set(message.MessageId!, 'sent');
-          // A dry run deletes nothing: what it would send is made visible again too.
-          if (this.options.dryRun) keptHandles.set(message.MessageId!, message.ReceiptHandle!);
-          else toDelete.push(message);
-        };
-
-        const unsentOriginals = this.options.dryRun ? new Map<number, string>() : await this.sendOriginals(originals.map((o) => o.plan));
-        originals.forEach(({ message }, i) => {
-          const error = unsentOriginals.get(i);
-          if (error !== undefined) return keep(message, error);
-          report.resentMessages++;
-          sent(message);
-        });
-
-        // One send per event: a further letter for it (this page's, or one sent on an earlier page)
-        // is a duplicate, once the first one is sent.
-        const firsts = new Map<string, (typeof letters)[number]>();
-        const seconds: (typeof letters)[number][] = [];
-        for (const letter of letters) {
-          if (firsts.has(letter.plan.letterKey) || sentLetters.has(letter.plan.letterKey)) seconds.push(letter);
-          else firsts.set(letter.plan.letterKey, letter);
-        }
-        const toSend = [...firsts.values()];
-        const unsentEvents = this.options.dryRun ? new Map<number, string>() : await this.sendEvents(toSend.map((l) => l.plan.event));
-        toSend.forEach(({ message, plan }, i) => {
-          const error = unsentEvents.get(i);
-          if (error !== undefined) return keep(message, error);
-          sentLetters.add(plan.letterKey);
-          count(report.resentEvents, plan.reason);
-          sent(message);
-        });
-        for (const { message, plan } of seconds) {
-          if (!sentLetters.has(plan.letterKey)) {
-            keep(message, 'another letter for the same event was not sent');
-            continue;
-          }
-          report.duplicateLetters++;
-          sent(message);
-        }
-
-        for (const { message, error } of await this.delete(toDelete)) report.failed.push({ messageId: message.MessageId!, error: `not deleted: ${error}` });
+        const { originals, letters } = this.sortPage(page, run);
+        await this.resendOriginals(originals, run);
+        await this.resendLetters(letters, run);
+        for (const { message, error } of await this.delete(run.takeDeletes())) run.report.failed.push({ messageId: message.MessageId!, error: `not deleted: ${error}` });
       }
     } finally {
       // Left in the queue: visible again now, not when the visibility timeout runs out.
-      await this.release([...keptHandles.values()]);
+      await this.release(run.keptReceiptHandles());
     }
-    return report;
+    return run.report;
+  }
+
+  /** A page's messages by what to do with them; those kept, or handled before in this run, are settled here. */
+  private sortPage(page: readonly Message[], run: RedriveRun): { originals: Planned<'resend-message'>[]; letters: Planned<'resend-event'>[] } {
+    const originals: Planned<'resend-message'>[] = [];
+    const letters: Planned<'resend-event'>[] = [];
+    for (const message of page) {
+      // Received again (its visibility ran out): settled as before, with its new receipt handle.
+      if (run.settleAgain(message)) continue;
+      run.report.received++;
+      const plan = planRedrive(
+        {
+          messageId: message.MessageId!,
+          body: message.Body ?? '',
+          reason: message.MessageAttributes?.reason?.StringValue,
+          originalMessageId: message.MessageAttributes?.[ORIGINAL_MESSAGE_ID_ATTRIBUTE]?.StringValue,
+        },
+        this.options,
+      );
+      if (plan.action === 'keep') run.keep(message, keptKey(plan.why, plan.reason));
+      else if (plan.action === 'resend-message') originals.push({ message, plan });
+      else letters.push({ message, plan });
+    }
+    return { originals, letters };
+  }
+
+  private async resendOriginals(originals: readonly Planned<'resend-message'>[], run: RedriveRun): Promise<void> {
+    const unsent = run.dryRun ? new Map<number, string>() : await this.sendOriginals(originals.map((o) => o.plan));
+    originals.forEach(({ message }, i) => {
+      const error = unsent.get(i);
+      if (error !== undefined) return run.fail(message, error);
+      run.report.resentMessages++;
+      run.sent(message);
+    });
+  }
+
+  /**
+   * One send per event: a further letter for it (this page's, or one sent on an earlier page) is a
+   * duplicate, deleted once the first one is sent.
+   */
+  private async resendLetters(letters: readonly Planned<'resend-event'>[], run: RedriveRun): Promise<void> {
+    const firsts = new Map<string, Planned<'resend-event'>>();
+    const further: Planned<'resend-event'>[] = [];
+    for (const letter of letters) {
+      if (firsts.has(letter.plan.letterKey) || run.sentLetters.has(letter.plan.letterKey)) further.push(letter);
+      else firsts.set(letter.plan.letterKey, letter);
+    }
+    const toSend = [...firsts.values()];
+    const unsent = run.dryRun ? new Map<number, string>() : await this.sendEvents(toSend.map((l) => l.plan.event));
+    toSend.forEach(({ message, plan }, i) => {
+      const error = unsent.get(i);
+      if (error !== undefined) return run.fail(message, error);
+      run.sentLetters.add(plan.letterKey);
+      count(run.report.resentEvents, plan.reason);
+      run.sent(message);
+    });
+    for (const { message, plan } of further) {
+      if (!run.sentLetters.has(plan.letterKey)) {
+        run.fail(message, 'another letter for the same event was not sent');
+        continue;
+      }
+      run.report.duplicateLetters++;
+      run.sent(message);
+    }
   }
 
   private async receive(max: number): Promise<Message[]> {
@@ -232,6 +220,71 @@ export class UsageDeadLetterRedrive {
         )
         .catch(() => undefined);
     }
+  }
+}
+
+type Planned<A extends RedrivePlan['action']> = { readonly message: Message; readonly plan: Extract<RedrivePlan, { action: A }> };
+
+/** What one run has done so far: its report, and each message it received, settled as sent or kept. */
+class RedriveRun {
+  readonly report = {
+    received: 0,
+    resentMessages: 0,
+    resentEvents: {} as Record<string, number>,
+    duplicateLetters: 0,
+    kept: {} as Record<string, number>,
+    failed: [] as { messageId: string; error: string }[],
+  };
+  /** The events sent again (message id and position): a further letter for one is a duplicate. */
+  readonly sentLetters = new Set<string>();
+  /** Messages settled in this run, by message id. */
+  private readonly settled = new Map<string, 'sent' | 'kept'>();
+  /** Receipt handles of the messages left in the queue (a dry run's all), to make them visible again at the end. */
+  private readonly keptHandles = new Map<string, string>();
+  private deletes: Message[] = [];
+
+  constructor(readonly dryRun: boolean) {}
+
+  /** Left in the queue, and why. */
+  keep(message: Message, why: string): void {
+    count(this.report.kept, why);
+    this.settle(message, 'kept');
+  }
+
+  /** Left in the queue because sending it failed. */
+  fail(message: Message, error: string): void {
+    this.report.failed.push({ messageId: message.MessageId!, error });
+    this.settle(message, 'kept');
+  }
+
+  /** Sent again (a dry run: would be): to be deleted. */
+  sent(message: Message): void {
+    this.settle(message, 'sent');
+  }
+
+  /** A message settled before in this run and received again: settled the same way. */
+  settleAgain(message: Message): boolean {
+    const before = this.settled.get(message.MessageId!);
+    if (before !== undefined) this.settle(message, before);
+    return before !== undefined;
+  }
+
+  /** The messages to delete now (sent since the last call). */
+  takeDeletes(): Message[] {
+    const deletes = this.deletes;
+    this.deletes = [];
+    return deletes;
+  }
+
+  keptReceiptHandles(): string[] {
+    return [...this.keptHandles.values()];
+  }
+
+  private settle(message: Message, how: 'sent' | 'kept'): void {
+    this.settled.set(message.MessageId!, how);
+    // A dry run deletes nothing: what it would send is made visible again too.
+    if (how === 'kept' || this.dryRun) this.keptHandles.set(message.MessageId!, message.ReceiptHandle!);
+    else this.deletes.push(message);
   }
 }
 
