@@ -1,6 +1,7 @@
 import { MarketplaceLimits as Limits } from '../marketplace-limits';
 import { entryIdOf, JournalCustomer, JournalEntry } from '../usage/usage-journal';
 import { RejectionReason } from '../usage/usage-event';
+import { redrivenEventOf } from '../usage/dead-letter-redrive';
 import { BucketIdentity, bucketKeyOf } from './hour-bucket';
 import { EventIdSet } from './event-id-set';
 import { MessagePositionSet } from './message-position-set';
@@ -79,10 +80,22 @@ export function positionSeenKeyOf(ownHour: string, customerKey: string, messageI
   return `${ownHour}#${customerKey}|${messageId}|${position}`;
 }
 
-/** An entry's event's identity for de-duplication (seenKeyOf, or positionSeenKeyOf without an eventId). */
+/**
+ * An entry's event's identity for de-duplication: seenKeyOf, or positionSeenKeyOf without an eventId
+ * (and with the eventId a dead-letter redrive gives such an event: redrivenEventOf).
+ */
 export function eventSeenKeyOf(ownHour: string, entry: Pick<JournalEntry, 'messageId' | 'customers'>, event: JournalEntry['events'][number]): string {
   const { customerKey } = entry.customers[event.c];
-  return event.id !== undefined ? seenKeyOf(ownHour, customerKey, event.id) : positionSeenKeyOf(ownHour, customerKey, entry.messageId, event.p);
+  if (event.id === undefined) return positionSeenKeyOf(ownHour, customerKey, entry.messageId, event.p);
+  const redriven = redrivenEventOf(event.id);
+  return redriven ? positionSeenKeyOf(ownHour, customerKey, redriven.messageId, redriven.position) : seenKeyOf(ownHour, customerKey, event.id);
+}
+
+/** Adds an entry's event to those seen; false when it was there already. */
+function addSeen(seen: SeenEvents, messageId: string, event: JournalEntry['events'][number]): boolean {
+  if (event.id === undefined) return seen.positions.add(messageId, event.p);
+  const redriven = redrivenEventOf(event.id);
+  return redriven ? seen.positions.add(redriven.messageId, redriven.position) : seen.ids.add(event.id);
 }
 
 interface DraftBucket {
@@ -217,7 +230,7 @@ export class HourFold {
         seen = this.seenLate.get(lateKey) ?? noneSeen();
         this.seenLate.set(lateKey, seen);
       }
-      if (!(event.id !== undefined ? seen.ids.add(event.id) : seen.positions.add(entry.messageId, event.p))) {
+      if (!addSeen(seen, entry.messageId, event)) {
         this.duplicates++;
         continue;
       }

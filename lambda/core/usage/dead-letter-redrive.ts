@@ -39,10 +39,26 @@ export function journalMessageIdOf(messageId: string, originalMessageId: string 
 
 /**
  * The eventId given to a letter's event that had none: its message id and position, which is how
- * the journal knew it. Two letters for the same event get the same one.
+ * the journal knew it. Two letters for the same event get the same one, and the fold takes it for
+ * the event's default identity (redrivenEventOf): should a delivery of the first message have
+ * counted the event after all, the copy sent again is a duplicate of it.
  */
 export function redriveEventIdOf(messageId: string, position: number): string {
-  return `redrive:${messageId}:${position}`;
+  return `${REDRIVE_EVENT_ID_PREFIX}${messageId}:${position}`;
+}
+
+const REDRIVE_EVENT_ID_PREFIX = 'redrive:';
+const LOWER_R = REDRIVE_EVENT_ID_PREFIX.charCodeAt(0);
+
+/** The message id and position a redriveEventIdOf eventId stands for; undefined for any other eventId. */
+export function redrivenEventOf(eventId: string): { readonly messageId: string; readonly position: number } | undefined {
+  // Every counted event with an eventId passes here: most are refused on their first character.
+  if (eventId.charCodeAt(0) !== LOWER_R || !eventId.startsWith(REDRIVE_EVENT_ID_PREFIX)) return undefined;
+  const colon = eventId.lastIndexOf(':');
+  const messageId = eventId.slice(REDRIVE_EVENT_ID_PREFIX.length, colon);
+  const digits = eventId.slice(colon + 1);
+  if (!MESSAGE_ID.test(messageId) || !/^(0|[1-9]\d{0,5})$/.test(digits)) return undefined;
+  return { messageId, position: Number(digits) };
 }
 
 /** A message received from the usage dead-letter queue. */

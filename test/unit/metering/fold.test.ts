@@ -4,6 +4,7 @@ import { JournalCustomer, JournalEntry, entryIdOf } from '../../../lambda/core/u
 import { tagSetKey } from '../../../lambda/core/usage/usage-rules';
 import { bucketIdentityOf, CUSTOMER_A, CUSTOMER_B, CUSTOMER_LEGACY, entryOf, EventSpec, hour } from './fake-hour-journal';
 import { seededRandom } from '../lifecycle/event-history';
+import { redriveEventIdOf } from '../../../lambda/core/usage/dead-letter-redrive';
 
 const H = hour('2026-11-02T09');
 const PREVIOUS = hour('2026-11-02T08');
@@ -262,6 +263,24 @@ describe('foldHour: duplicate eventIds', () => {
     // The previous hour's fold counted position 3 of m1 already (an on-time entry of another delivery).
     const seen = new Set([positionSeenKeyOf(PREVIOUS, CUSTOMER_A.customerKey, 'm1', 3)]);
     const result = foldHour({ hourStart: H, entries: [late()], seenBefore: (key) => seen.has(key) });
+    expect(result.buckets).toEqual([]);
+    expect(result.duplicates).toBe(1);
+  });
+
+  it('counts an event sent again from its dead letter (eventId redrive:<message id>:<position>) once with a copy its first message holds, on time or late', () => {
+    // A delivery of m1 counted position 1 after all, while another refused it and dead-lettered it;
+    // the redrive sent it again in m9 with the eventId standing for m1's position 1.
+    const first = entryOf({ messageId: 'm1', hourStart: H, events: [{ customer: CUSTOMER_A, q: 2, p: 1 }] });
+    const again = entryOf({ messageId: 'm9', hourStart: H, events: [{ customer: CUSTOMER_A, q: 2, id: redriveEventIdOf('m1', 1) }, { customer: CUSTOMER_A, q: 4, id: redriveEventIdOf('m1', 2) }] });
+    for (const entries of [[first, again], [again, first]]) {
+      const result = foldHour({ hourStart: H, entries });
+      expect(bucketOf(result, CUSTOMER_A)).toMatchObject({ quantity: 6, usageEvents: 2 });
+      expect(result.duplicates).toBe(1);
+    }
+    // Sent again late, after the previous hour's fold counted m1's position 1.
+    const seen = new Set([positionSeenKeyOf(PREVIOUS, CUSTOMER_A.customerKey, 'm1', 1)]);
+    const late = entryOf({ messageId: 'm9', hourStart: H, rolledFrom: PREVIOUS, events: [{ customer: CUSTOMER_A, q: 2, id: redriveEventIdOf('m1', 1) }] });
+    const result = foldHour({ hourStart: H, entries: [late], seenBefore: (key) => seen.has(key) });
     expect(result.buckets).toEqual([]);
     expect(result.duplicates).toBe(1);
   });

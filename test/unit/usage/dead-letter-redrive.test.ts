@@ -1,4 +1,4 @@
-import { journalMessageIdOf, planRedrive, redriveEventIdOf, REDRIVE_REASONS_BY_DEFAULT } from '../../../lambda/core/usage/dead-letter-redrive';
+import { journalMessageIdOf, planRedrive, redriveEventIdOf, redrivenEventOf, REDRIVE_REASONS_BY_DEFAULT } from '../../../lambda/core/usage/dead-letter-redrive';
 
 /** What to do with each kind of message the usage dead-letter queue can hold. */
 
@@ -72,4 +72,18 @@ describe('journalMessageIdOf', () => {
   test.each([[''], ['x#hour'], ['a b'], ['x'.repeat(101)]])('an attribute %p that is not a message id refuses the message', (value) => {
     expect(journalMessageIdOf('m-3', value)).toEqual({ reason: 'invalid-event', message: expect.stringContaining('originalMessageId') });
   });
+});
+
+describe('redrivenEventOf', () => {
+  test('reads back the message id and position of an eventId the redrive gave', () => {
+    expect(redrivenEventOf(redriveEventIdOf(MESSAGE_ID, 0))).toEqual({ messageId: MESSAGE_ID, position: 0 });
+    expect(redrivenEventOf(redriveEventIdOf('m1', 99))).toEqual({ messageId: 'm1', position: 99 });
+  });
+
+  test.each([['evt-1'], ['redrive:'], ['redrive:m1'], ['redrive:m1:'], ['redrive:m1:01'], ['redrive:m1:1x'], ['redrive:a#b:1'], ['Redrive:m1:1'], ['redrive::1']])(
+    '%p is any other eventId',
+    (eventId) => {
+      expect(redrivenEventOf(eventId)).toBeUndefined();
+    },
+  );
 });
