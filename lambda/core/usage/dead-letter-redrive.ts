@@ -20,8 +20,9 @@ export const ORIGINAL_MESSAGE_ID_ATTRIBUTE = 'originalMessageId';
 const MESSAGE_ID = /^[A-Za-z0-9-]{1,100}$/;
 
 /**
- * Refusals whose cause a seller can mend after the fact (a buyer who registers later, a product or
- * dimension added to the stack): the letters sent again unless others are asked for.
+ * Refusals whose cause can be mended after the fact (a customer the stack learns of later, by its
+ * licence event or its registration; a product or dimension added to the stack): the letters sent
+ * again unless others are asked for.
  */
 export const REDRIVE_REASONS_BY_DEFAULT: readonly RejectionReason[] = ['unknown-customer', 'unknown-product', 'unknown-dimension'];
 
