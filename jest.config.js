@@ -16,4 +16,8 @@ module.exports = {
   // Two test files at a time even on a 2-core machine (Jest's default there is one): most suites wait
   // on their own DynamoDB Local, fauxqs or simulator, each on its own ports, tables and temp dirs.
   maxWorkers: Math.max(2, require('node:os').availableParallelism() - 1),
+  // A worker left holding a large heap (fold-hours' 200,000-bucket fold leaves about 570 MB) was slow
+  // to exit at the end of a run ("a worker process has failed to exit gracefully"): such a worker is
+  // replaced by a fresh one once its file is done.
+  workerIdleMemoryLimit: '512MB',
 };
