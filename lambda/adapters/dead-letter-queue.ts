@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { OutgoingMessage, SQS_MAX_MESSAGE_BYTES, sendMessagesWithRetries } from './send-message-batches';
+import { OutgoingMessage, SQS_MAX_MESSAGE_BYTES, sendFailureText, sendMessagesWithRetries } from './send-message-batches';
 import { sqsMessageJson } from './sqs-message-json';
 
 /** What one call may carry: 1 MiB less a margin for how SQS counts. */
@@ -34,7 +34,7 @@ export class DeadLetterQueue {
     const unsent = await sendMessagesWithRetries(this.client, this.queueUrl, letters.map(messageOf), { maxCallBytes: MAX_CALL_BYTES, maxAttempts: MAX_ATTEMPTS });
     if (unsent.size > 0) {
       const [first] = unsent.values();
-      throw new Error(`${unsent.size} of ${letters.length} dead letters could not be sent to ${this.queueUrl} (${first})`);
+      throw new Error(`${unsent.size} of ${letters.length} dead letters could not be sent to ${this.queueUrl} (${sendFailureText(first)})`);
     }
   }
 }

@@ -38,10 +38,23 @@ export interface OutgoingMessage {
   readonly bytes: number;
 }
 
+/** Why a message was not sent: SQS's code for it (or the error's name when the call failed) and message. */
+export interface SendFailure {
+  readonly code: string;
+  readonly message: string;
+  /** SQS refused it as the sender's fault: no resend would get it through. */
+  readonly senderFault: boolean;
+}
+
+/** A SendFailure as one line: `Code (sender fault): message`. */
+export function sendFailureText(failure: SendFailure): string {
+  return `${failure.code}${failure.senderFault ? ' (sender fault)' : ''}: ${failure.message}`;
+}
+
 /**
  * Sends messages to a queue in SendMessageBatch calls (sendMessageBatches), resending what SQS
  * reports as failed, or a call that failed as a whole, with a short backoff; never a message already
- * accepted. Returns the messages that were not sent (by index), each with its last error: those SQS
+ * accepted. Returns the messages that were not sent (by index), each with its last failure: those SQS
  * refused as the sender's fault, and those still failing after `maxAttempts`.
  */
 export async function sendMessagesWithRetries(
@@ -49,9 +62,9 @@ export async function sendMessagesWithRetries(
   queueUrl: string,
   messages: readonly OutgoingMessage[],
   options: { readonly maxCallBytes: number; readonly maxAttempts: number },
-): Promise<Map<number, string>> {
+): Promise<Map<number, SendFailure>> {
   type Entry = { readonly entry: SendMessageBatchRequestEntry; readonly bytes: number; readonly index: number };
-  const errors = new Map<number, string>();
+  const errors = new Map<number, SendFailure>();
   const refused: Entry[] = [];
 
   /** One SendMessageBatch: the entries to send again; those refused for good go to `refused`. */
@@ -63,13 +76,14 @@ export async function sendMessagesWithRetries(
       for (const e of call) {
         const failure = failures.get(e.entry.Id);
         if (!failure) continue;
-        errors.set(e.index, `${failure.Code}${failure.SenderFault ? ' (sender fault)' : ''}: ${failure.Message ?? ''}`);
+        errors.set(e.index, { code: failure.Code ?? 'Failed', message: failure.Message ?? '', senderFault: failure.SenderFault === true });
         if (failure.SenderFault) refused.push(e);
         else again.push(e);
       }
       return again;
     } catch (error) {
-      for (const e of call) errors.set(e.index, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+      const failure = error instanceof Error ? { code: error.name, message: error.message, senderFault: false } : { code: 'Error', message: String(error), senderFault: false };
+      for (const e of call) errors.set(e.index, failure);
       if (error instanceof Error && error.name === 'BatchRequestTooLong') {
         if (call.length === 1) {
           refused.push(call[0]);
@@ -92,7 +106,7 @@ export async function sendMessagesWithRetries(
     for (const call of sendMessageBatches(pending, options.maxCallBytes)) again.push(...(await sendCall(call)));
     pending = again;
   }
-  const unsent = new Map<number, string>();
-  for (const e of [...refused, ...pending]) unsent.set(e.index, errors.get(e.index) ?? 'not sent');
+  const unsent = new Map<number, SendFailure>();
+  for (const e of [...refused, ...pending]) unsent.set(e.index, errors.get(e.index) ?? { code: 'NotSent', message: 'not sent', senderFault: false });
   return unsent;
 }

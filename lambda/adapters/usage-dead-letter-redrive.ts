@@ -6,7 +6,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { KeepWhy, ORIGINAL_MESSAGE_ID_ATTRIBUTE, planRedrive, RedrivePlan, RedriveSelection } from '../core/usage/dead-letter-redrive';
-import { OutgoingMessage, SQS_MAX_MESSAGE_BYTES, sendMessagesWithRetries } from './send-message-batches';
+import { OutgoingMessage, SQS_MAX_MESSAGE_BYTES, sendFailureText, sendMessagesWithRetries } from './send-message-batches';
 import { UsageProducer } from './usage-producer';
 
 /**
@@ -166,14 +166,15 @@ export class UsageDeadLetterRedrive {
   }
 
   /** Original usage messages, with the attribute naming their first message id. Returns the unsent, by index. */
-  private sendOriginals(plans: readonly Extract<RedrivePlan, { action: 'resend-message' }>[]): Promise<Map<number, string>> {
+  private async sendOriginals(plans: readonly Extract<RedrivePlan, { action: 'resend-message' }>[]): Promise<Map<number, string>> {
     const messages = plans.map(
       (plan): OutgoingMessage => ({
         entry: { MessageBody: plan.body, MessageAttributes: { [ORIGINAL_MESSAGE_ID_ATTRIBUTE]: { DataType: 'String', StringValue: plan.originalMessageId } } },
         bytes: Buffer.byteLength(plan.body) + ORIGINAL_MESSAGE_ID_ATTRIBUTE.length + 'String'.length + plan.originalMessageId.length,
       }),
     );
-    return sendMessagesWithRetries(this.client, this.options.usageQueueUrl, messages, { maxCallBytes: SQS_MAX_MESSAGE_BYTES, maxAttempts: MAX_ATTEMPTS });
+    const unsent = await sendMessagesWithRetries(this.client, this.options.usageQueueUrl, messages, { maxCallBytes: SQS_MAX_MESSAGE_BYTES, maxAttempts: MAX_ATTEMPTS });
+    return new Map([...unsent].map(([i, failure]) => [i, sendFailureText(failure)]));
   }
 
   /** Letters' events, with the producer client (each has its eventId already). Returns the unsent, by index. */

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { SendMessageBatchCommand, SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { MAX_EVENTS_PER_MESSAGE, UsageEvent, usageEventSchema } from '../core/usage/usage-event';
-import { backoffDelayMs } from '../core/metering/pacing';
-import { SQS_MAX_MESSAGE_BYTES, sendMessageBatches } from './send-message-batches';
+import { SQS_MAX_MESSAGE_BYTES, sendMessagesWithRetries } from './send-message-batches';
 import { sqsMessageJson } from './sqs-message-json';
 
 /**
@@ -108,57 +107,20 @@ export class UsageProducer {
       } else valid.push({ event: withId, json, bytes });
     }
 
+    const packed = messages(valid, this.eventsPerMessage, this.packingLimit);
+    const unsent = await sendMessagesWithRetries(
+      this.client,
+      this.options.queueUrl,
+      packed.map((message) => ({ entry: { MessageBody: message.body }, bytes: message.bytes })),
+      { maxCallBytes: this.packingLimit, maxAttempts: this.maxAttempts },
+    );
     let sent = 0;
-    for (const call of sendMessageBatches(messages(valid, this.eventsPerMessage, this.packingLimit), this.packingLimit)) {
-      const unsent = await this.sendCall(call);
-      for (const message of call) {
-        const error = unsent.get(message);
-        if (error === undefined) sent += message.events.length;
-        else failed.push(...message.events.map((event) => ({ event, reason: 'send-failed' as const, message: error })));
-      }
-    }
+    packed.forEach((message, i) => {
+      const failure = unsent.get(i);
+      if (failure === undefined) sent += message.events.length;
+      else failed.push(...message.events.map((event) => ({ event, reason: 'send-failed' as const, message: `${failure.code}: ${failure.message}`.trim() })));
+    });
     return { sent, failed };
-  }
-
-  /** One SendMessageBatch, resending failed entries; returns the messages that never got through. */
-  private async sendCall(call: readonly Message[]): Promise<Map<Message, string>> {
-    let pending = call.map((message, i) => ({ id: String(i), message }));
-    // Unsent until SQS has accepted it.
-    const lastError = new Map<Message, string>(call.map((message) => [message, 'not sent']));
-    for (let attempt = 0; attempt < this.maxAttempts && pending.length > 0; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelayMs(attempt - 1)));
-      try {
-        const result = await this.client.send(
-          new SendMessageBatchCommand({
-            QueueUrl: this.options.queueUrl,
-            Entries: pending.map((p): SendMessageBatchRequestEntry => ({ Id: p.id, MessageBody: p.message.body })),
-          }),
-        );
-        const failures = new Map((result.Failed ?? []).map((f) => [f.Id, f]));
-        for (const p of pending) {
-          const failure = failures.get(p.id);
-          if (failure) lastError.set(p.message, `${failure.Code}: ${failure.Message ?? ''}`.trim());
-          else lastError.delete(p.message);
-        }
-        // A sender fault (a malformed entry) will not get better by resending.
-        pending = pending.filter((p) => failures.has(p.id) && !failures.get(p.id)!.SenderFault);
-      } catch (error) {
-        const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        for (const p of pending) lastError.set(p.message, text);
-        // Packing keeps calls under the limit; should SQS count otherwise, the same call would be
-        // refused again: send the messages one to a call instead, each with its own attempts.
-        if (error instanceof Error && error.name === 'BatchRequestTooLong') {
-          if (pending.length === 1) break;
-          for (const p of pending) {
-            const alone = await this.sendCall([p.message]);
-            if (alone.has(p.message)) lastError.set(p.message, alone.get(p.message)!);
-            else lastError.delete(p.message);
-          }
-          pending = [];
-        }
-      }
-    }
-    return lastError;
   }
 }
 
